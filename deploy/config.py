@@ -1,0 +1,179 @@
+"""The ``[tool.deploy]`` table: read, checked, and turned into paths and values.
+
+Unknown keys and wrong types are errors that name the key (exit 2): a typo in
+a retention setting must not silently keep the default.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deploy.errors import ConfigError
+from deploy.names import check_name, check_template_id
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the fallback the contract allows
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    id: str
+    source: Path
+    target: Path
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    retention_days: int = 30
+    max_backups_per_type: int = 10
+    framework_keep: int = 2
+    compression_enabled: bool = False
+    integrity_checking: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    state_dir: Path
+    scripts_source: Path
+    scripts_target: Path
+    versions_dir: Path
+    requires: dict[str, str] = field(default_factory=dict)
+    framework_template: Path | None = None
+    framework_install_to: Path | None = None
+    parents: tuple[Path, ...] = ()
+    templates: tuple[TemplateSpec, ...] = ()
+    context: dict[str, Any] = field(default_factory=dict)
+    backup: BackupSettings = field(default_factory=BackupSettings)
+    prefix: Path | None = None
+
+
+TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup"}
+SECTION_KEYS = {
+    "scripts": {"source": str, "target": str},
+    "versions": {"dir": str, "requires": dict},
+    "framework": {"template": str, "install_to": str, "parents": list},
+    "backup": {"retention_days": int, "max_backups_per_type": int, "framework_keep": int,
+               "compression_enabled": bool, "integrity_checking": bool},
+}
+TEMPLATE_KEYS = {"id", "source", "target"}
+
+
+def _type_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", bool: "true or false", dict: "a table",
+            list: "a list"}[kind]
+
+
+def _check(table: dict[str, Any], allowed: dict[str, type], where: str) -> None:
+    for key, value in table.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown key {where}.{key}")
+        kind = allowed[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ConfigError(f"{where}.{key} must be {_type_name(kind)}, not {value!r}")
+
+
+def _staged(path: Path, prefix: Path | None) -> Path:
+    if prefix is None:
+        return path
+    return prefix / path.relative_to(path.anchor)
+
+
+def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) -> Config:
+    """Read ``[tool.deploy]`` from ``path``; relative paths resolve against its folder.
+
+    ``prefix`` stages every target (and the state dir) under a folder, DESTDIR-style.
+    """
+    try:
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: config file not found") from err
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    table = document.get("tool", {}).get("deploy", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: tool.deploy must be a table")
+    where = "tool.deploy"
+    for key in table:
+        if key not in TOP_KEYS:
+            raise ConfigError(f"{path}: unknown key {where}.{key}")
+    base = path.resolve().parent
+    home_dir = home if home is not None else Path.home()
+
+    def resolve(value: str) -> Path:
+        if value == "~" or value.startswith("~/"):
+            value = str(home_dir) + value[1:]
+        return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+
+    try:
+        if not isinstance(table.get("state_dir", ""), str):
+            raise ConfigError(f"{where}.state_dir must be a string")
+        sections: dict[str, dict[str, Any]] = {}
+        for name, allowed in SECTION_KEYS.items():
+            section = table.get(name, {})
+            if not isinstance(section, dict):
+                raise ConfigError(f"{where}.{name} must be a table")
+            _check(section, allowed, f"{where}.{name}")
+            sections[name] = section
+        requires = sections["versions"].get("requires", {})
+        for sub, spec in requires.items():
+            check_name(sub, "subsystem")
+            if not isinstance(spec, str):
+                raise ConfigError(f"{where}.versions.requires.{sub} must be a string")
+        parents = sections["framework"].get("parents", [])
+        if not all(isinstance(p, str) for p in parents):
+            raise ConfigError(f"{where}.framework.parents must be a list of strings")
+        templates = []
+        raw_templates = table.get("templates", [])
+        if not isinstance(raw_templates, list):
+            raise ConfigError(f"{where}.templates must be an array of tables")
+        seen: set[str] = set()
+        for i, entry in enumerate(raw_templates):
+            here = f"{where}.templates[{i}]"
+            if not isinstance(entry, dict):
+                raise ConfigError(f"{here} must be a table")
+            _check(entry, {k: str for k in TEMPLATE_KEYS}, here)
+            missing = TEMPLATE_KEYS - entry.keys()
+            if missing:
+                raise ConfigError(f"{here} needs {', '.join(sorted(missing))}")
+            template_id = check_template_id(entry["id"])
+            if template_id in seen:
+                raise ConfigError(f"{here}: template id {template_id!r} is used twice")
+            seen.add(template_id)
+            templates.append(TemplateSpec(template_id, resolve(entry["source"]),
+                                          _staged(resolve(entry["target"]), prefix)))
+        context = table.get("context", {})
+        if not isinstance(context, dict):
+            raise ConfigError(f"{where}.context must be a table")
+        backup = BackupSettings(**sections["backup"])
+        for key in ("retention_days", "max_backups_per_type", "framework_keep"):
+            if getattr(backup, key) < 0:
+                raise ConfigError(f"{where}.backup.{key} must not be negative")
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+    scripts = sections["scripts"]
+    framework = sections["framework"]
+    return Config(
+        path=path,
+        state_dir=_staged(resolve(table.get("state_dir", "~/.claude-pm")), prefix),
+        scripts_source=resolve(scripts.get("source", "bin")),
+        scripts_target=_staged(resolve(scripts.get("target", "~/.local/bin")), prefix),
+        versions_dir=resolve(sections["versions"].get("dir", ".")),
+        requires=dict(requires),
+        framework_template=resolve(framework.get("template", "templates/framework/CLAUDE.md")),
+        framework_install_to=_staged(
+            resolve(framework.get("install_to", "~/.claude-pm/framework/CLAUDE.md")), prefix),
+        parents=tuple(_staged(resolve(p), prefix) for p in parents),
+        templates=tuple(templates),
+        context=dict(context),
+        backup=backup,
+        prefix=prefix,
+    )

@@ -1,0 +1,194 @@
+"""Durable, atomic file writes that stream and hash as they go.
+
+The order is the one python-atomicwrites taught: write a temp file in the
+target's own folder, fsync it, give it its mode, rename it over the target,
+then fsync the folder (a file fsync does not persist the rename). Files are
+streamed in chunks through ``os.read``/``os.write`` so that memory stays flat
+for a 1 GiB file and so that fault injection on ``os.write`` reaches us.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+CHUNK = 1 << 20
+TEMP_MARK = ".deploy-tmp-"
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a path holds now: absent, or a regular file with this hash, size and mode."""
+
+    exists: bool
+    sha256: str | None = None
+    size: int = 0
+    mode: int | None = None
+
+
+ABSENT = FileState(exists=False)
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_state(path: Path) -> FileState:
+    """Hash a regular file without following a final symlink; ABSENT when missing.
+
+    A symlink or any other non-regular file raises ``OSError(ELOOP/EISDIR)`` so that
+    the caller can refuse it with a clear message.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return ABSENT
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, CHUNK):
+            digest.update(chunk)
+        return FileState(True, digest.hexdigest(), st.st_size, stat.S_IMODE(st.st_mode))
+    finally:
+        os.close(fd)
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read a small file (a version file, a template) whole, never following a symlink."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        parts = []
+        while chunk := os.read(fd, CHUNK):
+            parts.append(chunk)
+        return b"".join(parts)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def temp_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(".") and TEMP_MARK in name
+
+
+def write_temp(target: Path, data: bytes | Path, mode: int) -> tuple[Path, str, int]:
+    """Write ``data`` (bytes, or the file at a Path) to a fsynced temp file beside ``target``.
+
+    Returns (temp path, sha256, size). On any failure the temp file is removed
+    and the original error propagates; cleanup never hides it.
+    """
+    tmp = temp_path(target)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        digest = hashlib.sha256()
+        size = 0
+        if isinstance(data, Path):
+            src = os.open(data, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                while chunk := os.read(src, CHUNK):
+                    digest.update(chunk)
+                    _write_all(fd, chunk)
+                    size += len(chunk)
+            finally:
+                os.close(src)
+        else:
+            digest.update(data)
+            _write_all(fd, data)
+            size = len(data)
+        # mkstemp-style files start at 0600: set the mode before the rename.
+        os.fchmod(fd, mode)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(tmp)
+        raise
+    os.close(fd)
+    return tmp, digest.hexdigest(), size
+
+
+def commit_temp(tmp: Path, target: Path) -> None:
+    """Rename a written temp file over its target; the caller fsyncs the folder."""
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(target: Path, data: bytes | Path, mode: int) -> tuple[str, int]:
+    """Write one file atomically and durably; returns (sha256, size)."""
+    tmp, sha, size = write_temp(target, data, mode)
+    commit_temp(tmp, target)
+    fsync_dir(target.parent)
+    return sha, size
+
+
+def unlink_durably(target: Path) -> None:
+    """Remove a file (missing is fine) and fsync its folder."""
+    try:
+        os.unlink(target)
+    except FileNotFoundError:
+        return
+    fsync_dir(target.parent)
+
+
+def _unlink_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def remove_temps(folder: Path, target_name: str | None = None) -> int:
+    """Remove our temp files in ``folder`` (for one target name, or all); returns the count."""
+    prefix = f".{target_name}{TEMP_MARK}" if target_name else None
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        if (prefix and name.startswith(prefix)) or (prefix is None and is_temp_name(name)):
+            _unlink_quietly(folder / name)
+            removed += 1
+    return removed
+
+
+def makedirs_durably(folder: Path) -> None:
+    """Create ``folder`` and missing parents, fsyncing each new entry's parent."""
+    missing = []
+    probe = folder
+    while not probe.exists():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for path in reversed(missing):
+        try:
+            os.mkdir(path, 0o755)
+        except FileExistsError:
+            continue
+        fsync_dir(path.parent)

@@ -1,0 +1,356 @@
+"""The backup index: runs and changes in SQLite, ordered by sequence number.
+
+"Most recent" always means the highest sequence number, never an mtime or a
+name: the original judged by mtime, which ``copy2`` had copied from the source,
+and retention deleted the newest backup.
+
+The journal mode stays DELETE (no WAL) so that a read-only open creates no
+file: ``--dry-run`` must leave the tree byte-identical.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy.errors import DeployError
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,              -- deploy | bump | rollback | prune | migrate
+    actor TEXT NOT NULL,
+    command TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    state TEXT NOT NULL,             -- running | done | failed | interrupted | undone
+    undoes INTEGER,                  -- for a rollback: the run it undid
+    categories TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run INTEGER NOT NULL REFERENCES runs(id),
+    category TEXT NOT NULL,
+    key TEXT NOT NULL,
+    target TEXT NOT NULL,
+    action TEXT NOT NULL,            -- create | update | delete
+    backup TEXT,                     -- path relative to the tree; NULL when the target was absent
+    old_sha256 TEXT,
+    old_size INTEGER,
+    old_mode INTEGER,
+    new_sha256 TEXT,                 -- NULL when the change deletes the target
+    new_size INTEGER,
+    new_mode INTEGER,
+    created TEXT NOT NULL,
+    created_ts REAL NOT NULL,
+    state TEXT NOT NULL,             -- planned | backed_up | applied | void | reverted
+    undone_by INTEGER,               -- the rollback run that undid this change
+    reverts INTEGER,                 -- for a rollback's change: the change it reverted
+    pruned INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS changes_target ON changes(target, seq);
+CREATE INDEX IF NOT EXISTS changes_category ON changes(category, seq);
+CREATE INDEX IF NOT EXISTS changes_run ON changes(run, seq);
+CREATE TABLE IF NOT EXISTS renders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    change_seq INTEGER NOT NULL REFERENCES changes(seq),
+    category TEXT NOT NULL,
+    key TEXT NOT NULL,
+    n INTEGER NOT NULL,              -- render number of this key: 1, 2, 3 ...
+    template_sha256 TEXT NOT NULL,
+    output_sha256 TEXT NOT NULL,
+    output BLOB NOT NULL             -- kept as the base of a later 3-way merge
+);
+CREATE INDEX IF NOT EXISTS renders_key ON renders(category, key, n);
+"""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    kind: str
+    actor: str
+    command: str
+    pid: int
+    started: str
+    finished: str | None
+    state: str
+    undoes: int | None
+    categories: str
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    seq: int
+    run: int
+    category: str
+    key: str
+    target: str
+    action: str
+    backup: str | None
+    old_sha256: str | None
+    old_size: int | None
+    old_mode: int | None
+    new_sha256: str | None
+    new_size: int | None
+    new_mode: int | None
+    created: str
+    created_ts: float
+    state: str
+    undone_by: int | None
+    reverts: int | None
+    pruned: int
+
+
+@dataclass(frozen=True)
+class RenderRow:
+    id: int
+    change_seq: int
+    category: str
+    key: str
+    n: int
+    template_sha256: str
+    output_sha256: str
+
+
+RUN_COLS = ", ".join(RunRow.__dataclass_fields__)
+CHANGE_COLS = ", ".join(ChangeRow.__dataclass_fields__)
+RENDER_COLS = ", ".join(RenderRow.__dataclass_fields__)
+
+
+class IndexError_(DeployError):
+    """The index could not be read or written."""
+
+
+class Index:
+    """A thin typed wrapper over the SQLite index file."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        try:
+            if readonly:
+                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            else:
+                self.db = sqlite3.connect(path, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=DELETE")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.executescript(SCHEMA)
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("SELECT count(*) FROM runs").fetchone()
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"{path}: cannot use the backup index: {err}") from err
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One durable commit; rolled back whole on any error."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"{self.path}: cannot write the backup index: {err}") from err
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as err:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
+            raise IndexError_(f"{self.path}: cannot commit the backup index: {err}") from err
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"{self.path}: backup index query failed: {err}") from err
+
+    # -- runs -------------------------------------------------------------------------------
+    def add_run(self, kind: str, actor: str, command: str, pid: int, started: str,
+                categories: Iterable[str], undoes: int | None = None) -> int:
+        cur = self.execute(
+            "INSERT INTO runs (kind, actor, command, pid, started, state, undoes, categories)"
+            " VALUES (?, ?, ?, ?, ?, 'running', ?, ?)",
+            (kind, actor, command, pid, started, undoes, ",".join(sorted(set(categories)))),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish_run(self, run: int, state: str, finished: str) -> None:
+        self.execute("UPDATE runs SET state = ?, finished = ? WHERE id = ?", (state, finished, run))
+
+    def run(self, run_id: int) -> RunRow | None:
+        row = self.execute(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return RunRow(*row) if row else None
+
+    def runs(self, limit: int | None = None, offset: int = 0) -> list[RunRow]:
+        sql = f"SELECT {RUN_COLS} FROM runs ORDER BY id DESC"
+        params: tuple[int, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params = (limit, offset)
+        return [RunRow(*r) for r in self.execute(sql, params)]
+
+    def running_runs(self) -> list[RunRow]:
+        return [RunRow(*r) for r in self.execute(
+            f"SELECT {RUN_COLS} FROM runs WHERE state = 'running' ORDER BY id")]
+
+    def run_counts(self, run_id: int) -> int:
+        row = self.execute(
+            "SELECT count(*) FROM changes WHERE run = ? AND state IN ('applied', 'backed_up')",
+            (run_id,)).fetchone()
+        return int(row[0])
+
+    # -- changes ----------------------------------------------------------------------------
+    def add_change(self, **values: Any) -> int:
+        cols = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        cur = self.execute(f"INSERT INTO changes ({cols}) VALUES ({marks})", tuple(values.values()))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def set_change_state(self, run: int, old: str, new: str) -> None:
+        self.execute("UPDATE changes SET state = ? WHERE run = ? AND state = ?", (new, run, old))
+
+    def changes_of_run(self, run: int) -> list[ChangeRow]:
+        return [ChangeRow(*r) for r in self.execute(
+            f"SELECT {CHANGE_COLS} FROM changes WHERE run = ? ORDER BY seq", (run,))]
+
+    def change(self, seq: int) -> ChangeRow | None:
+        row = self.execute(f"SELECT {CHANGE_COLS} FROM changes WHERE seq = ?", (seq,)).fetchone()
+        return ChangeRow(*row) if row else None
+
+    def last_write(self, target: str) -> ChangeRow | None:
+        """The newest change that left bytes in ``target`` (failed runs restored theirs)."""
+        row = self.execute(
+            f"SELECT {CHANGE_COLS} FROM changes WHERE target = ?"
+            " AND state IN ('applied', 'backed_up') ORDER BY seq DESC LIMIT 1", (target,)
+        ).fetchone()
+        return ChangeRow(*row) if row else None
+
+    def backups(self, category: str | None = None, target: str | None = None,
+                limit: int | None = None) -> list[ChangeRow]:
+        """Changes that hold a backup file, newest first."""
+        sql = f"SELECT {CHANGE_COLS} FROM changes WHERE backup IS NOT NULL AND pruned = 0" \
+              " AND state IN ('applied', 'backed_up', 'reverted')"
+        params: list[Any] = []
+        if category is not None:
+            sql += " AND category = ?"
+            params.append(category)
+        if target is not None:
+            sql += " AND target = ?"
+            params.append(target)
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [ChangeRow(*r) for r in self.execute(sql, params)]
+
+    def backup_count(self, category: str) -> int:
+        row = self.execute(
+            "SELECT count(*) FROM changes WHERE backup IS NOT NULL AND pruned = 0"
+            " AND state IN ('applied', 'backed_up', 'reverted') AND category = ?", (category,)
+        ).fetchone()
+        return int(row[0])
+
+    def backup_names(self, folder: str) -> set[str]:
+        """Every backup path the index knows under one folder, pruned or not."""
+        like = folder.replace("%", r"\%").replace("_", r"\_") + "/%"
+        return {r[0] for r in self.execute(
+            r"SELECT backup FROM changes WHERE backup LIKE ? ESCAPE '\'", (like,))}
+
+    def undoable_runs(self, categories: Iterable[str], key: str | None = None,
+                      keys: Iterable[str] | None = None, limit: int = 1) -> list[int]:
+        """Runs, newest first, with a not-yet-undone applied change in these categories.
+
+        Rollbacks themselves are skipped: undoing one is ``rollback.release --run``.
+        """
+        cats = list(categories)
+        sql = (
+            "SELECT DISTINCT c.run FROM changes c JOIN runs r ON r.id = c.run"
+            f" WHERE c.category IN ({', '.join('?' for _ in cats)})"
+            " AND c.state IN ('applied', 'backed_up') AND c.undone_by IS NULL"
+            " AND r.kind != 'rollback' AND r.state IN ('done', 'interrupted')"
+        )
+        params: list[Any] = list(cats)
+        if key is not None:
+            sql += " AND c.key = ?"
+            params.append(key)
+        if keys is not None:
+            key_list = list(keys)
+            sql += f" AND c.key IN ({', '.join('?' for _ in key_list)})"
+            params.extend(key_list)
+        sql += " ORDER BY c.run DESC LIMIT ?"
+        params.append(limit)
+        return [int(r[0]) for r in self.execute(sql, params)]
+
+    def mark_undone(self, seqs: Iterable[int], by: int | None) -> None:
+        for seq in seqs:
+            self.execute("UPDATE changes SET undone_by = ? WHERE seq = ?", (by, seq))
+
+    def refresh_run_state(self, run: int) -> None:
+        """A finished run whose every applied change is undone reads ``undone``, else back."""
+        row = self.run(run)
+        if row is None or row.state not in ("done", "undone", "interrupted"):
+            return
+        left = self.execute(
+            "SELECT count(*) FROM changes WHERE run = ? AND state IN ('applied', 'backed_up')"
+            " AND undone_by IS NULL", (run,)).fetchone()[0]
+        if left == 0 and row.state != "undone":
+            self.execute("UPDATE runs SET state = 'undone' WHERE id = ?", (run,))
+        elif left and row.state == "undone":
+            self.execute("UPDATE runs SET state = 'done' WHERE id = ?", (run,))
+
+    def mark_pruned(self, seq: int) -> None:
+        self.execute("UPDATE changes SET pruned = 1 WHERE seq = ?", (seq,))
+
+    # -- renders ----------------------------------------------------------------------------
+    def add_render(self, change_seq: int, category: str, key: str, template_sha256: str,
+                   output_sha256: str, output: bytes) -> int:
+        row = self.execute(
+            "SELECT coalesce(max(n), 0) FROM renders WHERE category = ? AND key = ?",
+            (category, key)).fetchone()
+        n = int(row[0]) + 1
+        self.execute(
+            "INSERT INTO renders (change_seq, category, key, n, template_sha256, output_sha256,"
+            " output) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (change_seq, category, key, n, template_sha256, output_sha256, output))
+        return n
+
+    def renders(self, category: str, key: str) -> list[RenderRow]:
+        return [RenderRow(*r) for r in self.execute(
+            f"SELECT {RENDER_COLS} FROM renders WHERE category = ? AND key = ? ORDER BY n DESC",
+            (category, key))]
+
+    def render_output(self, category: str, key: str, n: int | None = None,
+                      sha256: str | None = None) -> bytes | None:
+        """Render ``n``'s output, or the newest render whose output has ``sha256``."""
+        if n is not None:
+            row = self.execute("SELECT output FROM renders WHERE category = ? AND key = ? AND n = ?",
+                               (category, key, n)).fetchone()
+        else:
+            row = self.execute(
+                "SELECT output FROM renders WHERE category = ? AND key = ? AND output_sha256 = ?"
+                " ORDER BY n DESC LIMIT 1", (category, key, sha256)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def render_change(self, category: str, key: str, n: int) -> int | None:
+        row = self.execute("SELECT change_seq FROM renders WHERE category = ? AND key = ? AND n = ?",
+                           (category, key, n)).fetchone()
+        return int(row[0]) if row else None

@@ -1,0 +1,150 @@
+"""Rollback planning, shared by every category.
+
+A rollback steps back through the runs that changed things, newest first,
+skipping rollbacks and runs already undone. Before anything is restored every
+backup it needs is re-hashed (a mismatch or a missing file stops it, exit 1),
+and every target must still hold what the run wrote (drift stops it, exit 3,
+unless forced). The rollback is itself a run with its own backups, so it can be
+undone with ``rollback.release --run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy import fsio
+from deploy.errors import Blocked, ConfigError, DeployError, IntegrityError
+from deploy.index import ChangeRow, Index
+from deploy.plan import Change, Plan, Skip
+from deploy.store import Store
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    plan: Plan
+    run: int | None          # the run being undone (None for --to or nothing to do)
+    undo: tuple[int, ...]    # change seqs this rollback marks undone
+    redo: tuple[int, ...]    # change seqs a rolled-back rollback brings back
+
+
+def _current(target: Path) -> fsio.FileState:
+    try:
+        return fsio.read_state(target)
+    except OSError as err:
+        raise ConfigError(f"{target}: not a regular file; refusing to restore over it") from err
+
+
+def _restore_change(store: Store, row: ChangeRow, current: fsio.FileState, *,
+                    integrity: bool) -> Change | None:
+    target = Path(row.target)
+    if row.backup is None:
+        if not current.exists:
+            return None
+        return Change(row.category, row.key, target, current, None, None, 0,
+                      current.mode or 0o644, reverts=row.seq)
+    backup = store.check_backup(row) if integrity else store.backup_path(row)
+    if current.exists and current.sha256 == row.old_sha256 and current.mode == row.old_mode:
+        return None
+    assert row.old_mode is not None and row.old_size is not None
+    return Change(row.category, row.key, target, current, backup, row.old_sha256, row.old_size,
+                  row.old_mode, reverts=row.seq)
+
+
+def _holds(current: fsio.FileState, sha: str | None) -> bool:
+    return current.sha256 == sha if sha is not None else not current.exists
+
+
+def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Iterable[str] = (),
+             run: int | None = None, force: bool = False, integrity: bool = True) -> RollbackPlan:
+    """Plan undoing one run's changes in ``categories`` (narrowed to ``keys`` when given)."""
+    cats = tuple(categories)
+    key_list = list(keys)
+    if run is None:
+        found = index.undoable_runs(cats, keys=key_list or None)
+        if not found:
+            return RollbackPlan(Plan(categories=cats), None, (), ())
+        run = found[0]
+    run_row = index.run(run)
+    if run_row is None:
+        raise ConfigError(f"no run {run} in the index; see `invoke history`")
+    if run_row.state in ("failed", "running"):
+        raise ConfigError(f"run {run} is {run_row.state}; it left nothing to roll back")
+    rows = [r for r in index.changes_of_run(run)
+            if r.state in ("applied", "backed_up") and r.undone_by is None
+            and r.category in cats and (not key_list or r.key in key_list)]
+    if not rows:
+        raise ConfigError(f"run {run} has no change left to undo in {', '.join(cats)}")
+    changes, skips, undo, redo = [], [], [], []
+    problems = []
+    for row in reversed(rows):
+        target = Path(row.target)
+        current = _current(target)
+        undo.append(row.seq)
+        if row.reverts is not None:
+            redo.append(row.reverts)
+        if run_row.state == "interrupted" and _holds(current, row.old_sha256) \
+                and (row.old_sha256 is not None or not current.exists):
+            skips.append(Skip(row.category, row.key, target, "never written"))
+            continue
+        if not _holds(current, row.new_sha256) and not force:
+            problems.append(f"{target}: changed since run {run} wrote it")
+            continue
+        change = _restore_change(store, row, current, integrity=integrity)
+        if change is None:
+            skips.append(Skip(row.category, row.key, target, "unchanged"))
+        else:
+            changes.append(change)
+    if problems:
+        raise Blocked("; ".join(problems) + "; pass --force to restore anyway (the current "
+                      "bytes are backed up first)")
+    return RollbackPlan(Plan(tuple(changes), tuple(skips), cats), run, tuple(undo), tuple(redo))
+
+
+def plan_backup(store: Store, index: Index, categories: Iterable[str], backup_id: int, *,
+                keys: Iterable[str] = (), force: bool = False,
+                integrity: bool = True) -> RollbackPlan:
+    """Plan restoring one named backup (``--to BACKUP_ID``) into its own target."""
+    cats = tuple(categories)
+    row = index.change(backup_id)
+    if row is None or row.backup is None or row.state not in ("applied", "backed_up", "reverted"):
+        raise ConfigError(f"no backup {backup_id} in the index; see `invoke backups.list`")
+    if row.category not in cats:
+        raise ConfigError(f"backup {backup_id} belongs to {row.category}, not {', '.join(cats)}")
+    key_list = list(keys)
+    if key_list and row.key not in key_list:
+        raise ConfigError(f"backup {backup_id} is for {row.key!r}, not {', '.join(key_list)}")
+    target = Path(row.target)
+    current = _current(target)
+    last = index.last_write(row.target)
+    if last is not None and not _holds(current, last.new_sha256) and not force:
+        raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "
+                      "restore anyway (the current bytes are backed up first)")
+    try:
+        change = _restore_change(store, row, current, integrity=integrity)
+    except IntegrityError:
+        raise
+    if change is None:
+        return RollbackPlan(Plan((), (Skip(row.category, row.key, target, "unchanged"),), cats),
+                            None, (), ())
+    return RollbackPlan(Plan((change,), (), cats), None, (), ())
+
+
+def finish(index: Index, rollback_run: int, plan: RollbackPlan) -> None:
+    """Inside the run's final commit: mark what was undone and bring back what was redone."""
+    if plan.run is None:
+        return
+    index.mark_undone(plan.undo, rollback_run)
+    index.mark_undone(plan.redo, None)
+    affected = {plan.run}
+    for seq in plan.redo:
+        row = index.change(seq)
+        if row is not None:
+            affected.add(row.run)
+    for run in affected:
+        index.refresh_run_state(run)
+
+
+def nothing_to_do(categories: Iterable[str]) -> DeployError:
+    return DeployError(f"nothing to roll back in {', '.join(categories)}")

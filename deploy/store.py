@@ -1,0 +1,416 @@
+"""The centralized backup store: the tree, its index, its lock, and applying plans.
+
+Every category plans its changes and hands them here; this module alone
+writes backups and targets. A run follows one durable order (checked by the
+reliability suite's ordering audit):
+
+1. commit the run and its planned changes to the index;
+2. copy each target's old bytes to its backup (temp file, fsync, rename) and
+   fsync the backup folders;
+3. commit "backed up";
+4. write each target (temp file, fsync, rename) and fsync the target folders;
+5. commit "applied" and the run's end state.
+
+A failure in 4 restores what the run already changed from its backups and
+records the run as failed. A run killed part way is found by the next
+session, which records it as ``interrupted``: each of its targets holds the old
+or the new bytes, and its backups let it be rolled back like any run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from deploy import fsio, lock
+from deploy.errors import DeployError, IntegrityError, WriteFailed
+from deploy.index import ChangeRow, Index
+from deploy.names import backup_stem, category_folder, unique_name
+from deploy.plan import Change, Plan
+
+CATEGORIES = ("scripts", "versions", "templates", "framework", "parents")
+FOLDERS = ("framework", "scripts", "versions", "templates", "parent_directory_manager")
+INDEX_NAME = "index.sqlite"
+LOCK_NAME = "lock"
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One change a run made: its category, target, action and backup (None when absent)."""
+
+    category: str
+    key: str
+    target: Path
+    action: str
+    backup: Path | None
+    seq: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run: int | None
+    changes: tuple[Applied, ...]
+    recovered: tuple[int, ...] = ()
+
+
+def now_iso() -> str:
+    return datetime.now().astimezone().isoformat(timespec="milliseconds")
+
+
+def describe(err: OSError) -> str:
+    return err.strerror or str(err)
+
+
+def oserror(op: str, path: Path, err: OSError) -> WriteFailed:
+    return WriteFailed(f"{path}: {op} failed: {describe(err)}")
+
+
+class Store:
+    """The backup tree under ``<state_dir>/backups``."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.tree = state_dir / "backups"
+        self.index_path = self.tree / INDEX_NAME
+        self.lock_path = self.tree / LOCK_NAME
+
+    def folder(self, category: str, key: str = "") -> Path:
+        return self.tree / category_folder(category, key)
+
+    def read_index(self) -> Index | None:
+        """The index opened read-only, or None when no run has written one yet."""
+        if not self.index_path.exists():
+            return None
+        return Index(self.index_path, readonly=True)
+
+    def backup_path(self, row: ChangeRow) -> Path:
+        assert row.backup is not None
+        return self.tree / row.backup
+
+    def check_backup(self, row: ChangeRow) -> Path:
+        """The backup file of ``row`` if it exists and its sha256 matches; else IntegrityError."""
+        path = self.backup_path(row)
+        if row.pruned:
+            raise IntegrityError(f"{path}: backup {row.seq} was pruned; nothing to restore")
+        try:
+            state = fsio.read_state(path)
+        except OSError as err:
+            raise IntegrityError(f"{path}: cannot read backup: {describe(err)}") from err
+        if not state.exists:
+            raise IntegrityError(f"{path}: backup {row.seq} is missing")
+        if state.sha256 != row.old_sha256:
+            raise IntegrityError(
+                f"{path}: backup {row.seq} is corrupt: sha256 {state.sha256} != {row.old_sha256}")
+        return path
+
+    def _ensure_tree(self) -> None:
+        if self.tree.is_symlink():
+            raise DeployError(f"{self.tree}: the backup tree is a symlink; refusing to write")
+        for folder in FOLDERS:
+            path = self.tree / folder
+            if path.is_symlink():
+                raise DeployError(f"{path}: backup folder is a symlink; refusing to write")
+            if path.is_dir():
+                continue
+            try:
+                fsio.makedirs_durably(path)
+            except OSError as err:
+                raise oserror("creating backup folder", path, err) from err
+
+    @contextmanager
+    def session(self, *, command: str, actor: str, wait: float = 0) -> Iterator[Session]:
+        """Take the lock, open the index, record killed runs as interrupted, then yield."""
+        self._ensure_tree()
+        with lock.hold(self.lock_path, command=command, started=now_iso(), wait=wait):
+            index = Index(self.index_path)
+            try:
+                sess = Session(self, index, command=command, actor=actor)
+                sess.recover()
+                yield sess
+            finally:
+                index.close()
+
+
+class Session:
+    """What a lock holder may do: recover, apply plans, prune."""
+
+    def __init__(self, store: Store, index: Index, *, command: str, actor: str) -> None:
+        self.store = store
+        self.index = index
+        self.command = command
+        self.actor = actor
+        self.recovered: tuple[int, ...] = ()
+        # Test hook for the fault-injection suite: called before each target write.
+        self.before_target: Callable[[int, Change], None] | None = None
+
+    # -- recovery ---------------------------------------------------------------------------
+    def recover(self) -> tuple[int, ...]:
+        """Record runs a kill left as ``running`` as ``interrupted`` and clean their debris."""
+        found = []
+        for run in self.index.running_runs():
+            changes = self.index.changes_of_run(run.id)
+            for row in changes:
+                target = Path(row.target)
+                fsio.remove_temps(target.parent, target.name)
+                if row.backup:
+                    backup = self.store.tree / row.backup
+                    fsio.remove_temps(backup.parent, backup.name)
+                    if row.state == "planned":
+                        # Never confirmed: the target was not touched, the copy is spare.
+                        try:
+                            os.unlink(backup)
+                        except FileNotFoundError:
+                            pass
+            with self.index.transaction():
+                self.index.set_change_state(run.id, "planned", "void")
+                self.index.finish_run(run.id, "interrupted", now_iso())
+            found.append(run.id)
+        self.recovered = tuple(found)
+        return self.recovered
+
+    # -- applying ---------------------------------------------------------------------------
+    def preflight(self, plan: Plan) -> None:
+        """Check folders and free space before the first write; raise naming what is wrong."""
+        need: dict[int, tuple[Path, int]] = {}
+
+        def add(folder: Path, size: int) -> None:
+            probe = folder
+            while not probe.exists() and probe.parent != probe:
+                probe = probe.parent
+            try:
+                dev = os.stat(probe).st_dev
+            except OSError as err:
+                raise oserror("checking", probe, err) from err
+            have = need.get(dev, (probe, 0))
+            need[dev] = (have[0], have[1] + size + 4096)
+
+        for change in plan.changes:
+            parent = change.target.parent
+            probe = parent
+            while not probe.exists() and probe.parent != probe:
+                probe = probe.parent
+            if not probe.is_dir():
+                raise WriteFailed(f"{probe}: cannot create {change.target}: not a folder")
+            if not os.access(probe, os.W_OK | os.X_OK):
+                raise WriteFailed(f"{probe}: folder is not writable: permission denied")
+            if change.new is not None:
+                add(parent, change.new_size)
+            if change.old.exists:
+                folder = self.store.folder(change.category, change.key)
+                add(folder, change.old.size)
+        for dev, (probe, size) in need.items():
+            try:
+                st = os.statvfs(probe)
+            except OSError as err:
+                raise oserror("checking free space on", probe, err) from err
+            free = st.f_bavail * st.f_frsize
+            if free < size:
+                raise WriteFailed(
+                    f"{probe}: not enough free space: need {size} bytes, {free} available")
+            if st.f_favail < len(plan.changes) * 2 and st.f_files:
+                raise WriteFailed(f"{probe}: no free inodes: cannot create files")
+        tree = self.store.tree
+        if not os.access(tree, os.W_OK | os.X_OK):
+            raise WriteFailed(f"{tree}: backup tree is not writable: permission denied")
+
+    def _backup_names(self, plan: Plan, when: datetime) -> list[Path | None]:
+        reserved: set[Path] = set()
+        names: list[Path | None] = []
+        for change in plan.changes:
+            if not change.old.exists:
+                names.append(None)
+                continue
+            folder = self.store.folder(change.category, change.key)
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                raise WriteFailed(f"{folder}: backup folder is not a real folder; refusing")
+            stem, suffix = backup_stem(change.category, change.key, when)
+            name = unique_name(
+                stem, suffix, lambda n, f=folder: f / n in reserved or os.path.lexists(f / n))
+            reserved.add(folder / name)
+            names.append(folder / name)
+        return names
+
+    def apply(self, plan: Plan, *, kind: str, undoes: int | None = None,
+              on_done: Callable[[Index, int, list[int]], None] | None = None,
+              record_empty: bool = False) -> RunResult:
+        """Back up and write every change of ``plan`` as one run; all or nothing.
+
+        A plan with no change records no run, unless ``record_empty`` (a rollback that only
+        marks an interrupted run's never-written changes as undone).
+        """
+        if not plan.changes and not record_empty:
+            return RunResult(None, (), self.recovered)
+        self.preflight(plan)
+        when = datetime.now()
+        backups = self._backup_names(plan, when)
+        started = now_iso()
+        tree = self.store.tree
+        with self.index.transaction():
+            run = self.index.add_run(kind, self.actor, self.command, os.getpid(), started,
+                                     plan.categories or {c.category for c in plan.changes},
+                                     undoes)
+            seqs = []
+            for change, backup in zip(plan.changes, backups):
+                seqs.append(self.index.add_change(
+                    run=run, category=change.category, key=change.key,
+                    target=str(change.target), action=change.action,
+                    backup=str(backup.relative_to(tree)) if backup else None,
+                    old_sha256=change.old.sha256, old_size=change.old.size if change.old.exists
+                    else None, old_mode=change.old.mode, new_sha256=change.new_sha256,
+                    new_size=change.new_size if change.new is not None else None,
+                    new_mode=change.mode if change.new is not None else None,
+                    created=started, created_ts=time.time(), state="planned",
+                    reverts=change.reverts))
+        self._write_backups(run, plan, backups)
+        with self.index.transaction():
+            self.index.set_change_state(run, "planned", "backed_up")
+        self._write_targets(run, plan, backups)
+        with self.index.transaction():
+            self.index.set_change_state(run, "backed_up", "applied")
+            for change, seq in zip(plan.changes, seqs):
+                if change.render is not None and change.new_sha256 is not None:
+                    self.index.add_render(seq, change.category, change.key,
+                                          change.render.template_sha256, change.new_sha256,
+                                          change.render.output)
+            if on_done is not None:
+                on_done(self.index, run, seqs)
+            self.index.finish_run(run, "done", now_iso())
+        return RunResult(run, tuple(
+            Applied(c.category, c.key, c.target, c.action, b, s)
+            for c, b, s in zip(plan.changes, backups, seqs)), self.recovered)
+
+    def _write_backups(self, run: int, plan: Plan, backups: list[Path | None]) -> None:
+        written: list[Path] = []
+        folders: set[Path] = set()
+        try:
+            for change, backup in zip(plan.changes, backups):
+                if backup is None:
+                    continue
+                if backup.parent not in folders:
+                    try:
+                        fsio.makedirs_durably(backup.parent)
+                    except OSError as err:
+                        raise oserror("creating backup folder", backup.parent, err) from err
+                    folders.add(backup.parent)
+                assert change.old.mode is not None
+                try:
+                    tmp, sha, _ = fsio.write_temp(backup, change.target, change.old.mode)
+                except OSError as err:
+                    raise oserror(f"backing up {change.target} to", backup, err) from err
+                if sha != change.old.sha256:
+                    os.unlink(tmp)
+                    raise WriteFailed(f"{change.target}: changed while being backed up; try again")
+                try:
+                    fsio.commit_temp(tmp, backup)
+                except OSError as err:
+                    raise oserror("renaming backup", backup, err) from err
+                written.append(backup)
+            for folder in folders:
+                try:
+                    fsio.fsync_dir(folder)
+                except OSError as err:
+                    raise oserror("syncing backup folder", folder, err) from err
+        except BaseException:
+            # Nothing was changed yet: drop this run's backups and record it as failed.
+            for path in written:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            self._finish_quietly(run, "planned", "void", "failed")
+            raise
+
+    def _write_targets(self, run: int, plan: Plan, backups: list[Path | None]) -> None:
+        done: list[int] = []
+        folders: dict[Path, None] = {}
+        try:
+            for i, change in enumerate(plan.changes):
+                if self.before_target is not None:
+                    self.before_target(i, change)
+                target = change.target
+                if change.new is None:
+                    try:
+                        os.unlink(target)
+                    except FileNotFoundError:
+                        pass
+                    except OSError as err:
+                        raise oserror("removing", target, err) from err
+                else:
+                    try:
+                        fsio.makedirs_durably(target.parent)
+                        tmp, sha, _ = fsio.write_temp(target, change.new, change.mode)
+                    except OSError as err:
+                        raise oserror("writing", target, err) from err
+                    if change.new_sha256 is not None and sha != change.new_sha256:
+                        os.unlink(tmp)
+                        raise IntegrityError(
+                            f"{change.new}: sha256 {sha} != {change.new_sha256} expected; "
+                            f"{target} left as it was")
+                    try:
+                        fsio.commit_temp(tmp, target)
+                    except OSError as err:
+                        raise oserror("renaming into place", target, err) from err
+                done.append(i)
+                folders[target.parent] = None
+            for folder in folders:
+                try:
+                    fsio.fsync_dir(folder)
+                except OSError as err:
+                    raise oserror("syncing folder", folder, err) from err
+        except BaseException as err:
+            restored = self._restore(plan, backups, done)
+            if restored:
+                self._finish_quietly(run, "backed_up", "reverted", "failed")
+            else:
+                self._finish_quietly(run, None, None, "interrupted")
+            if isinstance(err, DeployError) and restored:
+                raise type(err)(f"{err}; restored the {len(done)} target(s) already changed") \
+                    from err
+            if isinstance(err, DeployError):
+                raise type(err)(
+                    f"{err}; could not restore every target: run `invoke rollback.release "
+                    f"--run {run}`") from err
+            raise
+
+    def _restore(self, plan: Plan, backups: list[Path | None], done: list[int]) -> bool:
+        ok = True
+        for i in reversed(done):
+            change, backup = plan.changes[i], backups[i]
+            try:
+                if backup is None:
+                    fsio.unlink_durably(change.target)
+                else:
+                    assert change.old.mode is not None
+                    fsio.atomic_write(change.target, backup, change.old.mode)
+            except OSError:
+                ok = False
+        return ok
+
+    def _finish_quietly(self, run: int, old: str | None, new: str | None, state: str) -> None:
+        """Record a run's end after a failure; a second error never hides the first."""
+        try:
+            with self.index.transaction():
+                if old is not None and new is not None:
+                    self.index.set_change_state(run, old, new)
+                self.index.finish_run(run, state, now_iso())
+        except Exception:
+            pass
+
+    # -- pruning ----------------------------------------------------------------------------
+    def delete_backup(self, row: ChangeRow) -> None:
+        """Remove one backup file and mark it pruned (index first: never a dangling row)."""
+        with self.index.transaction():
+            self.index.mark_pruned(row.seq)
+        path = self.store.backup_path(row)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise oserror("removing backup", path, err) from err
+

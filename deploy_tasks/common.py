@@ -1,0 +1,197 @@
+"""Shared task plumbing: configuration, error mapping, plan and run output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from invoke.exceptions import Exit
+
+if TYPE_CHECKING:
+    from deploy.config import Config
+    from deploy.index import Index
+    from deploy.plan import Plan
+    from deploy.store import RunResult, Session, Store
+
+ROOT = Path(__file__).resolve().parent.parent
+F = TypeVar("F", bound=Callable[..., Any])
+
+WRITE_HELP = {
+    "dry_run": "print the plan with unified diffs; write nothing at all",
+    "json_": "print one JSON document on stdout",
+    "wait": "seconds to wait for another run's lock (default 0), then exit 4",
+    "prefix": "stage every target and the state dir under DIR (also DEPLOY_PREFIX)",
+}
+
+
+def config_path() -> Path:
+    env = os.environ.get("DEPLOY_CONFIG")
+    return Path(env) if env else ROOT / "pyproject.toml"
+
+
+def settings(prefix: str | None = None) -> Config:
+    from deploy.config import load
+
+    staged = prefix or os.environ.get("DEPLOY_PREFIX") or None
+    return load(config_path(), prefix=Path(staged).resolve() if staged else None)
+
+
+def actor() -> str:
+    import pwd
+
+    env = os.environ.get("GITHUB_ACTOR") or os.environ.get("USER")
+    try:
+        return env or pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+def command_line() -> str:
+    return " ".join(["invoke", *sys.argv[1:]])
+
+
+def _github() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def report_error(message: str) -> None:
+    line = " ".join(message.split())
+    print(f"error: {line}", file=sys.stderr)
+    if _github():
+        escaped = line.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        print(f"::error title=deploy::{escaped}", file=sys.stderr)
+
+
+def guarded(fn: F) -> F:
+    """Map the toolkit's errors (and stray OSErrors) to one ``error:`` line and an exit code."""
+    from deploy.errors import DeployError
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DeployError as err:
+            report_error(str(err))
+            raise Exit(code=err.exit_code) from None
+        except OSError as err:
+            where = err.filename or "?"
+            report_error(f"{where}: {err.strerror or err}")
+            raise Exit(code=1) from None
+        except KeyboardInterrupt:
+            report_error("interrupted")
+            raise Exit(code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def emit_json(document: Any) -> None:
+    json.dump(document, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def home_short(path: Path | str) -> str:
+    return str(path)
+
+
+def print_plan(plan: Plan, *, diffs: bool = True) -> None:
+    from deploy.plan import unified_diff
+
+    if not plan.changes:
+        print("nothing to do: every target is up to date")
+    for change in plan.changes:
+        extra = f" ({change.note})" if change.note else ""
+        print(f"would {change.action:<7} {change.target}{extra}")
+        if diffs:
+            text = unified_diff(change)
+            if text:
+                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    for skip in plan.skips:
+        print(f"skip    {skip.target} ({skip.reason})")
+
+
+ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed"}
+
+
+def change_records(result: RunResult, store: Store) -> list[dict[str, Any]]:
+    return [{"category": a.category, "target": str(a.target), "action": a.action,
+             "backup": str(a.backup) if a.backup else None, "key": a.key, "seq": a.seq}
+            for a in result.changes]
+
+
+def print_result(result: RunResult, plan: Plan, store: Store, *, kind: str) -> None:
+    for run in result.recovered:
+        print(f"note: run {run} was killed part way; recorded as interrupted")
+    if result.run is None and not result.changes:
+        print("nothing to do: every target is up to date")
+    else:
+        print(f"run {result.run}: {kind}, {len(result.changes)} change(s)")
+    for applied in result.changes:
+        backup = f"backup {applied.backup.relative_to(store.tree)}" if applied.backup \
+            else "was absent"
+        print(f"  {ACTION_PAST[applied.action]:<8} {applied.target}  ({backup}, id {applied.seq})")
+    skipped = [s for s in plan.skips if s.reason != "unchanged"]
+    for skip in skipped:
+        print(f"  skipped  {skip.target} ({skip.reason})")
+    unchanged = len(plan.skips) - len(skipped)
+    if unchanged:
+        print(f"  {unchanged} target(s) unchanged")
+
+
+def step_summary(title: str, result: RunResult) -> None:
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not _github() or not path:
+        return
+    lines = [f"### {title}: run {result.run}", "", "| action | target | backup |", "|---|---|---|"]
+    for a in result.changes:
+        lines.append(f"| {a.action} | `{a.target}` | `{a.backup.name if a.backup else '-'}` |")
+    if not result.changes:
+        lines.append("| - | nothing changed | - |")
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n\n")
+
+
+@contextmanager
+def writing(cfg: Config, wait: int) -> Iterator[Session]:
+    from deploy.store import Store
+
+    with Store(cfg.state_dir).session(command=command_line(), actor=actor(), wait=wait) as sess:
+        yield sess
+
+
+def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | None], Plan],
+               dry_run: bool, json_: bool, wait: int,
+               after: Callable[[Session, Plan], dict[str, Any]] | None = None) -> None:
+    """The shape every writing task shares: plan (read-only for a dry run), apply, report."""
+    from deploy.store import Store
+
+    store = Store(cfg.state_dir)
+    if dry_run:
+        index = store.read_index()
+        try:
+            plan = build(index)
+        finally:
+            if index is not None:
+                index.close()
+        if json_:
+            emit_json({"run": None, "dry_run": True, "changes": [
+                {"category": c.category, "target": str(c.target), "action": c.action,
+                 "backup": None} for c in plan.changes]})
+        else:
+            print_plan(plan)
+        return
+    with writing(cfg, wait) as sess:
+        plan = build(sess.index)
+        result = sess.apply(plan, kind=kind)
+        extra = after(sess, plan) if after is not None else {}
+    step_summary(title, result)
+    if json_:
+        emit_json({"run": result.run, "changes": change_records(result, store),
+                   "recovered": list(result.recovered), **extra})
+    else:
+        print_result(result, plan, store, kind=kind)

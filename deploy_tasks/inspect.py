@@ -1,0 +1,184 @@
+"""Read-only tasks: ``history`` and the ``backups`` collection (status, list, verify, prune)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from invoke import task
+
+from deploy_tasks.common import WRITE_HELP, emit_json, guarded, settings, writing
+
+JSON_HELP = {"json_": WRITE_HELP["json_"], "prefix": WRITE_HELP["prefix"]}
+
+
+def _open(prefix: str | None) -> tuple[Any, Any, Any]:
+    from deploy.store import Store
+
+    cfg = settings(prefix)
+    store = Store(cfg.state_dir)
+    return cfg, store, store.read_index()
+
+
+@task(help={"limit": "at most this many runs (default 50)", "page": "page number, from 1",
+            **JSON_HELP})
+@guarded
+def history(c: Any, limit: int = 50, page: int = 1, json_: bool = False,
+            prefix: str | None = None) -> None:
+    """The runs, newest first: kind, actor, state, categories and how many targets changed."""
+    _cfg, _store, index = _open(prefix)
+    runs = []
+    if index is not None:
+        try:
+            for run in index.runs(limit=limit, offset=(max(page, 1) - 1) * limit):
+                runs.append({"id": run.id, "kind": run.kind, "actor": run.actor,
+                             "started": run.started, "finished": run.finished,
+                             "state": run.state,
+                             "categories": [x for x in run.categories.split(",") if x],
+                             "changed": index.run_counts(run.id), "undoes": run.undoes,
+                             "command": run.command})
+        finally:
+            index.close()
+    if json_:
+        emit_json({"runs": runs, "page": page, "limit": limit})
+        return
+    if not runs:
+        print("no runs yet")
+    for r in runs:
+        undoes = f" (undoes run {r['undoes']})" if r["undoes"] else ""
+        print(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
+              f"{r['changed']:>4} changed  {','.join(r['categories']) or '-':<24} "
+              f"{r['actor']}{undoes}")
+
+
+def _backup_record(store: Any, row: Any, now: float) -> dict[str, Any]:
+    path = store.tree / row.backup
+    return {"id": row.seq, "category": row.category, "target": row.target,
+            "filename": path.name, "path": str(path), "size": row.old_size,
+            "created": row.created, "age_hours": round((now - row.created_ts) / 3600, 2),
+            "sha256": row.old_sha256, "run": row.run, "mode": f"{row.old_mode:04o}"}
+
+
+@task(help={"limit": "list at most this many backups per category (default 20; 0 = all)",
+            **JSON_HELP})
+@guarded
+def status(c: Any, limit: int = 20, json_: bool = False, prefix: str | None = None) -> None:
+    """Per category: backup_directory, backup_count and the backups, newest first."""
+    from deploy.names import category_folder
+    from deploy.store import CATEGORIES
+
+    _cfg, store, index = _open(prefix)
+    now = time.time()
+    out: dict[str, Any] = {}
+    try:
+        for category in CATEGORIES:
+            rows = index.backups(category=category, limit=limit or None) if index else []
+            out[category] = {
+                "backup_directory": str(store.tree / category_folder(category, "").rstrip("/")),
+                "backup_count": index.backup_count(category) if index else 0,
+                "backups": [{k: v for k, v in _backup_record(store, r, now).items()
+                             if k in ("filename", "path", "size", "created", "age_hours",
+                                      "target", "sha256", "id")} for r in rows]}
+    finally:
+        if index is not None:
+            index.close()
+    if json_:
+        emit_json({"backup_tree": str(store.tree), "categories": out})
+        return
+    print(f"backup tree: {store.tree}")
+    for category, info in out.items():
+        print(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
+        for b in info["backups"][:5]:
+            print(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
+
+
+@task(help={"category": "only this category", "limit": "at most this many (default all)",
+            **JSON_HELP})
+@guarded
+def list_(c: Any, category: str | None = None, limit: int = 0, json_: bool = False,
+          prefix: str | None = None) -> None:
+    """Every backup with its id, newest first."""
+    from deploy.errors import ConfigError
+    from deploy.store import CATEGORIES
+
+    if category is not None and category not in CATEGORIES:
+        raise ConfigError(f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
+    _cfg, store, index = _open(prefix)
+    now = time.time()
+    try:
+        rows = index.backups(category=category, limit=limit or None) if index else []
+        records = [_backup_record(store, r, now) for r in rows]
+    finally:
+        if index is not None:
+            index.close()
+    if json_:
+        emit_json({"backups": records})
+        return
+    if not records:
+        print("no backups yet")
+    for b in records:
+        print(f"{b['id']:>6}  {b['created'][:19]}  {b['category']:<10} {b['filename']:<48} "
+              f"{b['target']}")
+
+
+@task(help=JSON_HELP)
+@guarded
+def verify(c: Any, json_: bool = False, prefix: str | None = None) -> None:
+    """Re-hash every backup against the index; exit 1 naming each mismatch or missing file."""
+    from deploy.errors import IntegrityError
+
+    _cfg, store, index = _open(prefix)
+    checked, problems = 0, []
+    try:
+        for row in index.backups() if index else []:
+            checked += 1
+            try:
+                store.check_backup(row)
+            except IntegrityError as err:
+                problems.append(str(err))
+    finally:
+        if index is not None:
+            index.close()
+    if json_:
+        emit_json({"checked": checked, "problems": problems})
+    else:
+        print(f"checked {checked} backup(s): {len(problems) or 'no'} problem(s)")
+    if problems:
+        raise IntegrityError("; ".join(problems))
+
+
+@task(help={"dry_run": WRITE_HELP["dry_run"], "json_": WRITE_HELP["json_"],
+            "wait": WRITE_HELP["wait"], "prefix": WRITE_HELP["prefix"]})
+@guarded
+def prune(c: Any, dry_run: bool = False, json_: bool = False, wait: int = 0,
+          prefix: str | None = None) -> None:
+    """Apply the retention settings; the newest backup of every target always stays.
+
+    A backup goes when it is beyond the newest max_backups_per_type (framework_keep for the
+    framework) of its target, or older than retention_days, by the index's own records.
+    """
+    from deploy import retention
+
+    cfg, store, index = _open(prefix)
+    if dry_run or index is None:
+        doomed = retention.select(index.backups(), cfg.backup) if index else []
+        if index is not None:
+            index.close()
+        pruned = []
+    else:
+        index.close()
+        with writing(cfg, wait) as sess:
+            doomed = retention.select(sess.index.backups(), cfg.backup)
+            for row in doomed:
+                sess.delete_backup(row)
+        pruned = doomed
+    records = [{"id": r.seq, "category": r.category, "target": r.target,
+                "path": str(store.tree / r.backup)} for r in doomed]
+    if json_:
+        emit_json({"dry_run": dry_run, "pruned": records if pruned or dry_run else []})
+        return
+    verb = "would prune" if dry_run else "pruned"
+    for r in records:
+        print(f"{verb} {r['id']:>6}  {r['path']}")
+    print(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")

@@ -1,0 +1,24 @@
+"""The ``deploy`` collection's default task: one release over every category."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoke import task
+
+from deploy_tasks.common import WRITE_HELP, guarded, settings, write_task
+
+CONFLICT_HELP = "when a rendered target was edited by hand: fail (default), keep, overwrite, merge"
+
+
+@task(default=True, help={"on_conflict": CONFLICT_HELP, **WRITE_HELP})
+@guarded
+def release(c: Any, on_conflict: str = "fail", dry_run: bool = False, json_: bool = False,
+            wait: int = 0, prefix: str | None = None) -> None:
+    """One run over every configured category (scripts, framework, templates); all or nothing."""
+    from deploy import release as rel
+
+    cfg = settings(prefix)
+    write_task(cfg, kind="deploy", title="deploy",
+               build=lambda index: rel.plan(cfg, index, on_conflict=on_conflict),
+               dry_run=dry_run, json_=json_, wait=wait)

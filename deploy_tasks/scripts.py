@@ -1,0 +1,49 @@
+"""``deploy.scripts``, ``scripts.status`` and ``rollback.scripts`` live in their collections;
+this module holds the scripts-specific task bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoke import task
+
+from deploy_tasks.common import WRITE_HELP, emit_json, guarded, settings, write_task
+
+
+@task(iterable=["name"], help={"name": "deploy only this script (repeatable)", **WRITE_HELP})
+@guarded
+def deploy_scripts(c: Any, name: list[str] | None = None, dry_run: bool = False,
+                   json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
+    """Deploy scripts into the scripts target, mode 0755, backing up each target first."""
+    from deploy import scripts
+
+    cfg = settings(prefix)
+    write_task(cfg, kind="deploy", title="deploy.scripts",
+               build=lambda _index: scripts.plan(cfg.scripts_source, cfg.scripts_target, name),
+               dry_run=dry_run, json_=json_, wait=wait)
+
+
+@task(help={"verify": "run each deployed script's --version (5 s timeout)",
+            "json_": WRITE_HELP["json_"], "prefix": WRITE_HELP["prefix"]})
+@guarded
+def status(c: Any, verify: bool = False, json_: bool = False, prefix: str | None = None) -> None:
+    """Each script: synchronized, outdated, drifted, not deployed or source missing."""
+    from deploy import scripts
+    from deploy.store import Store
+
+    cfg = settings(prefix)
+    index = Store(cfg.state_dir).read_index()
+    try:
+        rows = scripts.status(cfg.scripts_source, cfg.scripts_target, index, verify=verify)
+    finally:
+        if index is not None:
+            index.close()
+    if json_:
+        emit_json({"scripts": [{"name": r.name, "state": r.state, "target": str(r.target),
+                                "source": str(r.source) if r.source else None,
+                                "version": r.version} for r in rows]})
+        return
+    width = max((len(r.name) for r in rows), default=4)
+    for r in rows:
+        version = f"  {r.version}" if r.version is not None else ""
+        print(f"{r.name:<{width}}  {r.state:<14} {r.target}{version}")

@@ -1,0 +1,22 @@
+"""Safe, reversible deploys for the Claude PM framework: ``invoke --list`` shows every task.
+
+This file only assembles collections; the task bodies live in ``deploy_tasks``
+and the logic in the ``deploy`` package, imported lazily so listing stays fast.
+"""
+
+from invoke import Collection
+
+from deploy_tasks import inspect, release, rollback, scripts
+
+ns = Collection()
+
+deploy = Collection("deploy")
+deploy.add_task(release.release, name="all", default=True)
+deploy.add_task(scripts.deploy_scripts, name="scripts")
+ns.add_collection(deploy)
+
+ns.add_collection(Collection("scripts", status=scripts.status))
+ns.add_collection(Collection("rollback", scripts=rollback.scripts, release=rollback.release))
+ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
+                             prune=inspect.prune, list=inspect.list_))
+ns.add_task(inspect.history)
