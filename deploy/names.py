@@ -53,11 +53,18 @@ def _stamp_ms(when: datetime) -> str:
     return f"{_stamp(when)}_{when.microsecond // 1000:03d}"
 
 
+def name_key(category: str, key: str, target_name: str) -> str:
+    """What a backup is named after: the script name or template id (the change's key), or
+    the target's file name for version files and parent ``CLAUDE.md`` files, whose keys are
+    the subsystem and the parent folder."""
+    return target_name if category in {"versions", "parents"} else key
+
+
 def backup_stem(category: str, key: str, when: datetime) -> tuple[str, str]:
     """Return (stem, suffix) of the contract's backup name for one target.
 
-    ``key`` is the script name, the version file name, the template id or the
-    parent file name; the framework ignores it.
+    ``key`` is what :func:`name_key` returns: the script name, the version file
+    name, the template id or the parent file name; the framework ignores it.
     """
     if category == "framework":
         return f"framework_CLAUDE_md_{_stamp_ms(when)}", ".backup"

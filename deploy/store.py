@@ -30,7 +30,7 @@ from pathlib import Path
 from deploy import fsio, lock
 from deploy.errors import DeployError, IntegrityError, WriteFailed
 from deploy.index import ChangeRow, Index
-from deploy.names import backup_stem, category_folder, unique_name
+from deploy.names import backup_stem, category_folder, name_key, unique_name
 from deploy.plan import Change, Plan
 
 CATEGORIES = ("scripts", "versions", "templates", "framework", "parents")
@@ -228,7 +228,8 @@ class Session:
             folder = self.store.folder(change.category, change.key)
             if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
                 raise WriteFailed(f"{folder}: backup folder is not a real folder; refusing")
-            stem, suffix = backup_stem(change.category, change.key, when)
+            stem, suffix = backup_stem(
+                change.category, name_key(change.category, change.key, change.target.name), when)
             name = unique_name(
                 stem, suffix, lambda n, f=folder: f / n in reserved or os.path.lexists(f / n))
             reserved.add(folder / name)
