@@ -111,8 +111,14 @@ def print_plan(plan: Plan, *, diffs: bool = True) -> None:
             text = unified_diff(change)
             if text:
                 sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    unchanged = 0
     for skip in plan.skips:
-        print(f"skip    {skip.target} ({skip.reason})")
+        if skip.reason == "unchanged":
+            unchanged += 1
+        else:
+            print(f"skip    {skip.target} ({skip.reason})")
+    if unchanged:
+        print(f"{unchanged} target(s) unchanged")
 
 
 ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed"}
@@ -171,13 +177,15 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
     from deploy.store import Store
 
     store = Store(cfg.state_dir)
+    # Plan read-only first: a dry run stops here, and so does a run with nothing to change
+    # (the no-change fast path takes no lock and writes not even the lock's holder line).
+    index = store.read_index()
+    try:
+        plan = build(index)
+    finally:
+        if index is not None:
+            index.close()
     if dry_run:
-        index = store.read_index()
-        try:
-            plan = build(index)
-        finally:
-            if index is not None:
-                index.close()
         if json_:
             emit_json({"run": None, "dry_run": True, "changes": [
                 {"category": c.category, "target": str(c.target), "action": c.action,
@@ -185,7 +193,14 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
         else:
             print_plan(plan)
         return
+    if not plan.changes and not any(s.reason == "kept" for s in plan.skips):
+        if json_:
+            emit_json({"run": None, "changes": [], "recovered": []})
+        else:
+            print_plan(plan, diffs=False)
+        return
     with writing(cfg, wait) as sess:
+        # Plan again under the lock: another run may have changed things meanwhile.
         plan = build(sess.index)
         result = sess.apply(plan, kind=kind)
         extra = after(sess, plan) if after is not None else {}
