@@ -6,7 +6,7 @@ and the logic in the ``deploy`` package, imported lazily so listing stays fast.
 
 from invoke import Collection
 
-from deploy_tasks import inspect, release, rollback, scripts
+from deploy_tasks import inspect, release, rollback, scripts, versions
 
 ns = Collection()
 
@@ -16,7 +16,10 @@ deploy.add_task(scripts.deploy_scripts, name="scripts")
 ns.add_collection(deploy)
 
 ns.add_collection(Collection("scripts", status=scripts.status))
-ns.add_collection(Collection("rollback", scripts=rollback.scripts, release=rollback.release))
+ns.add_collection(Collection("rollback", scripts=rollback.scripts, release=rollback.release,
+                             versions=versions.rollback_versions))
+ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
+                             bulk=versions.bulk, check=versions.check))
 ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
                              prune=inspect.prune, list=inspect.list_))
 ns.add_task(inspect.history)

@@ -1,0 +1,116 @@
+"""The ``versions`` collection (show, bump, bulk, check) and ``rollback.versions``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from invoke import task
+
+from deploy_tasks.common import WRITE_HELP, emit_json, guarded, settings, write_task
+from deploy_tasks.rollback import ROLLBACK_HELP, run_rollback
+
+READ_HELP = {"json_": WRITE_HELP["json_"], "prefix": WRITE_HELP["prefix"]}
+DOWNGRADE_HELP = "allow setting a version lower than the current one"
+
+
+@task(help=READ_HELP)
+@guarded
+def show(c: Any, json_: bool = False, prefix: str | None = None) -> None:
+    """Each subsystem and its version (from the <NAME>_VERSION files), and VERSION."""
+    from deploy import versions
+
+    cfg = settings(prefix)
+    found = versions.read_all(cfg.versions_dir)
+    framework = versions.framework_version(cfg.versions_dir)
+    if json_:
+        emit_json({"dir": str(cfg.versions_dir),
+                   "versions": {k: f.version.text for k, f in found.items()},
+                   "framework_version": framework,
+                   "files": {k: str(f.path) for k, f in found.items()}})
+        return
+    if not found:
+        print(f"no <NAME>_VERSION files in {cfg.versions_dir}")
+    width = max((len(k) for k in found), default=0)
+    for key, vfile in found.items():
+        print(f"{key:<{width}}  {vfile.version}")
+    if framework is not None:
+        print(f"framework_version (VERSION): {framework}")
+
+
+@task(help={"subsystem": "the subsystem, e.g. memory (its file is MEMORY_VERSION)",
+            "to": "set this version (serial or PEP 440); a shorter serial is zero-padded to "
+                  "the file's width; default: the next one",
+            "allow_downgrade": DOWNGRADE_HELP,
+            "create": "create the version file when the subsystem has none (needs --to)",
+            **WRITE_HELP})
+@guarded
+def bump(c: Any, subsystem: str, to: str | None = None, allow_downgrade: bool = False,
+         create: bool = False, dry_run: bool = False, json_: bool = False, wait: int = 0,
+         prefix: str | None = None) -> None:
+    """Set one subsystem's version; without --to, the next serial, same width (009 -> 010)."""
+    from deploy import versions
+
+    cfg = settings(prefix)
+    write_task(cfg, kind="bump", title=f"versions.bump {subsystem}",
+               build=lambda _index: versions.plan_bump(
+                   cfg.versions_dir, subsystem, to, allow_downgrade=allow_downgrade,
+                   create=create),
+               dry_run=dry_run, json_=json_, wait=wait)
+
+
+@task(iterable=["set_"], help={"set_": "NAME=VERSION (repeatable)",
+                               "allow_downgrade": DOWNGRADE_HELP, **WRITE_HELP})
+@guarded
+def bulk(c: Any, set_: list[str] | None = None, allow_downgrade: bool = False,
+         dry_run: bool = False, json_: bool = False, wait: int = 0,
+         prefix: str | None = None) -> None:
+    """Set several versions at once as one run: every item is checked first; all or nothing."""
+    from deploy import versions
+
+    cfg = settings(prefix)
+    pairs = [versions.parse_setting(text) for text in set_ or ()]
+    write_task(cfg, kind="bump", title="versions.bulk",
+               build=lambda _index: versions.plan_bulk(cfg.versions_dir, pairs,
+                                                       allow_downgrade=allow_downgrade),
+               dry_run=dry_run, json_=json_, wait=wait)
+
+
+@task(help=READ_HELP)
+@guarded
+def check(c: Any, json_: bool = False, prefix: str | None = None) -> None:
+    """Compare the versions with [tool.deploy.versions.requires]; exit 3 when one is not met."""
+    from deploy import versions
+    from deploy.errors import Blocked
+
+    cfg = settings(prefix)
+    found = {k: f.version for k, f in versions.read_all(cfg.versions_dir).items()}
+    results = versions.check(cfg.requires, found)
+    unmet = [r for r in results if not r.met]
+    if json_:
+        emit_json({"ok": not unmet, "requirements": [
+            {"subsystem": r.subsystem, "requires": r.spec, "version": r.version,
+             "status": r.status, "met": r.met} for r in results]})
+    else:
+        if not results:
+            print("no requirements in [tool.deploy.versions.requires]")
+        width = max((len(r.subsystem) for r in results), default=0)
+        for r in results:
+            print(f"{r.subsystem:<{width}}  {r.version or '-':<10} {r.spec:<14} {r.status}")
+    if unmet:
+        raise Blocked("; ".join(
+            f"{versions.version_path(cfg.versions_dir, r.subsystem)}: {r.subsystem} "
+            f"{r.version or '(no file)'} is {r.status}, requires {r.spec}" for r in unmet))
+
+
+@task(iterable=["subsystem"], help={"subsystem": "only this subsystem (repeatable)",
+                                    **ROLLBACK_HELP})
+@guarded
+def rollback_versions(c: Any, subsystem: list[str] | None = None, to: int | None = None,
+                      force: bool = False, dry_run: bool = False, json_: bool = False,
+                      wait: int = 0, prefix: str | None = None) -> None:
+    """Undo the latest not-yet-undone run's version changes (run again to step further back)."""
+    from deploy.versions import subsystem_key
+
+    run_rollback(("versions",), keys=list(subsystem or ()), to=to, run=None, force=force,
+                 dry_run=dry_run, json_=json_, wait=wait, prefix=prefix,
+                 key_check=lambda _cfg, k: subsystem_key(k))
