@@ -14,9 +14,9 @@ from typing import Any
 from deploy.errors import ConfigError
 from deploy.names import check_name, check_template_id
 
-if sys.version_info >= (3, 11):
+if sys.version_info >= (3, 11):  # noqa: UP036 - tomli is the contract's fallback
     import tomllib
-else:  # pragma: no cover - the fallback the contract allows
+else:  # pragma: no cover
     import tomli as tomllib
 
 
@@ -54,7 +54,7 @@ class Config:
 
 
 TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup"}
-SECTION_KEYS = {
+SECTION_KEYS: dict[str, dict[str, type]] = {
     "scripts": {"source": str, "target": str},
     "versions": {"dir": str, "requires": dict},
     "framework": {"template": str, "install_to": str, "parents": list},

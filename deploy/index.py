@@ -342,8 +342,9 @@ class Index:
                       sha256: str | None = None) -> bytes | None:
         """Render ``n``'s output, or the newest render whose output has ``sha256``."""
         if n is not None:
-            row = self.execute("SELECT output FROM renders WHERE category = ? AND key = ? AND n = ?",
-                               (category, key, n)).fetchone()
+            row = self.execute(
+                "SELECT output FROM renders WHERE category = ? AND key = ? AND n = ?",
+                (category, key, n)).fetchone()
         else:
             row = self.execute(
                 "SELECT output FROM renders WHERE category = ? AND key = ? AND output_sha256 = ?"
@@ -351,6 +352,7 @@ class Index:
         return bytes(row[0]) if row else None
 
     def render_change(self, category: str, key: str, n: int) -> int | None:
-        row = self.execute("SELECT change_seq FROM renders WHERE category = ? AND key = ? AND n = ?",
-                           (category, key, n)).fetchone()
+        row = self.execute(
+            "SELECT change_seq FROM renders WHERE category = ? AND key = ? AND n = ?",
+            (category, key, n)).fetchone()
         return int(row[0]) if row else None

@@ -203,7 +203,7 @@ class Session:
             if change.old.exists:
                 folder = self.store.folder(change.category, change.key)
                 add(folder, change.old.size)
-        for dev, (probe, size) in need.items():
+        for probe, size in need.values():
             try:
                 st = os.statvfs(probe)
             except OSError as err:
@@ -230,8 +230,11 @@ class Session:
                 raise WriteFailed(f"{folder}: backup folder is not a real folder; refusing")
             stem, suffix = backup_stem(
                 change.category, name_key(change.category, change.key, change.target.name), when)
-            name = unique_name(
-                stem, suffix, lambda n, f=folder: f / n in reserved or os.path.lexists(f / n))
+
+            def taken(name: str, folder: Path = folder) -> bool:
+                return folder / name in reserved or os.path.lexists(folder / name)
+
+            name = unique_name(stem, suffix, taken)
             reserved.add(folder / name)
             names.append(folder / name)
         return names
@@ -256,7 +259,7 @@ class Session:
                                      plan.categories or {c.category for c in plan.changes},
                                      undoes)
             seqs = []
-            for change, backup in zip(plan.changes, backups):
+            for change, backup in zip(plan.changes, backups, strict=True):
                 seqs.append(self.index.add_change(
                     run=run, category=change.category, key=change.key,
                     target=str(change.target), action=change.action,
@@ -273,7 +276,7 @@ class Session:
         self._write_targets(run, plan, backups)
         with self.index.transaction():
             self.index.set_change_state(run, "backed_up", "applied")
-            for change, seq in zip(plan.changes, seqs):
+            for change, seq in zip(plan.changes, seqs, strict=True):
                 if change.render is not None and change.new_sha256 is not None:
                     self.index.add_render(seq, change.category, change.key,
                                           change.render.template_sha256, change.new_sha256,
@@ -283,13 +286,13 @@ class Session:
             self.index.finish_run(run, "done", now_iso())
         return RunResult(run, tuple(
             Applied(c.category, c.key, c.target, c.action, b, s)
-            for c, b, s in zip(plan.changes, backups, seqs)), self.recovered)
+            for c, b, s in zip(plan.changes, backups, seqs, strict=True)), self.recovered)
 
     def _write_backups(self, run: int, plan: Plan, backups: list[Path | None]) -> None:
         written: list[Path] = []
         folders: set[Path] = set()
         try:
-            for change, backup in zip(plan.changes, backups):
+            for change, backup in zip(plan.changes, backups, strict=True):
                 if backup is None:
                     continue
                 if backup.parent not in folders:
@@ -349,8 +352,9 @@ class Session:
                         raise oserror("writing", target, err) from err
                     if change.new_sha256 is not None and sha != change.new_sha256:
                         os.unlink(tmp)
+                        source = change.new if isinstance(change.new, Path) else "new content"
                         raise IntegrityError(
-                            f"{change.new}: sha256 {sha} != {change.new_sha256} expected; "
+                            f"{source}: sha256 {sha} != {change.new_sha256} expected; "
                             f"{target} left as it was")
                     try:
                         fsio.commit_temp(tmp, target)

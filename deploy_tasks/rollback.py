@@ -6,8 +6,17 @@ from typing import Any
 
 from invoke import task
 
-from deploy_tasks.common import (WRITE_HELP, emit_json, guarded, print_plan, print_result,
-                                 settings, step_summary, writing, change_records)
+from deploy_tasks.common import (
+    WRITE_HELP,
+    change_records,
+    emit_json,
+    guarded,
+    print_plan,
+    print_result,
+    settings,
+    step_summary,
+    writing,
+)
 
 ROLLBACK_HELP = {
     "to": "restore this backup id (see backups.list) instead of stepping back a run",

@@ -1,0 +1,58 @@
+"""Config loading: defaults, path resolution, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy.config import load
+from deploy.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cfg.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_resolve_against_home_and_config_folder(tmp_path: Path) -> None:
+    """An empty table gives the contract's defaults, ~ under HOME, relative under the file."""
+    cfg = load(write(tmp_path, "[tool.deploy]\n"), home=tmp_path / "h")
+
+    assert cfg.state_dir == tmp_path / "h/.claude-pm"
+    assert cfg.scripts_target == tmp_path / "h/.local/bin"
+    assert cfg.scripts_source == tmp_path / "bin"
+    assert cfg.framework_install_to == tmp_path / "h/.claude-pm/framework/CLAUDE.md"
+    assert cfg.backup.framework_keep == 2 and cfg.backup.integrity_checking
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    pytest.param("[tool.deploy]\nstate_dri = 'x'\n", "tool.deploy.state_dri", id="top"),
+    pytest.param("[tool.deploy.scripts]\nsorce = 'x'\n", "tool.deploy.scripts.sorce",
+                 id="section"),
+    pytest.param("[tool.deploy.backup]\nframework_keep = true\n", "framework_keep",
+                 id="bool-for-int"),
+    pytest.param("[[tool.deploy.templates]]\nid = '../x'\nsource = 'a'\ntarget = 'b'\n",
+                 "template id", id="template-id"),
+    pytest.param("[[tool.deploy.templates]]\nid = 'a'\nsource = 'a'\n", "target",
+                 id="template-missing-key"),
+    pytest.param("[tool.deploy\n", "not valid TOML", id="syntax"),
+])
+def test_bad_config_names_the_problem(tmp_path: Path, text: str, needle: str) -> None:
+    """Each mistake raises ConfigError (exit 2) naming the key."""
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path, text))
+
+    assert needle in str(caught.value)
+    assert caught.value.exit_code == 2
+
+
+def test_prefix_stages_targets_not_sources(tmp_path: Path) -> None:
+    """A prefix moves targets and the state dir under it; sources stay in the checkout."""
+    cfg = load(write(tmp_path, "[tool.deploy]\nstate_dir = '/var/pm'\n"),
+               prefix=tmp_path / "stage", home=Path("/home/u"))
+
+    assert cfg.state_dir == tmp_path / "stage/var/pm"
+    assert cfg.scripts_target == tmp_path / "stage/home/u/.local/bin"
+    assert cfg.scripts_source == tmp_path / "bin"

@@ -1,0 +1,92 @@
+"""Atomic durable writes: content and mode land whole, and nothing is left behind."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deploy import fsio
+
+
+@given(data=st.binary(max_size=3 * fsio.CHUNK // 2), mode=st.sampled_from([0o600, 0o644,
+                                                                            0o755, 0o700]))
+@settings(max_examples=40, deadline=None)
+def test_atomic_write_round_trip(tmp_path_factory: pytest.TempPathFactory, data: bytes,
+                                 mode: int) -> None:
+    """What atomic_write writes reads back byte for byte, with its mode and hash."""
+    folder = tmp_path_factory.mktemp("w")
+    target = folder / "t"
+
+    sha, size = fsio.atomic_write(target, data, mode)
+
+    assert target.read_bytes() == data
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+    assert fsio.read_state(target) == fsio.FileState(True, sha, size, mode)
+    assert os.listdir(folder) == ["t"]
+
+
+def test_streamed_copy_hashes_while_copying(tmp_path: Path) -> None:
+    """Copying from a Path streams in chunks and returns the source's hash."""
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(fsio.CHUNK * 2 + 17))
+
+    sha, size = fsio.atomic_write(tmp_path / "dst", src, 0o644)
+
+    assert (tmp_path / "dst").read_bytes() == src.read_bytes()
+    assert sha == fsio.read_state(src).sha256 and size == src.stat().st_size
+
+
+def test_failed_write_leaves_target_and_no_temp(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC part way leaves the old target whole and removes the temp file."""
+    folder = tmp_path / "w"
+    folder.mkdir()
+    target = folder / "t"
+    target.write_bytes(b"old")
+    real_write = os.write
+    calls = {"n": 0}
+
+    def failing(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data[:10])
+
+    monkeypatch.setattr(os, "write", failing)
+    with pytest.raises(OSError) as caught:
+        fsio.atomic_write(target, b"new content that is long", 0o644)
+    monkeypatch.undo()
+
+    assert caught.value.errno == errno.ENOSPC
+    assert target.read_bytes() == b"old"
+    assert os.listdir(folder) == ["t"]
+
+
+def test_read_state_refuses_symlinks(tmp_path: Path) -> None:
+    """A symlinked target is never followed: reading it raises instead."""
+    (tmp_path / "real").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+
+    with pytest.raises(OSError):
+        fsio.read_state(tmp_path / "link")
+    assert fsio.read_state(tmp_path / "missing") == fsio.ABSENT
+
+
+def test_remove_temps_only_touches_ours(tmp_path: Path) -> None:
+    """Cleanup removes this toolkit's temp files and nothing else."""
+    tmp_path = tmp_path / "w"
+    tmp_path.mkdir()
+    (tmp_path / ".tool.deploy-tmp-1-ab").write_text("x")
+    (tmp_path / ".tool.bak").write_text("keep")
+    (tmp_path / "tool").write_text("keep")
+
+    removed = fsio.remove_temps(tmp_path, "tool")
+
+    assert removed == 1
+    assert sorted(os.listdir(tmp_path)) == [".tool.bak", "tool"]

@@ -1,0 +1,77 @@
+"""Name checks and the contract's exact backup names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from deploy.errors import BadName
+from deploy.names import backup_stem, check_name, check_template_id, name_key, unique_name
+
+WHEN = datetime(2025, 7, 14, 17, 1, 56, 489000)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("../x", id="dotdot-slash"), pytest.param("/etc/passwd", id="absolute"),
+    pytest.param("a/b", id="separator"), pytest.param("..", id="dotdot"),
+    pytest.param(".", id="dot"), pytest.param("-rf", id="dash"),
+    pytest.param("x\x00y", id="nul"), pytest.param("", id="empty"),
+    pytest.param("x" * 300, id="300-bytes"), pytest.param("é" * 128, id="256-utf8-bytes"),
+    pytest.param("a\\b", id="backslash"), pytest.param("a\nb", id="newline"),
+])
+def test_hostile_names_are_refused(name: str) -> None:
+    """Every hostile shape of the contract raises BadName."""
+    with pytest.raises(BadName):
+        check_name(name)
+
+
+@given(st.text(min_size=1, max_size=80))
+def test_accepted_names_stay_one_component(name: str) -> None:
+    """Whatever check_name accepts is exactly one path component, never '.' or '..'."""
+    try:
+        check_name(name)
+    except BadName:
+        return
+    assert "/" not in name and "\x00" not in name and name not in {".", ".."}
+    assert not name.startswith("-")
+
+
+def test_template_ids_follow_the_contract_pattern() -> None:
+    """Template ids must match [A-Za-z0-9][A-Za-z0-9._-]*."""
+    assert check_template_id("memory-config.v2") == "memory-config.v2"
+    with pytest.raises(BadName):
+        check_template_id("_private")
+    with pytest.raises(BadName):
+        check_template_id("has space")
+
+
+@pytest.mark.parametrize(("category", "key", "target", "expected"), [
+    pytest.param("framework", "framework", "CLAUDE.md",
+                 "framework_CLAUDE_md_20250714_170156_489.backup", id="framework"),
+    pytest.param("scripts", "claude-pm", "claude-pm", "claude-pm_backup_20250714_170156",
+                 id="scripts"),
+    pytest.param("versions", "memory", "MEMORY_VERSION", "MEMORY_VERSION_backup_20250714_170156",
+                 id="versions"),
+    pytest.param("templates", "memory-config", "memory.yaml",
+                 "memory-config_20250714_170156.backup", id="templates"),
+    pytest.param("parents", "/srv/a", "CLAUDE.md", "CLAUDE.md_20250714_170156.backup",
+                 id="parents"),
+])
+def test_backup_names_match_the_guide(category: str, key: str, target: str,
+                                      expected: str) -> None:
+    """The five categories are named exactly as the framework's guide defines."""
+    stem, suffix = backup_stem(category, name_key(category, key, target), WHEN)
+
+    assert stem + suffix == expected
+
+
+def test_taken_names_get_a_counter_on_the_stem() -> None:
+    """_01, _02 ... go before the .backup suffix."""
+    taken = {"x_1.backup", "x_1_01.backup"}
+
+    name = unique_name("x_1", ".backup", taken.__contains__)
+
+    assert name == "x_1_02.backup"
