@@ -6,7 +6,7 @@ and the logic in the ``deploy`` package, imported lazily so listing stays fast.
 
 from invoke import Collection
 
-from deploy_tasks import inspect, release, rollback, scripts, versions
+from deploy_tasks import dev, inspect, release, rollback, scripts, versions
 
 ns = Collection()
 
@@ -23,3 +23,5 @@ ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
 ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
                              prune=inspect.prune, list=inspect.list_))
 ns.add_task(inspect.history)
+ns.add_task(dev.lint)
+ns.add_task(dev.test)
