@@ -21,7 +21,8 @@ ns.add_collection(Collection("rollback", scripts=rollback.scripts, release=rollb
 ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
 ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
-                             prune=inspect.prune, list=inspect.list_))
+                             prune=inspect.prune, list=inspect.list_, legacy=inspect.legacy,
+                             migrate=inspect.migrate))
 ns.add_task(inspect.history)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)

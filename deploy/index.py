@@ -24,7 +24,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,              -- deploy | bump | rollback | prune | migrate
+    kind TEXT NOT NULL,              -- deploy | bump | rollback | migrate
     actor TEXT NOT NULL,
     command TEXT NOT NULL,
     pid INTEGER NOT NULL,
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS changes (
     new_mode INTEGER,
     created TEXT NOT NULL,
     created_ts REAL NOT NULL,
-    state TEXT NOT NULL,             -- planned | backed_up | applied | void | reverted
+    state TEXT NOT NULL,             -- planned | backed_up | applied | void | reverted | imported
     undone_by INTEGER,               -- the rollback run that undid this change
     reverts INTEGER,                 -- for a rollback's change: the change it reverted
     pruned INTEGER NOT NULL DEFAULT 0
@@ -248,7 +248,7 @@ class Index:
                 limit: int | None = None) -> list[ChangeRow]:
         """Changes that hold a backup file, newest first."""
         sql = f"SELECT {CHANGE_COLS} FROM changes WHERE backup IS NOT NULL AND pruned = 0" \
-              " AND state IN ('applied', 'backed_up', 'reverted')"
+              " AND state IN ('applied', 'backed_up', 'reverted', 'imported')"
         params: list[Any] = []
         if category is not None:
             sql += " AND category = ?"
@@ -265,7 +265,8 @@ class Index:
     def backup_count(self, category: str) -> int:
         row = self.execute(
             "SELECT count(*) FROM changes WHERE backup IS NOT NULL AND pruned = 0"
-            " AND state IN ('applied', 'backed_up', 'reverted') AND category = ?", (category,)
+            " AND state IN ('applied', 'backed_up', 'reverted', 'imported') AND category = ?",
+            (category,)
         ).fetchone()
         return int(row[0])
 
@@ -316,6 +317,12 @@ class Index:
             self.execute("UPDATE runs SET state = 'undone' WHERE id = ?", (run,))
         elif left and row.state == "undone":
             self.execute("UPDATE runs SET state = 'done' WHERE id = ?", (run,))
+
+    def imported(self, target: str, sha256: str) -> bool:
+        """Whether a legacy backup with these bytes for this target was migrated already."""
+        row = self.execute("SELECT 1 FROM changes WHERE state = 'imported' AND target = ?"
+                           " AND old_sha256 = ? LIMIT 1", (target, sha256)).fetchone()
+        return row is not None
 
     def mark_pruned(self, seq: int) -> None:
         self.execute("UPDATE changes SET pruned = 1 WHERE seq = ?", (seq,))

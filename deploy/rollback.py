@@ -108,7 +108,8 @@ def plan_backup(store: Store, index: Index, categories: Iterable[str], backup_id
     """Plan restoring one named backup (``--to BACKUP_ID``) into its own target."""
     cats = tuple(categories)
     row = index.change(backup_id)
-    if row is None or row.backup is None or row.state not in ("applied", "backed_up", "reverted"):
+    restorable = ("applied", "backed_up", "reverted", "imported")
+    if row is None or row.backup is None or row.state not in restorable:
         raise ConfigError(f"no backup {backup_id} in the index; see `invoke backups.list`")
     if row.category not in cats:
         raise ConfigError(f"backup {backup_id} belongs to {row.category}, not {', '.join(cats)}")

@@ -278,8 +278,11 @@ class Session:
             self.index.set_change_state(run, "backed_up", "applied")
             for change, seq in zip(plan.changes, seqs, strict=True):
                 if change.render is not None and change.new_sha256 is not None:
+                    # The render's own hash: after a merge the target holds more than the
+                    # render, and the stored output (the next merge base) must verify.
                     self.index.add_render(seq, change.category, change.key,
-                                          change.render.template_sha256, change.new_sha256,
+                                          change.render.template_sha256,
+                                          fsio.sha256_bytes(change.render.output),
                                           change.render.output)
             if on_done is not None:
                 on_done(self.index, run, seqs)
@@ -405,6 +408,78 @@ class Session:
                 self.index.finish_run(run, state, now_iso())
         except Exception:
             pass
+
+    # -- migration --------------------------------------------------------------------------
+    def import_files(self, items: list[tuple[str, str, Path, Path, datetime]]) -> RunResult:
+        """Copy legacy backups (category, key, file, target, time) into the tree as one run.
+
+        The same durable order as :meth:`apply`: rows first (planned), then the copies, then
+        the commit that marks them ``imported``; a kill in between is cleaned by recovery.
+        Files already imported (same target and bytes) are skipped, so it can run again.
+        """
+        tree = self.store.tree
+        todo = []
+        reserved: set[Path] = set()
+        for category, key, path, target, when in items:
+            state = fsio.read_state(path)
+            if not state.exists or state.sha256 is None:
+                continue
+            if self.index.imported(str(target), state.sha256):
+                continue
+            folder = self.store.folder(category, key)
+            stem, suffix = backup_stem(category, name_key(category, key, target.name), when)
+
+            def taken(name: str, folder: Path = folder) -> bool:
+                return folder / name in reserved or os.path.lexists(folder / name)
+
+            dest = folder / unique_name(stem, suffix, taken)
+            reserved.add(dest)
+            todo.append((category, key, path, target, state, dest))
+        if not todo:
+            return RunResult(None, (), self.recovered)
+        started = now_iso()
+        with self.index.transaction():
+            run = self.index.add_run("migrate", self.actor, self.command, os.getpid(), started,
+                                     {t[0] for t in todo})
+            seqs = [self.index.add_change(
+                run=run, category=category, key=key, target=str(target), action="import",
+                backup=str(dest.relative_to(tree)), old_sha256=state.sha256,
+                old_size=state.size, old_mode=state.mode, created=started,
+                created_ts=time.time(), state="planned")
+                for category, key, _path, target, state, dest in todo]
+        folders: set[Path] = set()
+        try:
+            for _category, _key, path, _target, state, dest in todo:
+                try:
+                    fsio.makedirs_durably(dest.parent)
+                    tmp, sha, _ = fsio.write_temp(dest, path, state.mode or 0o644)
+                    if sha != state.sha256:
+                        os.unlink(tmp)
+                        raise WriteFailed(f"{path}: changed while being copied; try again")
+                    fsio.commit_temp(tmp, dest)
+                except OSError as err:
+                    raise oserror(f"copying {path} to", dest, err) from err
+                folders.add(dest.parent)
+            for folder in folders:
+                try:
+                    fsio.fsync_dir(folder)
+                except OSError as err:
+                    raise oserror("syncing backup folder", folder, err) from err
+        except BaseException:
+            for *_rest, dest in todo:
+                try:
+                    os.unlink(dest)
+                except OSError:
+                    pass
+            self._finish_quietly(run, "planned", "void", "failed")
+            raise
+        with self.index.transaction():
+            self.index.set_change_state(run, "planned", "imported")
+            self.index.finish_run(run, "done", now_iso())
+        return RunResult(run, tuple(
+            Applied(t[0], t[1], t[3], "import", t[5], seq) for t, seq in zip(todo, seqs,
+                                                                            strict=True)),
+            self.recovered)
 
     # -- pruning ----------------------------------------------------------------------------
     def delete_backup(self, row: ChangeRow) -> None:

@@ -121,7 +121,8 @@ def print_plan(plan: Plan, *, diffs: bool = True) -> None:
         print(f"{unchanged} target(s) unchanged")
 
 
-ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed"}
+ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed",
+               "import": "imported"}
 
 
 def change_records(result: RunResult, store: Store) -> list[dict[str, Any]]:
