@@ -154,6 +154,11 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         if not isinstance(context, dict):
             raise ConfigError(f"{where}.context must be a table")
         backup = BackupSettings(**sections["backup"])
+        if backup.compression_enabled:
+            # Each backup must hold the target's old bytes exactly so that `cp` restores it
+            # by hand (contract); compressed backups would break that promise.
+            raise ConfigError(f"{where}.backup.compression_enabled = true is not supported: "
+                              "backups stay plain copies so that cp restores them by hand")
         for key in ("retention_days", "max_backups_per_type", "framework_keep"):
             if getattr(backup, key) < 0:
                 raise ConfigError(f"{where}.backup.{key} must not be negative")
