@@ -7,13 +7,36 @@ one run, so a failure anywhere restores everything the release changed.
 
 from __future__ import annotations
 
-from deploy import scripts
+from collections import Counter
+
+from deploy import framework, render, scripts, templates
 from deploy.config import Config
+from deploy.errors import ConfigError
 from deploy.index import Index
 from deploy.plan import Plan
 
 
-def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail") -> Plan:
-    """The whole release's plan: scripts, then the framework and its parents, then templates."""
+def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
+         stamp: str | None = None) -> Plan:
+    """The whole release's plan: scripts, then the framework and its parents, then templates.
+
+    ``stamp`` is the run's ``deployed_at``; the caller passes one value so that
+    planning twice (read-only, then under the lock) renders the same bytes.
+    """
+    stamp = stamp or render.deployed_at()
+    # The versions gate (``versions.check``: exit 3 when a requirement is not met) belongs
+    # here, before any category is planned, so an incompatible release writes nothing.
     combined = scripts.plan(cfg.scripts_source, cfg.scripts_target)
+    combined += framework.plan_if_configured(cfg, index, on_conflict=on_conflict, stamp=stamp)
+    combined += templates.plan(cfg, index, on_conflict=on_conflict, stamp=stamp)
+    check_targets(combined)
     return combined
+
+
+def check_targets(plan: Plan) -> None:
+    """Two categories must not write one file: the second would silently undo the first."""
+    targets = [c.target for c in plan.changes] + [s.target for s in plan.skips]
+    twice = sorted(str(t) for t, n in Counter(targets).items() if n > 1)
+    if twice:
+        raise ConfigError(f"{twice[0]}: configured as the target of two entries; give each "
+                          "its own target")

@@ -1,0 +1,208 @@
+"""Conflicts on rendered files: templates, the installed framework template, parent CLAUDE.md.
+
+A conflict exists when the target exists and its bytes differ from what this
+toolkit last wrote there (the index's last write), or this toolkit never wrote
+it. ``--on-conflict`` decides what happens to one:
+
+- ``fail`` (default): the run is blocked (exit 3) before anything is written;
+- ``keep``: the target is left as it is (a skip, reason ``kept``);
+- ``overwrite``: the target is backed up (the store always does) and replaced;
+- ``merge``: a 3-way merge (base: our last render, a: the target, b: the new render);
+  a clean merge is written, a conflicting one blocks the run and shows the hunks.
+
+The index keeps every render's pure output, and that is what a merge uses as its
+base. A target holding a merge we wrote earlier carries the user's edits, so a
+later deploy merges again instead of dropping them (unless ``overwrite``).
+Scripts and version files never come here: they belong to the toolkit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from deploy import fsio
+from deploy.errors import Blocked, ConfigError
+from deploy.index import ChangeRow, Index
+from deploy.plan import Change, Plan, Render, Skip
+
+POLICIES = ("fail", "keep", "overwrite", "merge")
+NEW_MODE = 0o644
+HUNK_LIMIT = 40
+
+
+class MergeConflict(Blocked):
+    """A 3-way merge that needs a human; ``details`` holds the conflict hunks to show."""
+
+    def __init__(self, message: str, details: str) -> None:
+        super().__init__(message)
+        self.details = details
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A file this toolkit renders: where it goes and the output it should hold now."""
+
+    category: str
+    key: str
+    target: Path
+    output: bytes
+    template_sha256: str
+
+
+@dataclass(frozen=True)
+class Merge:
+    """The result of a 3-way merge: the merged bytes, and the conflict hunks (empty if clean)."""
+
+    output: bytes
+    conflicts: tuple[str, ...]
+
+
+def check_policy(value: str) -> str:
+    """``value`` if it is one of the ``--on-conflict`` policies, else ConfigError (exit 2)."""
+    if value not in POLICIES:
+        raise ConfigError(f"--on-conflict {value!r}: must be one of {', '.join(POLICIES)}")
+    return value
+
+
+def target_state(target: Path) -> fsio.FileState:
+    """The target's state; a symlink or a folder in its place is refused, never followed."""
+    try:
+        return fsio.read_state(target)
+    except OSError as err:
+        raise ConfigError(
+            f"{target}: target is a symlink or not a regular file; refusing to replace it "
+            "(remove it or point the target elsewhere)") from err
+
+
+def merge_base(index: Index | None, category: str, key: str, last: ChangeRow | None) -> \
+        bytes | None:
+    """Our pure render behind ``last`` (the target's last write), or None when there is none.
+
+    The render recorded with that very change comes first (after a merge the file
+    holds more than the render); a write without its own render (a rollback that
+    restored older bytes) is matched to a render by its sha256.
+    """
+    if index is None or last is None or last.new_sha256 is None:
+        return None
+    for row in index.renders(category, key):
+        if row.change_seq == last.seq:
+            return index.render_output(category, key, n=row.n)
+    return index.render_output(category, key, sha256=last.new_sha256)
+
+
+def _lines(data: bytes, what: str, target: Path) -> list[str]:
+    try:
+        return data.decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError as err:
+        raise Blocked(f"{target}: cannot merge: {what} is not UTF-8 text; use --on-conflict "
+                      "keep or overwrite") from err
+
+
+def merge(base: bytes, edited: bytes, new: bytes, target: Path) -> Merge:
+    """3-way merge of the edited target and the new render against our last render."""
+    from merge3 import Merge3
+
+    m = Merge3(_lines(base, "our last render", target), _lines(edited, "the target", target),
+               _lines(new, "the new render", target))
+    conflicts = []
+    for group in m.merge_groups():
+        if group[0] != "conflict":
+            continue
+        _, _base, mine, theirs = group
+        hunk = ["<<<<<<< " + str(target), *mine, "=======\n", *theirs, ">>>>>>> new render"]
+        conflicts.append("".join(line if line.endswith("\n") else line + "\n" for line in hunk))
+    merged = "".join(m.merge_lines(name_a=str(target), name_b="new render"))
+    return Merge(merged.encode("utf-8"), tuple(conflicts))
+
+
+def _change(item: Rendered, current: fsio.FileState, output: bytes, note: str = "") -> Change:
+    return Change(item.category, item.key, item.target, current, output,
+                  fsio.sha256_bytes(output), len(output),
+                  current.mode if current.mode is not None else NEW_MODE,
+                  render=Render(item.template_sha256, item.output), note=note)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    change: Change | None = None
+    skip: Skip | None = None
+    problem: str | None = None
+    hunks: tuple[str, ...] = ()
+
+
+def _merged(item: Rendered, current: fsio.FileState, base: bytes, edited: bytes,
+            policy: str) -> _Outcome:
+    result = merge(base, edited, item.output, item.target)
+    if not result.conflicts:
+        if fsio.sha256_bytes(result.output) == current.sha256:
+            return _Outcome(skip=Skip(item.category, item.key, item.target, "unchanged"))
+        return _Outcome(change=_change(item, current, result.output, "merged"))
+    if policy == "keep":
+        return _Outcome(skip=Skip(item.category, item.key, item.target, "kept"))
+    return _Outcome(problem=f"{item.target}: merge conflict in {len(result.conflicts)} "
+                            "hunk(s) between its edits and the new render",
+                    hunks=result.conflicts)
+
+
+def _resolve(index: Index | None, item: Rendered, policy: str) -> _Outcome:
+    current = target_state(item.target)
+    new_sha = fsio.sha256_bytes(item.output)
+    if current.exists and current.sha256 == new_sha:
+        return _Outcome(skip=Skip(item.category, item.key, item.target, "unchanged"))
+    if not current.exists:
+        return _Outcome(change=_change(item, current, item.output))
+    last = index.last_write(str(item.target)) if index is not None else None
+    base = merge_base(index, item.category, item.key, last)
+    ours = last is not None and last.new_sha256 == current.sha256
+    if ours:
+        if base is None or fsio.sha256_bytes(base) == current.sha256 or policy == "overwrite":
+            return _Outcome(change=_change(item, current, item.output))
+        # The target holds a merge we wrote: keep merging so the user's edits survive.
+        return _merged(item, current, base, fsio.read_bytes(item.target), policy)
+    why = (f"{item.target}: edited since run {last.run} wrote it" if last is not None
+           else f"{item.target}: exists and was not written by this toolkit")
+    if policy == "keep":
+        return _Outcome(skip=Skip(item.category, item.key, item.target, "kept"))
+    if policy == "overwrite":
+        return _Outcome(change=_change(item, current, item.output, "overwrote edits"))
+    if policy == "fail":
+        return _Outcome(problem=why)
+    if base is None:
+        return _Outcome(problem=f"{why}; no earlier render to merge against")
+    return _merged(item, current, base, fsio.read_bytes(item.target), policy)
+
+
+def resolve(index: Index | None, items: Iterable[Rendered], policy: str,
+            categories: tuple[str, ...]) -> Plan:
+    """Plan writing each rendered file under ``policy``; conflicts block the whole plan.
+
+    Every item is checked before anything is raised, so the message names every
+    conflicting file at once.
+    """
+    check_policy(policy)
+    changes: list[Change] = []
+    skips: list[Skip] = []
+    problems: list[str] = []
+    hunks: list[str] = []
+    for item in items:
+        outcome = _resolve(index, item, policy)
+        if outcome.change is not None:
+            changes.append(outcome.change)
+        if outcome.skip is not None:
+            skips.append(outcome.skip)
+        if outcome.problem is not None:
+            problems.append(outcome.problem)
+            hunks.extend(outcome.hunks)
+    if hunks:
+        shown = hunks[:HUNK_LIMIT]
+        more = f"... and {len(hunks) - len(shown)} more hunk(s)\n" if len(hunks) > len(shown) \
+            else ""
+        raise MergeConflict("; ".join(problems) + "; nothing written: resolve the hunks shown "
+                            "by hand, or pass --on-conflict keep or overwrite",
+                            "".join(shown) + more)
+    if problems:
+        raise Blocked("; ".join(problems) + "; nothing written: pass --on-conflict keep, "
+                      "overwrite or merge")
+    return Plan(tuple(changes), tuple(skips), categories)

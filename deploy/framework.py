@@ -1,0 +1,108 @@
+"""The framework template: installed as is, then rendered into each parent folder.
+
+``install_to`` gets the template's bytes unrendered (category ``framework``);
+each folder of ``parents`` gets it rendered, with ``parent_dir`` set, as
+``CLAUDE.md`` (category ``parents``, keyed by the folder). Both are rendered
+files, so both go through the conflict check.
+
+After a framework install only the newest ``framework_keep`` framework backups
+stay, chosen by sequence number: the original sorted by mtime, which ``copy2``
+had copied from the source, and deleted the newest backup.
+
+All parent backups share one folder (``parent_directory_manager/``) and one
+file name stem (``CLAUDE.md_...``); the original restored whichever file in it
+looked newest, which could be another folder's. Restores here go through the
+index, row by row, so each folder gets its own file back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from deploy import conflict, render
+from deploy.config import Config
+from deploy.errors import ConfigError
+from deploy.index import ChangeRow, Index
+from deploy.plan import Plan, Skip
+from deploy.store import Session
+
+CATEGORY = "framework"
+KEY = "framework"
+PARENTS = "parents"
+PARENT_FILE = "CLAUDE.md"
+
+
+def configured(cfg: Config) -> bool:
+    """Whether a framework template exists to deploy (``invoke deploy`` skips it otherwise)."""
+    return cfg.framework_template is not None and cfg.framework_template.is_file()
+
+
+def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
+         stamp: str | None = None) -> Plan:
+    """Plan installing the framework template and rendering it into every parent folder."""
+    conflict.check_policy(on_conflict)
+    if cfg.framework_template is None or cfg.framework_install_to is None:
+        raise ConfigError(f"{cfg.path}: no framework template configured")
+    template = render.read_template(cfg.framework_template, "framework template")
+    items = [conflict.Rendered(CATEGORY, KEY, cfg.framework_install_to, template.data,
+                               template.sha256)]
+    if cfg.parents:
+        variables = render.context(cfg, stamp or render.deployed_at())
+        for parent in cfg.parents:
+            target = parent / PARENT_FILE
+            last = index.last_write(str(target)) if index is not None else None
+            previous = conflict.merge_base(index, PARENTS, str(parent), last)
+            output = render.render_stable(
+                template, {**variables, "parent_dir": str(parent)}, previous)
+            items.append(conflict.Rendered(PARENTS, str(parent), target, output,
+                                           template.sha256))
+    return conflict.resolve(index, items, on_conflict, (CATEGORY, PARENTS))
+
+
+def plan_if_configured(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
+                       stamp: str | None = None) -> Plan:
+    """For ``invoke deploy``: the framework's plan, or a visible skip without a template."""
+    if configured(cfg):
+        return plan(cfg, index, on_conflict=on_conflict, stamp=stamp)
+    assert cfg.framework_install_to is not None
+    template = cfg.framework_template
+    return Plan((), (Skip(CATEGORY, KEY, cfg.framework_install_to,
+                          f"no framework template at {template}"),), ())
+
+
+def rotation(rows: Iterable[ChangeRow], keep: int) -> list[ChangeRow]:
+    """Framework backups beyond the newest ``keep``, by sequence number, oldest first.
+
+    Like retention, the newest backup always stays; unlike ``backups.prune`` age
+    plays no part: this is the original's "keep the 2 most recent" rotation.
+    """
+    framework = sorted((r for r in rows if r.category == CATEGORY),
+                       key=lambda r: r.seq, reverse=True)
+    return sorted(framework[max(keep, 1):], key=lambda r: r.seq)
+
+
+def parent_key(cfg: Config, folder: str) -> str:
+    """The index key of a user-given ``--dir``: it must be a configured parent once resolved."""
+    if "\x00" in folder or not folder:
+        raise ConfigError(f"--dir {folder!r} is not a folder name")
+    given = Path(folder).expanduser()
+    resolved = given.resolve()
+    candidates = {resolved}
+    if cfg.prefix is not None and not str(resolved).startswith(str(cfg.prefix) + "/"):
+        # Under --prefix the configured parents are staged; accept the unstaged name too.
+        candidates.add(cfg.prefix / resolved.relative_to(resolved.anchor))
+    for parent in cfg.parents:
+        if parent.resolve() in candidates or parent in candidates:
+            return str(parent)
+    known = ", ".join(str(p) for p in cfg.parents) or "none"
+    raise ConfigError(f"--dir {folder}: {resolved} is not one of the configured parent "
+                      f"folders ({known})")
+
+
+def rotate(session: Session, keep: int) -> list[ChangeRow]:
+    """Delete the framework backups beyond the newest ``keep``; returns what went."""
+    doomed = rotation(session.index.backups(category=CATEGORY), keep)
+    for row in doomed:
+        session.delete_backup(row)
+    return doomed

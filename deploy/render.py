@@ -1,0 +1,181 @@
+"""Rendering Jinja2 templates, strictly, into bytes in memory.
+
+The environment follows copier's strictness: a sandbox, ``StrictUndefined`` (an
+undefined variable is an error, never an empty string), ``keep_trailing_newline``
+and no autoescaping (these are Markdown and YAML, not HTML). Every error a
+template can raise becomes a :class:`ConfigError` naming the template file, the
+line and the variable, so a bad template stops a run before anything is written.
+
+Jinja2 is imported inside the functions so that ``invoke --list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from deploy import fsio
+from deploy.config import Config
+from deploy.errors import ConfigError
+
+BUILTINS = ("versions", "framework_version", "deployed_at", "parent_dir")
+# The shape of what :func:`deployed_at` returns, to find an earlier run's stamp in its output.
+STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z)?")
+MAX_STAMPS = 4
+UNDEFINED = re.compile(r"'(?P<name>[^']+)' is undefined")
+NO_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>[^']+)'")
+
+
+@dataclass(frozen=True)
+class Template:
+    """A template file's bytes and their sha256 (recorded with every render of it)."""
+
+    path: Path
+    data: bytes
+    sha256: str
+
+
+def deployed_at() -> str:
+    """Now, as ISO 8601 with the local offset, to the second; computed once per run."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def read_template(path: Path, what: str = "template") -> Template:
+    """Read a template source whole; a missing or unreadable one is a ConfigError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: {what} not found") from err
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read {what}: {err.strerror or err}") from err
+    return Template(path, data, fsio.sha256_bytes(data))
+
+
+def _versions(versions_dir: Path) -> tuple[dict[str, str], str | None]:
+    from deploy import versions
+
+    if not versions_dir.is_dir():
+        # No versions folder: the templates simply see no versions.
+        return {}, None
+    found = {key: str(vf.version) for key, vf in versions.read_all(versions_dir).items()}
+    return found, versions.framework_version(versions_dir)
+
+
+def context(cfg: Config, stamp: str) -> dict[str, Any]:
+    """The variables every template sees; ``parent_dir`` is added per parent folder."""
+    found, framework_version = _versions(cfg.versions_dir)
+    for key in cfg.context:
+        if key in BUILTINS:
+            raise ConfigError(f"{cfg.path}: tool.deploy.context.{key} would hide the built-in "
+                              f"template variable {key!r}; rename it")
+    ctx: dict[str, Any] = dict(cfg.context)
+    ctx["versions"] = found
+    if framework_version is not None:
+        ctx["framework_version"] = framework_version
+    ctx["deployed_at"] = stamp
+    return ctx
+
+
+def _template_line(tb: TracebackType | None, default: int | None) -> tuple[str | None, int | None]:
+    """The innermost template frame of a render traceback: (file, line).
+
+    Jinja rewrites tracebacks so that template code shows as frames whose file
+    name is the template's and whose line is the template line.
+    """
+    where: tuple[str | None, int | None] = (None, default)
+    while tb is not None:
+        if "__jinja_exception__" in tb.tb_frame.f_globals:
+            where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return where
+
+
+def _undefined_name(message: str) -> str:
+    match = UNDEFINED.search(message) or NO_ATTRIBUTE.search(message)
+    return match.group("name") if match else "?"
+
+
+def render(template: Template, variables: Mapping[str, Any]) -> bytes:
+    """Render ``template`` with ``variables`` to UTF-8 bytes, or raise ConfigError naming
+    the file, line and cause."""
+    import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
+
+    path = template.path
+    # Keep CRLF templates CRLF: Jinja would otherwise normalise every newline to LF.
+    newline = "\r\n" if b"\r\n" in template.data else "\n"
+    env = SandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(str(path.parent)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+        newline_sequence=newline,
+    )
+    try:
+        text = template.data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: template is not UTF-8 text (byte {err.start})") from err
+    try:
+        # Compile from the bytes we hashed, under the file's own name, so that error
+        # tracebacks and messages name the template file.
+        code = env.compile(text, path.name, str(path))
+        compiled = env.template_class.from_code(env, code, env.make_globals(None), None)
+    except jinja2.TemplateSyntaxError as err:
+        raise ConfigError(
+            f"{path}:{err.lineno}: template syntax error: {err.message}") from err
+    try:
+        return compiled.render(**variables).encode("utf-8")
+    except jinja2.UndefinedError as err:
+        name = _undefined_name(err.message or str(err))
+        file, line = _template_line(err.__traceback__, None)
+        raise ConfigError(f"{file or path}:{line or '?'}: undefined variable {name!r} "
+                          f"({err.message})") from err
+    except jinja2.TemplateSyntaxError as err:
+        # Raised by an {% include %}d template: it names its own file.
+        raise ConfigError(f"{err.filename or path}:{err.lineno}: template syntax error: "
+                          f"{err.message}") from err
+    except jinja2.TemplateNotFound as err:
+        file, line = _template_line(err.__traceback__, None)
+        raise ConfigError(f"{file or path}:{line or '?'}: included template {err.name!r} not "
+                          f"found beside {path}") from err
+    except jinja2.TemplateError as err:
+        file, line = _template_line(err.__traceback__, None)
+        raise ConfigError(f"{file or path}:{line or '?'}: template error: {err}") from err
+    except Exception as err:
+        # Whatever else a template raises (a division by zero, a bad filter argument) is
+        # the template's fault: name it like the rest, never a traceback.
+        file, line = _template_line(err.__traceback__, None)
+        raise ConfigError(f"{file or path}:{line or '?'}: template failed: "
+                          f"{type(err).__name__}: {err}") from err
+
+
+def render_stable(template: Template, variables: Mapping[str, Any],
+                  previous: bytes | None) -> bytes:
+    """Render, keeping the earlier ``deployed_at`` when nothing else changed.
+
+    A template that shows ``deployed_at`` would otherwise differ on every run, and
+    every deploy would rewrite (and back up) it. So when the new output differs
+    from ``previous`` (our last render of this target), each stamp found in
+    ``previous`` is tried in turn: if one reproduces ``previous`` exactly, the
+    template and every other variable are unchanged and that output is returned.
+    """
+    output = render(template, variables)
+    if previous is None or output == previous:
+        return output
+    try:
+        text = previous.decode("utf-8")
+    except UnicodeDecodeError:
+        return output
+    stamps = list(dict.fromkeys(STAMP.findall(text)))[:MAX_STAMPS]
+    for stamp in stamps:
+        if stamp == variables.get("deployed_at"):
+            continue
+        again = render(template, {**variables, "deployed_at": stamp})
+        if again == previous:
+            return again
+    return output

@@ -1,0 +1,133 @@
+"""Templates: each ``[[tool.deploy.templates]]`` entry rendered to its target.
+
+Every template is rendered in memory before any target is touched, so a
+template error stops the run with nothing written. Each write records the
+render (template sha256 and output) in the index as the next render number of
+its template id; ``templates.history`` lists them and ``rollback.templates
+--render N`` writes render N's stored output back (the original restored render
+N-1: an off-by-one the tests pin down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy import conflict, fsio, render
+from deploy.config import Config, TemplateSpec
+from deploy.errors import Blocked, ConfigError, IntegrityError
+from deploy.index import Index
+from deploy.names import check_template_id
+from deploy.plan import Change, Plan, Skip
+
+CATEGORY = "templates"
+
+
+def select(specs: Iterable[TemplateSpec], ids: Iterable[str] | None) -> list[TemplateSpec]:
+    """The configured templates named by ``ids`` (checked), or all of them."""
+    by_id = {spec.id: spec for spec in specs}
+    wanted = list(ids or ())
+    if not wanted:
+        return list(by_id.values())
+    chosen = []
+    for template_id in wanted:
+        check_template_id(template_id)
+        if template_id not in by_id:
+            known = ", ".join(by_id) or "none"
+            raise ConfigError(f"template id {template_id!r} is not configured "
+                              f"(configured: {known})")
+        chosen.append(by_id[template_id])
+    return list({spec.id: spec for spec in chosen}.values())
+
+
+def rendered(index: Index | None, spec: TemplateSpec,
+             variables: Mapping[str, Any]) -> conflict.Rendered:
+    """Render one template in memory, keeping an earlier ``deployed_at`` when nothing changed."""
+    template = render.read_template(spec.source)
+    last = index.last_write(str(spec.target)) if index is not None else None
+    previous = conflict.merge_base(index, CATEGORY, spec.id, last)
+    output = render.render_stable(template, variables, previous)
+    return conflict.Rendered(CATEGORY, spec.id, spec.target, output, template.sha256)
+
+
+def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
+         on_conflict: str = "fail", stamp: str | None = None) -> Plan:
+    """Plan rendering the chosen templates; ``stamp`` is the run's ``deployed_at``."""
+    conflict.check_policy(on_conflict)
+    specs = select(cfg.templates, ids)
+    if not specs:
+        return Plan(categories=(CATEGORY,))
+    variables = render.context(cfg, stamp or render.deployed_at())
+    items = [rendered(index, spec, variables) for spec in specs]
+    return conflict.resolve(index, items, on_conflict, (CATEGORY,))
+
+
+@dataclass(frozen=True)
+class RenderRecord:
+    """One render of a template, for ``templates.history``."""
+
+    n: int
+    template_sha256: str
+    output_sha256: str
+    change: int
+    run: int
+    target: str
+    created: str
+    backup_id: int | None
+    backup: str | None
+    state: str
+
+
+def history(index: Index | None, template_id: str) -> list[RenderRecord]:
+    """Every render of ``template_id``, newest first."""
+    check_template_id(template_id)
+    if index is None:
+        return []
+    records = []
+    for row in index.renders(CATEGORY, template_id):
+        change = index.change(row.change_seq)
+        if change is None:  # pragma: no cover - the foreign key forbids it
+            continue
+        state = "undone" if change.undone_by is not None else change.state
+        records.append(RenderRecord(
+            row.n, row.template_sha256, row.output_sha256, change.seq, change.run,
+            change.target, change.created, change.seq if change.backup else None,
+            change.backup, state))
+    return records
+
+
+def plan_render(index: Index | None, template_id: str, n: int, *, force: bool = False) -> Plan:
+    """Plan writing render ``n``'s stored output back to its target (verified by sha256).
+
+    The target must still hold what this toolkit last wrote there, unless
+    ``force``: a hand edit is not overwritten silently (it is backed up anyway).
+    """
+    check_template_id(template_id)
+    if index is None:
+        raise ConfigError(f"no render {n} of template {template_id!r}: nothing deployed yet")
+    seq = index.render_change(CATEGORY, template_id, n)
+    output = index.render_output(CATEGORY, template_id, n=n)
+    if seq is None or output is None:
+        have = [r.n for r in index.renders(CATEGORY, template_id)]
+        listed = ", ".join(map(str, sorted(have))) or "none"
+        raise ConfigError(f"no render {n} of template {template_id!r} (renders: {listed}); "
+                          f"see `invoke templates.history {template_id}`")
+    expected = next(r.output_sha256 for r in index.renders(CATEGORY, template_id) if r.n == n)
+    if fsio.sha256_bytes(output) != expected:
+        raise IntegrityError(f"render {n} of template {template_id!r} in {index.path} is "
+                             f"corrupt: sha256 {fsio.sha256_bytes(output)} != {expected}")
+    change = index.change(seq)
+    assert change is not None
+    target = Path(change.target)
+    current = conflict.target_state(target)
+    last = index.last_write(change.target)
+    if last is not None and current.sha256 != last.new_sha256 and not force:
+        raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "
+                      "restore anyway (the current bytes are backed up first)")
+    if current.exists and current.sha256 == expected:
+        return Plan((), (Skip(CATEGORY, template_id, target, "unchanged"),), (CATEGORY,))
+    mode = current.mode if current.mode is not None else (change.new_mode or conflict.NEW_MODE)
+    return Plan((Change(CATEGORY, template_id, target, current, output, expected, len(output),
+                        mode, note=f"render {n}"),), (), (CATEGORY,))

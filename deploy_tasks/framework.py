@@ -1,0 +1,72 @@
+"""Framework tasks: ``deploy.framework``, ``rollback.framework`` and ``rollback.parents``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from invoke import task
+
+from deploy_tasks.common import WRITE_HELP, guarded, settings, write_task
+from deploy_tasks.rollback import ROLLBACK_HELP, run_rollback
+from deploy_tasks.templates import CONFLICT_HELP, showing_conflicts
+
+if TYPE_CHECKING:
+    from deploy.config import Config
+    from deploy.plan import Plan
+    from deploy.store import Session
+
+
+def rotating(cfg: Config, json_: bool) -> Any:
+    """The ``after`` hook of a run that may install the framework: keep the newest
+    ``framework_keep`` framework backups (by sequence number) under the same lock."""
+    from deploy import framework
+
+    def after(sess: Session, _plan: Plan) -> dict[str, Any]:
+        doomed = framework.rotate(sess, cfg.backup.framework_keep)
+        paths = [str(sess.store.backup_path(row)) for row in doomed]
+        if not json_:
+            for path in paths:
+                print(f"rotated out framework backup {path}")
+        return {"rotated": paths}
+
+    return after
+
+
+@task(help={"on_conflict": CONFLICT_HELP, **WRITE_HELP})
+@guarded
+def deploy_framework(c: Any, on_conflict: str = "fail", dry_run: bool = False,
+                     json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
+    """Install the framework template as is, then render it into each parent folder."""
+    from deploy import conflict, framework, render
+
+    conflict.check_policy(on_conflict)
+    cfg = settings(prefix)
+    stamp = render.deployed_at()  # one deployed_at for the whole run, however often planned
+    build = showing_conflicts(
+        lambda index: framework.plan(cfg, index, on_conflict=on_conflict, stamp=stamp))
+    write_task(cfg, kind="deploy", title="deploy.framework", build=build, dry_run=dry_run,
+               json_=json_, wait=wait, after=rotating(cfg, json_))
+
+
+@task(help={k: v for k, v in ROLLBACK_HELP.items()})
+@guarded
+def rollback_framework(c: Any, to: int | None = None, force: bool = False,
+                       dry_run: bool = False, json_: bool = False, wait: int = 0,
+                       prefix: str | None = None) -> None:
+    """Undo the latest not-yet-undone framework install (run again to step further back)."""
+    run_rollback(("framework",), keys=[], to=to, run=None, force=force, dry_run=dry_run,
+                 json_=json_, wait=wait, prefix=prefix)
+
+
+@task(iterable=["dir_"], help={"dir_": "only this parent folder (repeatable; must be configured)",
+                               **ROLLBACK_HELP})
+@guarded
+def rollback_parents(c: Any, dir_: list[str] | None = None, to: int | None = None,
+                     force: bool = False, dry_run: bool = False, json_: bool = False,
+                     wait: int = 0, prefix: str | None = None) -> None:
+    """Undo the latest not-yet-undone run's parent CLAUDE.md changes, each from its own backup."""
+    from deploy import framework
+
+    run_rollback(("parents",), keys=list(dir_ or ()), to=to, run=None, force=force,
+                 dry_run=dry_run, json_=json_, wait=wait, prefix=prefix,
+                 key_check=framework.parent_key)

@@ -1,0 +1,155 @@
+"""Template tasks: ``deploy.templates``, ``templates.history`` and ``rollback.templates``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from invoke import task
+
+from deploy_tasks.common import (
+    WRITE_HELP,
+    change_records,
+    emit_json,
+    guarded,
+    print_plan,
+    print_result,
+    settings,
+    step_summary,
+    write_task,
+    writing,
+)
+from deploy_tasks.rollback import ROLLBACK_HELP, run_rollback
+
+if TYPE_CHECKING:
+    from deploy.index import Index
+
+T = TypeVar("T")
+
+CONFLICT_HELP = "when a rendered target was edited by hand: fail (default), keep, overwrite, merge"
+
+
+def showing_conflicts(build: Callable[[Index | None], T]) -> Callable[[Index | None], T]:
+    """Wrap a plan builder so a merge conflict's hunks are printed (on stdout: the error
+    itself stays one line on stderr) before the error propagates."""
+    from deploy.conflict import MergeConflict
+
+    def wrapped(index: Index | None) -> T:
+        try:
+            return build(index)
+        except MergeConflict as err:
+            sys.stdout.write(err.details)
+            sys.stdout.flush()
+            raise
+
+    return wrapped
+
+
+@task(iterable=["id_"], help={"id_": "render only this template id (repeatable)",
+                              "on_conflict": CONFLICT_HELP, **WRITE_HELP})
+@guarded
+def deploy_templates(c: Any, id_: list[str] | None = None, on_conflict: str = "fail",
+                     dry_run: bool = False, json_: bool = False, wait: int = 0,
+                     prefix: str | None = None) -> None:
+    """Render templates to their targets (all, or the given ids); hand edits are conflicts."""
+    from deploy import conflict, render, templates
+
+    conflict.check_policy(on_conflict)
+    cfg = settings(prefix)
+    stamp = render.deployed_at()  # one deployed_at for the whole run, however often planned
+    build = showing_conflicts(
+        lambda index: templates.plan(cfg, index, ids=id_, on_conflict=on_conflict, stamp=stamp))
+    write_task(cfg, kind="deploy", title="deploy.templates", build=build, dry_run=dry_run,
+               json_=json_, wait=wait)
+
+
+@task(help={"id_": "the template id", "json_": WRITE_HELP["json_"],
+            "prefix": WRITE_HELP["prefix"]})
+@guarded
+def history(c: Any, id_: str, json_: bool = False, prefix: str | None = None) -> None:
+    """Every render of one template, newest first: number, hashes, backup and run."""
+    from deploy import templates
+    from deploy.store import Store
+
+    cfg = settings(prefix)
+    store = Store(cfg.state_dir)
+    index = store.read_index()
+    try:
+        records = templates.history(index, id_)
+    finally:
+        if index is not None:
+            index.close()
+    if json_:
+        emit_json({"id": id_, "renders": [
+            {"n": r.n, "template_sha256": r.template_sha256, "output_sha256": r.output_sha256,
+             "change": r.change, "run": r.run, "target": r.target, "created": r.created,
+             "backup_id": r.backup_id,
+             "backup": str(store.tree / r.backup) if r.backup else None, "state": r.state}
+            for r in records]})
+        return
+    if not records:
+        print(f"no renders of {id_} yet")
+    for r in records:
+        backup = f"backup {r.backup_id} {r.backup}" if r.backup else "target was absent"
+        print(f"render {r.n:>3}  run {r.run:>4}  {r.created[:19]}  template "
+              f"{r.template_sha256[:12]}  output {r.output_sha256[:12]}  {r.state:<8} {backup}")
+
+
+def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, json_: bool,
+                     wait: int, prefix: str | None) -> None:
+    from deploy import templates
+    from deploy.store import Store
+
+    cfg = settings(prefix)
+    store = Store(cfg.state_dir)
+    if dry_run:
+        index = store.read_index()
+        try:
+            plan = templates.plan_render(index, template_id, n, force=force)
+        finally:
+            if index is not None:
+                index.close()
+        if json_:
+            emit_json({"run": None, "dry_run": True, "render": n, "changes": [
+                {"category": c.category, "target": str(c.target), "action": c.action,
+                 "backup": None} for c in plan.changes]})
+        else:
+            print_plan(plan)
+        return
+    with writing(cfg, wait) as sess:
+        plan = templates.plan_render(sess.index, template_id, n, force=force)
+        result = sess.apply(plan, kind="rollback")
+    step_summary(f"rollback.templates --render {n}", result)
+    if json_:
+        emit_json({"run": result.run, "render": n, "changes": change_records(result, store)})
+    else:
+        print_result(result, plan, store, kind="rollback")
+
+
+@task(iterable=["id_"], help={
+    "id_": "only this template id (repeatable; exactly one with --render)",
+    "render": "write back render N of --id (see templates.history) instead",
+    **ROLLBACK_HELP})
+@guarded
+def rollback_templates(c: Any, id_: list[str] | None = None, to: int | None = None,
+                       render: int | None = None, force: bool = False, dry_run: bool = False,
+                       json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
+    """Undo the latest not-yet-undone run's template changes, or restore one render."""
+    from deploy.errors import ConfigError
+    from deploy.names import check_template_id
+
+    ids = list(id_ or ())
+    if render is not None:
+        if len(ids) != 1 or to is not None:
+            raise ConfigError("--render needs exactly one --id and no --to")
+        try:
+            number = int(render)  # invoke passes a flag without a typed default as a string
+        except ValueError:
+            raise ConfigError(f"--render {render!r}: must be a render number") from None
+        _rollback_render(check_template_id(ids[0]), number, force=force, dry_run=dry_run,
+                         json_=json_, wait=wait, prefix=prefix)
+        return
+    run_rollback(("templates",), keys=ids, to=to, run=None, force=force, dry_run=dry_run,
+                 json_=json_, wait=wait, prefix=prefix,
+                 key_check=lambda _cfg, k: check_template_id(k))
