@@ -6,18 +6,24 @@ and the logic in the ``deploy`` package, imported lazily so listing stays fast.
 
 from invoke import Collection
 
-from deploy_tasks import dev, inspect, release, rollback, scripts, versions
+from deploy_tasks import dev, framework, inspect, release, rollback, scripts, templates, versions
 
 ns = Collection()
 
 deploy = Collection("deploy")
 deploy.add_task(release.release, name="all", default=True)
 deploy.add_task(scripts.deploy_scripts, name="scripts")
+deploy.add_task(framework.deploy_framework, name="framework")
+deploy.add_task(templates.deploy_templates, name="templates")
 ns.add_collection(deploy)
 
 ns.add_collection(Collection("scripts", status=scripts.status))
 ns.add_collection(Collection("rollback", scripts=rollback.scripts, release=rollback.release,
-                             versions=versions.rollback_versions))
+                             versions=versions.rollback_versions,
+                             templates=templates.rollback_templates,
+                             framework=framework.rollback_framework,
+                             parents=framework.rollback_parents))
+ns.add_collection(Collection("templates", history=templates.history))
 ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
 ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
