@@ -130,6 +130,20 @@ def commit_temp(tmp: Path, target: Path) -> None:
         raise
 
 
+def create_from_temp(tmp: Path, target: Path) -> None:
+    """Put a temp file in place only if ``target`` still does not exist.
+
+    ``os.link`` fails with EEXIST instead of replacing, so a file that appeared after the
+    plan recorded the target as absent is never overwritten without a backup.
+    """
+    try:
+        os.link(tmp, target)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    _unlink_quietly(tmp)
+
+
 def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:

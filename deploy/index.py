@@ -181,6 +181,14 @@ class Index:
         except sqlite3.DatabaseError as err:
             raise IndexError_(f"{self.path}: backup index query failed: {err}") from err
 
+    def generation(self) -> tuple[int, int, int]:
+        """Changes whenever any run starts, ends or records a change: (runs, max seq, ended)."""
+        row = self.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM runs),"
+            " (SELECT coalesce(max(seq), 0) FROM changes),"
+            " (SELECT count(*) FROM runs WHERE state != 'running')").fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
     # -- runs -------------------------------------------------------------------------------
     def add_run(self, kind: str, actor: str, command: str, pid: int, started: str,
                 categories: Iterable[str], undoes: int | None = None) -> int:

@@ -360,7 +360,13 @@ class Session:
                             f"{source}: sha256 {sha} != {change.new_sha256} expected; "
                             f"{target} left as it was")
                     try:
-                        fsio.commit_temp(tmp, target)
+                        if change.old.exists:
+                            fsio.commit_temp(tmp, target)
+                        else:
+                            fsio.create_from_temp(tmp, target)
+                    except FileExistsError as err:
+                        raise WriteFailed(f"{target}: appeared while deploying; it was left "
+                                          "as it is; run again to back it up first") from err
                     except OSError as err:
                         raise oserror("renaming into place", target, err) from err
                 done.append(i)

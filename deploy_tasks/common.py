@@ -183,6 +183,7 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
     index = store.read_index()
     try:
         plan = build(index)
+        generation = index.generation() if index is not None else (0, 0, 0)
     finally:
         if index is not None:
             index.close()
@@ -201,8 +202,11 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
             print_plan(plan, diffs=False)
         return
     with writing(cfg, wait) as sess:
-        # Plan again under the lock: another run may have changed things meanwhile.
-        plan = build(sess.index)
+        # Plan again under the lock only if another run came between: the index is how we
+        # know. A file edited meanwhile by hand is caught anyway, because every copy is
+        # hashed as it is written and must match the plan's sha256.
+        if sess.recovered or sess.index.generation() != generation:
+            plan = build(sess.index)
         result = sess.apply(plan, kind=kind)
         extra = after(sess, plan) if after is not None else {}
     step_summary(title, result)

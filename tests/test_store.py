@@ -1,0 +1,53 @@
+"""The store's own promises, in process: races the CLI cannot time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy import scripts
+from deploy.config import load
+from deploy.errors import WriteFailed
+from deploy.store import Store
+from tests.conftest import Project
+
+
+def test_file_appearing_after_plan_is_never_overwritten(project: Project) -> None:
+    """A target planned as absent that appears before the write is left alone (no backup
+    exists for it), the run fails and restores what it changed."""
+    project.write({"bin/a": "a\n", "bin/b": "b\n"})
+    cfg = load(project.config_path)
+    plan = scripts.plan(cfg.scripts_source, cfg.scripts_target)
+    intruder = cfg.scripts_target / "b"
+
+    with Store(cfg.state_dir).session(command="t", actor="t") as sess:
+        def appear(i: int, _change: object) -> None:
+            if i == 1:
+                intruder.write_text("someone else's\n")
+
+        sess.before_target = appear
+        with pytest.raises(WriteFailed) as caught:
+            sess.apply(plan, kind="deploy")
+
+    assert "appeared while deploying" in str(caught.value)
+    assert intruder.read_text() == "someone else's\n"
+    assert not (cfg.scripts_target / "a").exists()
+    assert not [p for p in Path(cfg.scripts_target).iterdir() if ".deploy-tmp-" in p.name]
+
+
+def test_target_edited_between_plan_and_backup_fails_cleanly(project: Project) -> None:
+    """If a target's bytes change after planning, the backup hash catches it: nothing is
+    written and the edit stays."""
+    project.write({"bin/a": "new\n", "target/bin/a": "old\n"})
+    cfg = load(project.config_path)
+    plan = scripts.plan(cfg.scripts_source, cfg.scripts_target)
+    (cfg.scripts_target / "a").write_text("edited after plan\n")
+
+    with Store(cfg.state_dir).session(command="t", actor="t") as sess, \
+            pytest.raises(WriteFailed) as caught:
+        sess.apply(plan, kind="deploy")
+
+    assert "changed while being backed up" in str(caught.value)
+    assert (cfg.scripts_target / "a").read_text() == "edited after plan\n"
+    assert list((cfg.state_dir / "backups/scripts").iterdir()) == []
