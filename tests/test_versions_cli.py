@@ -378,3 +378,32 @@ def test_this_repository_meets_its_own_requirements() -> None:
     assert {"memory", "agents", "ticketing", "documentation", "services", "cli",
             "integration", "health", "framework"} <= set(found)
     assert versions.framework_version(cfg.versions_dir) == "0.7.5"
+
+
+def test_rollback_versions_to_a_named_backup(vproject: Project) -> None:
+    """``--to BACKUP_ID`` restores that backup's bytes into its version file."""
+    first = vproject.json("versions.bump", "memory")["changes"][0]
+    vproject.ok("versions.bump", "memory")
+
+    vproject.ok("rollback.versions", "--to", str(first["seq"]))
+
+    assert vfile(vproject, "MEMORY_VERSION").read_text() == "003\n"
+
+
+def test_hand_edit_blocks_rollback_unless_forced(vproject: Project) -> None:
+    """A version file edited since the bump is drift: exit 3, unless --force backs it up."""
+    vproject.ok("versions.bump", "memory")
+    vproject.write({"versions/MEMORY_VERSION": "042\n"})
+    before = vproject.snapshot()
+
+    done = vproject.invoke("rollback.versions")
+    assert done.returncode == 3
+    assert_one_error_line(done.stderr, "MEMORY_VERSION", "--force")
+    # The blocked rollback held the lock (its holder line changes); nothing else moved.
+    after = vproject.snapshot()
+    assert {k: v for k, v in after.items() if k != "state/backups/lock"} == {
+        k: v for k, v in before.items() if k != "state/backups/lock"}
+    out = vproject.json("rollback.versions", "--force")
+
+    assert vfile(vproject, "MEMORY_VERSION").read_text() == "003\n"
+    assert Path(out["changes"][0]["backup"]).read_text() == "042\n"
