@@ -1,0 +1,183 @@
+"""Unit tests for deploy.conflict: detection, the four policies and the 3-way merge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from deploy import conflict, fsio
+from deploy.errors import Blocked, ConfigError
+from deploy.index import Index
+from deploy.plan import Plan
+from deploy.store import Store
+
+BASE = b"one\ntwo\nthree\nfour\nfive\n"
+
+
+def item(target: Path, output: bytes) -> conflict.Rendered:
+    return conflict.Rendered("templates", "app", target, output, fsio.sha256_bytes(b"tpl"))
+
+
+def deploy(store: Store, target: Path, output: bytes, policy: str = "fail") -> None:
+    """Write ``output`` to ``target`` through the store, as a deploy run would."""
+    with store.session(command="test", actor="test") as sess:
+        plan = conflict.resolve(sess.index, [item(target, output)], policy, ("templates",))
+        sess.apply(plan, kind="deploy")
+
+
+def resolve(store: Store, target: Path, output: bytes, policy: str) -> Plan:
+    index = store.read_index()
+    try:
+        return conflict.resolve(index, [item(target, output)], policy, ("templates",))
+    finally:
+        if index is not None:
+            index.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "state")
+
+
+def test_merge_combines_edits_in_different_places(tmp_path: Path) -> None:
+    """Edits far apart merge cleanly: the hand edit and the new render both land."""
+    edited = BASE.replace(b"one", b"ONE (mine)")
+    new = BASE.replace(b"five", b"five and more")
+
+    result = conflict.merge(BASE, edited, new, tmp_path / "t")
+
+    assert result.conflicts == ()
+    assert result.output == b"ONE (mine)\ntwo\nthree\nfour\nfive and more\n"
+
+
+def test_merge_reports_conflicting_hunks(tmp_path: Path) -> None:
+    """The same line changed both ways is a conflict whose hunk shows both sides."""
+    result = conflict.merge(BASE, BASE.replace(b"three", b"mine"),
+                            BASE.replace(b"three", b"theirs"), tmp_path / "t")
+
+    assert len(result.conflicts) == 1
+    assert "mine\n=======\ntheirs\n" in result.conflicts[0]
+
+
+def test_unknown_policy_is_a_config_error() -> None:
+    """--on-conflict takes only fail, keep, overwrite or merge."""
+    with pytest.raises(ConfigError) as caught:
+        conflict.check_policy("ask")
+
+    assert "'ask'" in str(caught.value) and caught.value.exit_code == 2
+
+
+def test_absent_target_is_created_and_equal_target_is_unchanged(store: Store,
+                                                                tmp_path: Path) -> None:
+    """No target: a create. A target already holding the render: unchanged, never a conflict."""
+    target = tmp_path / "out" / "app.conf"
+    created = resolve(store, target, BASE, "fail")
+    target.parent.mkdir()
+    target.write_bytes(BASE)
+
+    same = resolve(store, target, BASE, "fail")
+
+    assert [c.action for c in created.changes] == ["create"]
+    assert created.changes[0].mode == 0o644
+    assert same.changes == () and [s.reason for s in same.skips] == ["unchanged"]
+
+
+def test_target_never_written_by_us_is_a_conflict(store: Store, tmp_path: Path) -> None:
+    """An existing file this toolkit never wrote blocks the plan under fail, naming it."""
+    target = tmp_path / "app.conf"
+    target.write_bytes(b"someone else's\n")
+
+    with pytest.raises(Blocked) as caught:
+        resolve(store, target, BASE, "fail")
+
+    assert f"{target}: exists and was not written by this toolkit" in str(caught.value)
+
+
+def test_policies_on_a_hand_edited_target(store: Store, tmp_path: Path) -> None:
+    """After a hand edit: keep skips it, overwrite replaces it keeping its mode, fail blocks."""
+    target = tmp_path / "app.conf"
+    deploy(store, target, BASE)
+    target.write_bytes(BASE + b"hand edit\n")
+    target.chmod(0o600)
+    new = BASE.replace(b"one", b"uno")
+
+    kept = resolve(store, target, new, "keep")
+    overwritten = resolve(store, target, new, "overwrite")
+    with pytest.raises(Blocked) as caught:
+        resolve(store, target, new, "fail")
+
+    assert kept.changes == () and [s.reason for s in kept.skips] == ["kept"]
+    assert overwritten.changes[0].new == new and overwritten.changes[0].mode == 0o600
+    assert "edited since run 1 wrote it" in str(caught.value)
+
+
+def test_merge_policy_merges_against_our_last_render(store: Store, tmp_path: Path) -> None:
+    """merge: base is our last render, so the hand edit and the template change combine."""
+    target = tmp_path / "app.conf"
+    deploy(store, target, BASE)
+    target.write_bytes(BASE.replace(b"one", b"one # mine"))
+
+    plan = resolve(store, target, BASE.replace(b"five", b"5"), "merge")
+
+    change = plan.changes[0]
+    assert change.note == "merged"
+    assert change.new == b"one # mine\ntwo\nthree\nfour\n5\n"
+    assert change.render is not None and change.render.output == BASE.replace(b"five", b"5")
+
+
+def test_merge_conflict_raises_with_hunks(store: Store, tmp_path: Path) -> None:
+    """A conflicting merge blocks the plan; the error carries the hunks to show."""
+    target = tmp_path / "app.conf"
+    deploy(store, target, BASE)
+    target.write_bytes(BASE.replace(b"three", b"mine"))
+
+    with pytest.raises(conflict.MergeConflict) as caught:
+        resolve(store, target, BASE.replace(b"three", b"theirs"), "merge")
+
+    assert str(target) in str(caught.value) and caught.value.exit_code == 3
+    assert "mine\n=======\ntheirs\n" in caught.value.details
+
+
+def test_merge_without_an_earlier_render_is_blocked(store: Store, tmp_path: Path) -> None:
+    """A file we never rendered has no merge base: merge refuses instead of guessing."""
+    target = tmp_path / "app.conf"
+    target.write_bytes(b"theirs\n")
+
+    with pytest.raises(Blocked) as caught:
+        resolve(store, target, BASE, "merge")
+
+    assert "no earlier render to merge against" in str(caught.value)
+
+
+def test_merged_edits_survive_later_deploys(store: Store, tmp_path: Path) -> None:
+    """Once merged, the file keeps the user's edit: an unchanged template leaves it alone and
+    a changed one merges again, instead of silently dropping the edit."""
+    target = tmp_path / "app.conf"
+    deploy(store, target, BASE)
+    target.write_bytes(BASE.replace(b"one", b"one # mine"))
+    deploy(store, target, BASE.replace(b"five", b"5"), "merge")
+
+    again = resolve(store, target, BASE.replace(b"five", b"5"), "fail")
+    later = resolve(store, target, BASE.replace(b"five", b"5").replace(b"four", b"4"), "fail")
+
+    assert again.changes == () and [s.reason for s in again.skips] == ["unchanged"]
+    assert later.changes[0].new == b"one # mine\ntwo\nthree\n4\n5\n"
+
+
+def test_render_rows_store_the_pure_render_verified_by_sha(store: Store, tmp_path: Path) -> None:
+    """The index keeps the render itself (the next merge base), hashed as stored."""
+    target = tmp_path / "app.conf"
+    deploy(store, target, BASE)
+    target.write_bytes(BASE.replace(b"one", b"one # mine"))
+    deploy(store, target, BASE.replace(b"five", b"5"), "merge")
+
+    index = Index(store.index_path, readonly=True)
+    rows = index.renders("templates", "app")
+    outputs = [index.render_output("templates", "app", n=r.n) for r in rows]
+    index.close()
+
+    assert [r.n for r in rows] == [2, 1]
+    assert outputs == [BASE.replace(b"five", b"5"), BASE]
+    assert all(fsio.sha256_bytes(o or b"") == r.output_sha256 for o, r in zip(outputs, rows,
+                                                                             strict=True))
