@@ -103,13 +103,14 @@ def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, js
 
     cfg = settings(prefix)
     store = Store(cfg.state_dir)
+    # Plan read-only first: bad input or drift stops here without taking the lock.
+    index = store.read_index()
+    try:
+        plan = templates.plan_render(index, template_id, n, force=force)
+    finally:
+        if index is not None:
+            index.close()
     if dry_run:
-        index = store.read_index()
-        try:
-            plan = templates.plan_render(index, template_id, n, force=force)
-        finally:
-            if index is not None:
-                index.close()
         if json_:
             emit_json({"run": None, "dry_run": True, "render": n, "changes": [
                 {"category": c.category, "target": str(c.target), "action": c.action,
