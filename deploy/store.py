@@ -256,7 +256,7 @@ class Session:
         tree = self.store.tree
         with self.index.transaction():
             run = self.index.add_run(kind, self.actor, self.command, os.getpid(), started,
-                                     plan.categories or {c.category for c in plan.changes},
+                                     {c.category for c in plan.changes} or plan.categories,
                                      undoes)
             seqs = []
             for change, backup in zip(plan.changes, backups, strict=True):

@@ -48,8 +48,8 @@ def history(c: Any, limit: int = 50, page: int = 1, json_: bool = False,
     for r in runs:
         undoes = f" (undoes run {r['undoes']})" if r["undoes"] else ""
         print(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
-              f"{r['changed']:>4} changed  {','.join(r['categories']) or '-':<24} "
-              f"{r['actor']}{undoes}")
+              f"{r['changed']:>4} changed  {r['actor']:<10} "
+              f"{','.join(r['categories']) or '-'}{undoes}")
 
 
 def _backup_record(store: Any, row: Any, now: float) -> dict[str, Any]:
