@@ -6,6 +6,7 @@ and the logic in the ``deploy`` package, imported lazily so listing stays fast.
 
 from invoke import Collection
 
+from deploy_tasks import bench as bench_tasks
 from deploy_tasks import dev, framework, inspect, release, rollback, scripts, templates, versions
 
 ns = Collection()
@@ -32,3 +33,4 @@ ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.ve
 ns.add_task(inspect.history)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)
+ns.add_task(bench_tasks.bench)
