@@ -43,7 +43,7 @@ def deploy_framework(c: Any, on_conflict: str = "fail", dry_run: bool = False,
     cfg = settings(prefix)
     stamp = render.deployed_at()  # one deployed_at for the whole run, however often planned
     build = showing_conflicts(
-        lambda index: framework.plan(cfg, index, on_conflict=on_conflict, stamp=stamp))
+        lambda index: framework.plan(cfg, index, on_conflict=on_conflict, stamp=stamp), json_)
     write_task(cfg, kind="deploy", title="deploy.framework", build=build, dry_run=dry_run,
                json_=json_, wait=wait, after=rotating(cfg, json_))
 

@@ -25,6 +25,6 @@ def release(c: Any, on_conflict: str = "fail", dry_run: bool = False, json_: boo
     cfg = settings(prefix)
     stamp = render.deployed_at()  # one deployed_at for the whole run, however often planned
     build = showing_conflicts(
-        lambda index: rel.plan(cfg, index, on_conflict=on_conflict, stamp=stamp))
+        lambda index: rel.plan(cfg, index, on_conflict=on_conflict, stamp=stamp), json_)
     write_task(cfg, kind="deploy", title="deploy", build=build, dry_run=dry_run, json_=json_,
                wait=wait, after=rotating(cfg, json_))

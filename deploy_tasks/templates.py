@@ -30,16 +30,22 @@ T = TypeVar("T")
 CONFLICT_HELP = "when a rendered target was edited by hand: fail (default), keep, overwrite, merge"
 
 
-def showing_conflicts(build: Callable[[Index | None], T]) -> Callable[[Index | None], T]:
-    """Wrap a plan builder so a merge conflict's hunks are printed (on stdout: the error
-    itself stays one line on stderr) before the error propagates."""
+def showing_conflicts(build: Callable[[Index | None], T],
+                      json_: bool = False) -> Callable[[Index | None], T]:
+    """Wrap a plan builder so a merge conflict's hunks are shown on stdout (as text, or in
+    the one JSON document) before the error propagates; the error itself stays one line
+    on stderr."""
     from deploy.conflict import MergeConflict
 
     def wrapped(index: Index | None) -> T:
         try:
             return build(index)
         except MergeConflict as err:
-            sys.stdout.write(err.details)
+            if json_:
+                emit_json({"run": None, "changes": [],
+                           "conflict": {"error": str(err), "hunks": err.details}})
+            else:
+                sys.stdout.write(err.details)
             sys.stdout.flush()
             raise
 
@@ -59,7 +65,8 @@ def deploy_templates(c: Any, id_: list[str] | None = None, on_conflict: str = "f
     cfg = settings(prefix)
     stamp = render.deployed_at()  # one deployed_at for the whole run, however often planned
     build = showing_conflicts(
-        lambda index: templates.plan(cfg, index, ids=id_, on_conflict=on_conflict, stamp=stamp))
+        lambda index: templates.plan(cfg, index, ids=id_, on_conflict=on_conflict, stamp=stamp),
+        json_)
     write_task(cfg, kind="deploy", title="deploy.templates", build=build, dry_run=dry_run,
                json_=json_, wait=wait)
 

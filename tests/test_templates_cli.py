@@ -215,6 +215,11 @@ def test_merge_conflict_exits_3_shows_hunks_and_writes_nothing(tpl: Project) -> 
     assert_one_error_line(done.stderr, str(target(tpl)), "merge conflict")
     assert "port = 8080\n=======\nport = 443\n" in done.stdout
     assert tpl.snapshot() == before
+    as_json = tpl.invoke("deploy", "--on-conflict", "merge", "--json")
+    assert as_json.returncode == 3
+    assert "port = 8080\n=======\nport = 443\n" in \
+        json.loads(as_json.stdout)["conflict"]["hunks"]
+    assert tpl.snapshot() == before
 
 
 def test_existing_file_never_written_is_a_conflict(tpl: Project) -> None:
