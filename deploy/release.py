@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from deploy import framework, render, scripts, templates
+from deploy import framework, render, scripts, templates, versions
 from deploy.config import Config
 from deploy.errors import ConfigError
 from deploy.index import Index
@@ -24,8 +24,8 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
     planning twice (read-only, then under the lock) renders the same bytes.
     """
     stamp = stamp or render.deployed_at()
-    # The versions gate (``versions.check``: exit 3 when a requirement is not met) belongs
-    # here, before any category is planned, so an incompatible release writes nothing.
+    # The versions gate first: an incompatible release writes nothing (exit 3).
+    versions.gate(cfg.versions_dir, cfg.requires)
     combined = scripts.plan(cfg.scripts_source, cfg.scripts_target)
     combined += framework.plan_if_configured(cfg, index, on_conflict=on_conflict, stamp=stamp)
     combined += templates.plan(cfg, index, on_conflict=on_conflict, stamp=stamp)

@@ -27,7 +27,7 @@ from packaging.version import InvalidVersion
 from packaging.version import Version as Pep440
 
 from deploy import fsio
-from deploy.errors import BadName, ConfigError
+from deploy.errors import BadName, Blocked, ConfigError
 from deploy.names import check_name
 from deploy.plan import Change, Plan, Skip
 
@@ -346,3 +346,20 @@ def check(requires: Mapping[str, str], versions: Mapping[str, Version]) -> list[
             continue
         result.append(Requirement(key, spec_text, version.text, _status(version, specs)))
     return result
+
+
+def unmet(versions_dir: Path, results: Iterable[Requirement]) -> Blocked | None:
+    """The exit-3 error naming each unmet requirement's file, or None when all are met."""
+    problems = [f"{version_path(versions_dir, r.subsystem)}: {r.subsystem} "
+                f"{r.version or '(no file)'} is {r.status}, requires {r.spec}"
+                for r in results if not r.met]
+    return Blocked("; ".join(problems)) if problems else None
+
+
+def gate(versions_dir: Path, requires: Mapping[str, str]) -> list[Requirement]:
+    """Check ``requires`` against the version files; raise Blocked (exit 3) when one is unmet."""
+    results = check(requires, {k: f.version for k, f in read_all(versions_dir).items()})
+    error = unmet(versions_dir, results)
+    if error is not None:
+        raise error
+    return results

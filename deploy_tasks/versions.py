@@ -80,14 +80,12 @@ def bulk(c: Any, set_: list[str] | None = None, allow_downgrade: bool = False,
 def check(c: Any, json_: bool = False, prefix: str | None = None) -> None:
     """Compare the versions with [tool.deploy.versions.requires]; exit 3 when one is not met."""
     from deploy import versions
-    from deploy.errors import Blocked
 
     cfg = settings(prefix)
     found = {k: f.version for k, f in versions.read_all(cfg.versions_dir).items()}
     results = versions.check(cfg.requires, found)
-    unmet = [r for r in results if not r.met]
     if json_:
-        emit_json({"ok": not unmet, "requirements": [
+        emit_json({"ok": all(r.met for r in results), "requirements": [
             {"subsystem": r.subsystem, "requires": r.spec, "version": r.version,
              "status": r.status, "met": r.met} for r in results]})
     else:
@@ -96,10 +94,9 @@ def check(c: Any, json_: bool = False, prefix: str | None = None) -> None:
         width = max((len(r.subsystem) for r in results), default=0)
         for r in results:
             print(f"{r.subsystem:<{width}}  {r.version or '-':<10} {r.spec:<14} {r.status}")
-    if unmet:
-        raise Blocked("; ".join(
-            f"{versions.version_path(cfg.versions_dir, r.subsystem)}: {r.subsystem} "
-            f"{r.version or '(no file)'} is {r.status}, requires {r.spec}" for r in unmet))
+    error = versions.unmet(cfg.versions_dir, results)
+    if error is not None:
+        raise error
 
 
 @task(iterable=["subsystem"], help={"subsystem": "only this subsystem (repeatable)",
