@@ -358,6 +358,8 @@ def unmet(versions_dir: Path, results: Iterable[Requirement]) -> Blocked | None:
 
 def gate(versions_dir: Path, requires: Mapping[str, str]) -> list[Requirement]:
     """Check ``requires`` against the version files; raise Blocked (exit 3) when one is unmet."""
+    if not requires:
+        return []
     results = check(requires, {k: f.version for k, f in read_all(versions_dir).items()})
     error = unmet(versions_dir, results)
     if error is not None:
