@@ -141,7 +141,14 @@ def create_from_temp(tmp: Path, target: Path) -> None:
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    _unlink_quietly(tmp)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        # Both names hold the file: take the new one back so the run fails whole instead of
+        # leaving a stray temp name in the target folder (found by the reliability sweep).
+        _unlink_quietly(target)
+        _unlink_quietly(tmp)
+        raise
 
 
 def fsync_dir(folder: Path) -> None:
@@ -186,6 +193,38 @@ def remove_temps(folder: Path, target_name: str | None = None) -> int:
         return 0
     for name in names:
         if (prefix and name.startswith(prefix)) or (prefix is None and is_temp_name(name)):
+            _unlink_quietly(folder / name)
+            removed += 1
+    return removed
+
+
+def _writer_alive(name: str) -> bool:
+    """Whether the process that named this temp file (``...-tmp-PID-xxxx``) still runs."""
+    try:
+        pid = int(name.split(TEMP_MARK, 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Remove our temp files in ``folder`` whose writer is gone (killed, or its cleanup
+    failed); a live writer's temp file is left alone. Returns the count."""
+    removed = 0
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return 0
+    for name in names:
+        if is_temp_name(name) and not _writer_alive(name):
             _unlink_quietly(folder / name)
             removed += 1
     return removed

@@ -236,6 +236,9 @@ class Index:
     def set_change_state(self, run: int, old: str, new: str) -> None:
         self.execute("UPDATE changes SET state = ? WHERE run = ? AND state = ?", (new, run, old))
 
+    def set_seq_state(self, seq: int, state: str) -> None:
+        self.execute("UPDATE changes SET state = ? WHERE seq = ?", (state, seq))
+
     def changes_of_run(self, run: int) -> list[ChangeRow]:
         return [ChangeRow(*r) for r in self.execute(
             f"SELECT {CHANGE_COLS} FROM changes WHERE run = ? ORDER BY seq", (run,))]

@@ -88,6 +88,12 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
                 and (row.old_sha256 is not None or not current.exists):
             skips.append(Skip(row.category, row.key, target, "never written"))
             continue
+        if _holds(current, row.old_sha256) and (not current.exists
+                                                or current.mode == row.old_mode):
+            # Already what the rollback would restore (an earlier rollback of this run was
+            # cut short after writing it): nothing to do, and not drift.
+            skips.append(Skip(row.category, row.key, target, "already restored"))
+            continue
         if not _holds(current, row.new_sha256) and not force:
             problems.append(f"{target}: changed since run {run} wrote it")
             continue

@@ -168,10 +168,33 @@ class Session:
                             pass
             with self.index.transaction():
                 self.index.set_change_state(run.id, "planned", "void")
+                self._settle(changes)
                 self.index.finish_run(run.id, "interrupted", now_iso())
             found.append(run.id)
         self.recovered = tuple(found)
         return self.recovered
+
+    def _settle(self, changes: list[ChangeRow]) -> None:
+        """Mark a cut-short run's ``backed_up`` changes whose target still holds the old bytes
+        and mode as ``reverted``, so that ``backed_up`` means "the target holds the new bytes".
+
+        Without this, a change the run never reached read as the last write to its target,
+        and the next deploy called the untouched file "edited since run N wrote it" (found
+        by the reliability sweep).
+        """
+        for row in changes:
+            if row.state != "backed_up":
+                continue
+            try:
+                current = fsio.read_state(Path(row.target))
+            except OSError:
+                continue
+            holds_old = current.sha256 == row.old_sha256 and current.mode == row.old_mode \
+                if row.old_sha256 is not None else not current.exists
+            holds_new = current.sha256 == row.new_sha256 and current.mode == row.new_mode \
+                if row.new_sha256 is not None else not current.exists
+            if holds_old and not holds_new:
+                self.index.set_seq_state(row.seq, "reverted")
 
     # -- applying ---------------------------------------------------------------------------
     def preflight(self, plan: Plan) -> None:
@@ -250,6 +273,9 @@ class Session:
         if not plan.changes and not record_empty:
             return RunResult(None, (), self.recovered)
         self.preflight(plan)
+        # Debris of earlier runs that could not clean up after themselves goes first.
+        for folder in dict.fromkeys(c.target.parent for c in plan.changes):
+            fsio.remove_stale_temps(folder)
         when = datetime.now()
         backups = self._backup_names(plan, when)
         started = now_iso()
@@ -274,6 +300,20 @@ class Session:
         with self.index.transaction():
             self.index.set_change_state(run, "planned", "backed_up")
         self._write_targets(run, plan, backups)
+        try:
+            self._commit_applied(run, plan, seqs, on_done)
+        except BaseException as err:
+            # The targets are written but the index could not say so: a run is all or
+            # nothing, so put the old bytes back (found by the reliability sweep: a failed
+            # final commit used to exit 1 with every target changed).
+            self._undo_targets(run, plan, backups, list(range(len(plan.changes))), err)
+            raise
+        return RunResult(run, tuple(
+            Applied(c.category, c.key, c.target, c.action, b, s)
+            for c, b, s in zip(plan.changes, backups, seqs, strict=True)), self.recovered)
+
+    def _commit_applied(self, run: int, plan: Plan, seqs: list[int],
+                        on_done: Callable[[Index, int, list[int]], None] | None) -> None:
         with self.index.transaction():
             self.index.set_change_state(run, "backed_up", "applied")
             for change, seq in zip(plan.changes, seqs, strict=True):
@@ -287,9 +327,6 @@ class Session:
             if on_done is not None:
                 on_done(self.index, run, seqs)
             self.index.finish_run(run, "done", now_iso())
-        return RunResult(run, tuple(
-            Applied(c.category, c.key, c.target, c.action, b, s)
-            for c, b, s in zip(plan.changes, backups, seqs, strict=True)), self.recovered)
 
     def _write_backups(self, run: int, plan: Plan, backups: list[Path | None]) -> None:
         written: list[Path] = []
@@ -377,19 +414,25 @@ class Session:
                 except OSError as err:
                     raise oserror("syncing folder", folder, err) from err
         except BaseException as err:
-            restored = self._restore(plan, backups, done)
-            if restored:
-                self._finish_quietly(run, "backed_up", "reverted", "failed")
-            else:
-                self._finish_quietly(run, None, None, "interrupted")
-            if isinstance(err, DeployError) and restored:
-                raise type(err)(f"{err}; restored the {len(done)} target(s) already changed") \
-                    from err
-            if isinstance(err, DeployError):
-                raise type(err)(
-                    f"{err}; could not restore every target: run `invoke rollback.release "
-                    f"--run {run}`") from err
+            self._undo_targets(run, plan, backups, done, err)
             raise
+
+    def _undo_targets(self, run: int, plan: Plan, backups: list[Path | None], done: list[int],
+                      err: BaseException) -> None:
+        """Restore the targets a failing run changed, record its end, and raise the error
+        saying whether every target is back."""
+        restored = self._restore(plan, backups, done)
+        if restored:
+            self._finish_quietly(run, "backed_up", "reverted", "failed")
+        else:
+            self._finish_quietly(run, None, None, "interrupted", settle=True)
+        if isinstance(err, DeployError) and restored:
+            raise type(err)(f"{err}; restored the {len(done)} target(s) already changed") \
+                from err
+        if isinstance(err, DeployError):
+            raise type(err)(
+                f"{err}; could not restore every target: run `invoke rollback.release "
+                f"--run {run}`") from err
 
     def _restore(self, plan: Plan, backups: list[Path | None], done: list[int]) -> bool:
         ok = True
@@ -405,12 +448,15 @@ class Session:
                 ok = False
         return ok
 
-    def _finish_quietly(self, run: int, old: str | None, new: str | None, state: str) -> None:
+    def _finish_quietly(self, run: int, old: str | None, new: str | None, state: str, *,
+                        settle: bool = False) -> None:
         """Record a run's end after a failure; a second error never hides the first."""
         try:
             with self.index.transaction():
                 if old is not None and new is not None:
                     self.index.set_change_state(run, old, new)
+                if settle:
+                    self._settle(self.index.changes_of_run(run))
                 self.index.finish_run(run, state, now_iso())
         except Exception:
             pass

@@ -182,12 +182,16 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
     # (the no-change fast path takes no lock and writes not even the lock's holder line).
     index = store.read_index()
     try:
-        plan = build(index)
+        # A run killed part way is recovered under the lock before anything is planned for
+        # real: its changes' states decide what counts as a hand edit (reliability sweep).
+        pending = not dry_run and index is not None and bool(index.running_runs())
+        plan = None if pending else build(index)
         generation = index.generation() if index is not None else (0, 0, 0)
     finally:
         if index is not None:
             index.close()
     if dry_run:
+        assert plan is not None  # a dry run never waits for recovery
         if json_:
             emit_json({"run": None, "dry_run": True, "changes": [
                 {"category": c.category, "target": str(c.target), "action": c.action,
@@ -195,7 +199,8 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
         else:
             print_plan(plan)
         return
-    if not plan.changes and not any(s.reason == "kept" for s in plan.skips):
+    if plan is not None and not plan.changes \
+            and not any(s.reason == "kept" for s in plan.skips):
         if json_:
             emit_json({"run": None, "changes": [], "recovered": []})
         else:
@@ -205,7 +210,7 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
         # Plan again under the lock only if another run came between: the index is how we
         # know. A file edited meanwhile by hand is caught anyway, because every copy is
         # hashed as it is written and must match the plan's sha256.
-        if sess.recovered or sess.index.generation() != generation:
+        if plan is None or sess.recovered or sess.index.generation() != generation:
             plan = build(sess.index)
         result = sess.apply(plan, kind=kind)
         extra = after(sess, plan) if after is not None else {}
