@@ -8,6 +8,7 @@ from invoke import Collection
 
 from deploy_tasks import bench as bench_tasks
 from deploy_tasks import dev, framework, inspect, release, rollback, scripts, templates, versions
+from deploy_tasks import reliability as reliability_tasks
 
 ns = Collection()
 
@@ -34,3 +35,4 @@ ns.add_task(inspect.history)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)
 ns.add_task(bench_tasks.bench)
+ns.add_task(reliability_tasks.reliability)
