@@ -19,7 +19,8 @@ Baselines:
 - ``invoke --list`` of a one-task ``tasks.py``: the cost of starting Invoke at all;
 - ``cp`` of a file twice (aside, then over).
 
-Before every timed command the bench calls ``sync()`` so the writeback a previous step
+Timed commands run from a small helper process (``spawner.py``) so each child's peak RSS
+is its own; before each one it calls ``sync()`` so the writeback a previous step
 left behind is not billed to the next one. With ``--profile`` every row that misses its
 target runs its toolkit command once more under ``cProfile`` and the top costs are printed.
 
@@ -45,7 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import MIB, REPO, BenchError, Row, Sample, Scratch
+from harness import MIB, REPO, BenchError, Row, Sample, Scratch, start_spawner
 from workloads import (
     AnsibleCase,
     BigFileCase,
@@ -310,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {msg}", file=sys.stderr, flush=True)
 
     info = machine(root)
+    start_spawner()
     try:
         scratch = Scratch(root, root / "profiles")
         (root / "profiles").mkdir()

@@ -7,11 +7,12 @@ command and the last lines of its stderr.
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,26 +102,55 @@ def record(rows: dict[str, Row], key: str, toolkit: Sample,
         rows[key].baseline.append(baseline())
 
 
-def settle() -> None:
-    """Flush the writeback earlier steps left behind so it is not billed to the next one."""
-    os.sync()
+class Spawner:
+    """The small process that runs every timed command (see ``spawner.py`` for why)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(HERE / "spawner.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        atexit.register(self.close)
+
+    def run(self, cmd: list[str], env: dict[str, str], cwd: Path | None, out: Path,
+            err: Path) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        request = {"cmd": cmd, "env": env, "cwd": str(cwd) if cwd else None, "out": str(out),
+                   "err": str(err)}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        if not answer:
+            raise BenchError(f"the spawner died running {' '.join(cmd)}")
+        result: dict[str, Any] = json.loads(answer)
+        return result
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            self.proc.wait()
+
+
+_spawner: Spawner | None = None
+
+
+def start_spawner() -> None:
+    """Start the spawner now, while the bench is still small; ``measure`` uses it."""
+    global _spawner
+    if _spawner is None:
+        _spawner = Spawner()
 
 
 def measure(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
             logs: Path, expect: Iterable[int] = (0,)) -> Sample:
-    """Run ``cmd`` to completion: its wall time and its own peak RSS (``wait4``)."""
-    settle()
-    with open(logs / "last.out", "wb") as out, open(logs / "last.err", "wb") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in tuple(expect):
+    """Run ``cmd`` to completion after a ``sync()``: its wall time and its own peak RSS."""
+    start_spawner()
+    assert _spawner is not None
+    result = _spawner.run(cmd, dict(os.environ) if env is None else env, cwd,
+                          logs / "last.out", logs / "last.err")
+    if result["rc"] not in tuple(expect):
         tail = (logs / "last.err").read_text(errors="replace").strip().splitlines()[-3:]
-        raise BenchError(f"{' '.join(cmd[-4:])}: exit {proc.returncode}: {' / '.join(tail)}")
-    return Sample(seconds, usage.ru_maxrss)
+        raise BenchError(f"{' '.join(cmd[-4:])}: exit {result['rc']}: {' / '.join(tail)}")
+    return Sample(result["seconds"], result["maxrss_kib"])
 
 
 # ----------------------------------------------------------------------------------------
