@@ -54,6 +54,7 @@ from workloads import (
     ListCase,
     ReleaseCase,
     ScriptsCase,
+    VersionsCase,
 )
 
 
@@ -94,6 +95,7 @@ def make_rows(s: Sizes) -> dict[str, Row]:
         Row("6", f"deploy.scripts, one {big} file", 2.5, "cp twice", rss_limit_mib=64),
         Row("7", "invoke --list of the project", 1.2, one),
         Row("8", f"deploy.scripts {s.ansible} changed vs ansible copy", None, "ansible copy"),
+        Row("9", "versions.bulk, all 9 version files", None, floor),
     ]
     return {r.key: r for r in rows}
 
@@ -106,7 +108,7 @@ def select_rows(all_rows: dict[str, Row], wanted: str | None) -> dict[str, Row]:
     for key in keys:
         matched = [k for k in all_rows if k == key or (k.rstrip("abc") == key)]
         if not matched:
-            raise SystemExit(f"error: no row {key!r}; rows are 1-8")
+            raise SystemExit(f"error: no row {key!r}; rows are 1-9")
         for k in matched:
             chosen[k] = all_rows[k]
     return {k: all_rows[k] for k in all_rows if k in chosen}
@@ -128,6 +130,7 @@ def build_cases(scratch: Scratch, rows: dict[str, Row], sizes: Sizes,
         (("6",), lambda: BigFileCase(scratch, sizes.big_file)),
         (("7",), lambda: ListCase(scratch)),
         (("8",), lambda: AnsibleCase(scratch, sizes.ansible)),
+        (("9",), lambda: VersionsCase(scratch)),
     ]
     listing = project_tasks(scratch) if rows.keys() & {"4", "4b", "4c"} else ""
     cases = []

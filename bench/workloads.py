@@ -141,6 +141,33 @@ class ReleaseCase:
         record(rows, "4c", t4c, lambda: f4c)
 
 
+class VersionsCase:
+    """Row 9: ``versions.bulk`` setting all 9 version files in one run, against the floor."""
+
+    def __init__(self, scratch: Scratch) -> None:
+        self.scratch = scratch
+        self.project = Project(scratch, "versions",
+                               SCRIPTS_CONFIG + '\n[tool.deploy.versions]\ndir = "versions"\n')
+        write_files(self.project.root / "bin", {})
+        self.floor = scratch.root / "versions-floor"
+        self.gen = 1
+        files = self._files()
+        write_files(self.project.root / "versions", files, 0o644)
+        write_files(self.floor / "tgt", files, 0o644)
+
+    def _files(self) -> dict[str, bytes]:
+        return {f"{n}_VERSION": f"{self.gen:03d}\n".encode() for n in VERSION_NAMES}
+
+    def cycle(self, rows: dict[str, Row]) -> None:
+        self.gen += 1
+        write_files(self.floor / "src", self._files(), 0o644)
+        sets = [arg for n in VERSION_NAMES for arg in ("--set", f"{n.lower()}={self.gen:03d}")]
+        self.scratch.profile_next = profile_name(rows.get("9"))
+        record(rows, "9", self.project.cli("versions.bulk", *sets),
+               lambda: self.scratch.run_floor(self.floor / "src", self.floor / "tgt",
+                                              self.floor / f"bak{self.gen}"))
+
+
 class BigIndexCase:
     """Row 5: read-only tasks over an index that already holds N backups.
 
