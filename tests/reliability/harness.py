@@ -397,7 +397,7 @@ def prepare(scenario: Scenario, base: Path, run: Runner = run_task) -> Prepared:
     prep.before = prep.files()
     prep.backups_before = inv.verified_backups(prep.tree)
     prep.last_run = max((int(str(r["id"])) for r in inv.read_runs(prep.tree)), default=0)
-    done = run(root, scenario.task, **scenario.kwargs)
+    done = run(root, scenario.task, scenario.kwargs)
     if not done.ok:
         raise AssertionError(f"{scenario.name} fails without a fault: {done.stderr}")
     prep.new = prep.files()
@@ -423,7 +423,7 @@ def undo_since(prep: Prepared, run: Runner = run_task) -> list[inv.Violation]:
     for row in sorted(runs, key=lambda r: -int(str(r["id"]))):
         if not undoable(prep.tree, int(str(row["id"]))):
             continue
-        done = run(prep.root, "rollback.release", run=int(str(row["id"])))
+        done = run(prep.root, "rollback.release", {"run": int(str(row["id"]))})
         if not done.ok:
             found.append(inv.Violation(inv.RESTORES, f"rollback.release --run {row['id']} "
                                        f"failed: {done.stderr.strip()[-300:]}"))
@@ -446,3 +446,29 @@ def fast_scratch(fallback: Path) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
     else:
         yield fallback
+
+
+def run_parallel(preps: list[Prepared], jobs: list[Any], fn: Callable[[Prepared, Any], Any]
+                 ) -> list[Any]:
+    """Run ``fn(prep, job)`` for every job on a thread pool, one prepared project per thread
+    (subprocess work only: the in-process runner changes the environment)."""
+    import queue
+    from concurrent.futures import ThreadPoolExecutor
+
+    free: queue.Queue[Prepared] = queue.Queue()
+    for prep in preps:
+        free.put(prep)
+
+    def work(job: Any) -> Any:
+        prep = free.get()
+        try:
+            return fn(prep, job)
+        finally:
+            free.put(prep)
+
+    with ThreadPoolExecutor(len(preps)) as pool:
+        return list(pool.map(work, jobs))
+
+
+def workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))

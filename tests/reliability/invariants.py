@@ -162,12 +162,38 @@ def check_clear_error(code: int, stderr: str, *, names: tuple[str, ...] = (),
 
 # -- 4. consistent index ---------------------------------------------------------------------
 def open_index(tree: Path) -> sqlite3.Connection | None:
+    """The index read-only; when a killed run left a hot journal (which a read-only
+    connection cannot roll back), a copy of index and journal rolled back in memory."""
     path = tree / "index.sqlite"
     if not path.exists():
         return None
     db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        journal = tree / "index.sqlite-journal"
+        if not journal.exists():
+            raise
+        db.close()
+        db = _rolled_back_copy(path, journal)
     db.row_factory = sqlite3.Row
     return db
+
+
+def _rolled_back_copy(path: Path, journal: Path) -> sqlite3.Connection:
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="index-copy-") as tmp:
+        copy = Path(tmp) / "index.sqlite"
+        shutil.copyfile(path, copy)
+        shutil.copyfile(journal, Path(tmp) / "index.sqlite-journal")
+        disk = sqlite3.connect(copy)
+        disk.execute("SELECT count(*) FROM sqlite_master").fetchone()  # rolls the copy back
+        memory = sqlite3.connect(":memory:")
+        disk.backup(memory)
+        disk.close()
+    return memory
 
 
 def read_rows(tree: Path) -> list[dict[str, object]] | None:
