@@ -10,6 +10,7 @@ file: ``--dry-run`` must leave the tree byte-identical.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -129,6 +130,32 @@ class IndexError_(DeployError):
     """The index could not be read or written."""
 
 
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection; first lets SQLite roll back a hot journal if there is one.
+
+    A run killed (or failing) mid-commit leaves ``index.sqlite-journal`` behind, and a
+    read-only connection cannot roll it back: every read then fails with "attempt to write
+    a readonly database", and so did ``history`` and the read-only planning of every
+    writing task, forever (found by the strace sweep). Rolling the journal back restores
+    the last committed state, which is what any read-write open does first.
+    """
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        journal = path.with_name(path.name + "-journal")
+        if not journal.exists() or not os.access(path.parent, os.W_OK):
+            raise
+        db.close()
+    recover = sqlite3.connect(path, isolation_level=None)
+    try:
+        recover.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    finally:
+        recover.close()
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+
+
 class Index:
     """A thin typed wrapper over the SQLite index file."""
 
@@ -137,7 +164,7 @@ class Index:
         self.readonly = readonly
         try:
             if readonly:
-                self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+                self.db = _connect_readonly(path)
             else:
                 self.db = sqlite3.connect(path, isolation_level=None)
                 self.db.execute("PRAGMA journal_mode=DELETE")

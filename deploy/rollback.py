@@ -84,8 +84,11 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
         undo.append(row.seq)
         if row.reverts is not None:
             redo.append(row.reverts)
+        # The mode counts too: a mode-only change has old sha256 == new sha256 (found by the
+        # strace sweep: a killed run's chmod was taken for "never written" and kept).
         if run_row.state == "interrupted" and _holds(current, row.old_sha256) \
-                and (row.old_sha256 is not None or not current.exists):
+                and (row.old_sha256 is not None or not current.exists) \
+                and (not current.exists or current.mode == row.old_mode):
             skips.append(Skip(row.category, row.key, target, "never written"))
             continue
         if _holds(current, row.old_sha256) and (not current.exists
