@@ -182,7 +182,8 @@ def cli_args(task: str, kwargs: dict[str, Any]) -> list[str]:
 def cli_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "DEPLOY_PREFIX")}
     env.update(DEPLOY_CONFIG=str(root / "deploy.toml"), HOME=str(root / "home"),
-               PYTHONDONTWRITEBYTECODE="1", **(extra or {}))
+               PYTHONDONTWRITEBYTECODE="1")
+    env.update(extra or {})
     return env
 
 
