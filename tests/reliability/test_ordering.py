@@ -61,8 +61,8 @@ def audit(evs: list[tuple[str, str]], rows: list[dict[str, object]], tree: Path
     for row in rows:
         target = str(row["target"])
         put = last(evs, lambda c, a, t=target: c in ("rename", "renameat", "renameat2", "link",
-                                                     "linkat") and a.rstrip().endswith(f'"{t}"')
-                   or (c in ("rename", "link") and a.endswith(f', "{t}"')), len(evs))
+                                                     "linkat") and a.rstrip().endswith(f'"{t}"'),
+                   len(evs))
         if put is None:
             found.append(inv.Violation("ordering", f"{target}: no rename into place seen"))
             continue
