@@ -1,0 +1,95 @@
+"""One targeted test per bug the sweeps found, so each fix stays put on its own."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from tests.reliability import faults, harness
+from tests.reliability import invariants as inv
+
+
+def test_failed_final_commit_restores_the_targets(tmp_path: Path) -> None:
+    """When the last index commit fails, the run exits 1 with every target back as it was
+    (it used to exit 1 with every target changed)."""
+    prep = harness.prepare(harness.BY_NAME["deploy.scripts"], tmp_path)
+    injector = faults.Injector("index.commit", 3, errno.EIO)
+
+    with injector.active():
+        out = harness.run_task(prep.root, "deploy.scripts")
+
+    assert injector.fired and out.code == 1, out.stderr
+    assert "restored" in out.stderr
+    assert prep.files() == prep.before
+
+
+def test_rollback_cut_short_then_retried_is_not_drift(tmp_path: Path) -> None:
+    """A rollback whose final commit failed after restoring can simply be run again."""
+    prep = harness.prepare(harness.BY_NAME["rollback.scripts"], tmp_path)
+    injector = faults.Injector("index.commit", 3, errno.EIO, persistent=True)
+    with injector.active():
+        harness.run_task(prep.root, "rollback.scripts")
+
+    again = harness.run_task(prep.root, "rollback.scripts")
+
+    assert again.ok, again.stderr
+    assert prep.files() == prep.new
+
+
+def test_hot_journal_does_not_wedge_read_only_opens(tmp_path: Path) -> None:
+    """A journal left by a commit cut short is rolled back instead of failing every
+    ``history`` and every plan with "attempt to write a readonly database"."""
+    from deploy.index import Index
+
+    path = tmp_path / "index.sqlite"
+    Index(path).close()
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=DELETE")
+    db.execute("PRAGMA cache_size=1")
+    db.execute("BEGIN")
+    db.execute("CREATE TABLE big (x)")
+    db.executemany("INSERT INTO big VALUES (?)", [(b"x" * 4000,) for _ in range(200)])
+    # Freeze the journal as a killed process would leave it: copy it while hot.
+    hot = (tmp_path / "index.sqlite-journal").read_bytes()
+    frozen = path.read_bytes()
+    db.execute("ROLLBACK")
+    db.close()
+    path.write_bytes(frozen)
+    (tmp_path / "index.sqlite-journal").write_bytes(hot)
+
+    index = Index(path, readonly=True)
+
+    assert index.runs() == []
+    index.close()
+    assert not (tmp_path / "index.sqlite-journal").exists()
+
+
+def test_killed_chmod_only_change_rolls_back(tmp_path: Path) -> None:
+    """A run cut short after changing only a mode: rolling it back restores the mode."""
+    prep = harness.prepare(harness.BY_NAME["deploy.scripts"], tmp_path)
+    beta = prep.root / "target" / "bin" / "beta"
+    assert prep.before["target/bin/beta"].mode == 0o700
+    injector = faults.Injector("index.commit", 3, errno.EIO, persistent=True)
+    with injector.active():
+        harness.run_task(prep.root, "deploy.scripts")
+    os.chmod(beta, 0o755)  # as if the restore never ran: the kill came first
+
+    out = harness.run_task(prep.root, "rollback.scripts")
+
+    assert out.ok, out.stderr
+    assert inv.file_states(prep.root)["target/bin/beta"].mode == 0o700
+
+
+def test_stale_temp_files_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    """A temp file whose writer is gone is removed by the next run that writes its folder."""
+    prep = harness.prepare(harness.BY_NAME["deploy.scripts"], tmp_path)
+    stale = prep.root / "target" / "bin" / ".gamma.deploy-tmp-999999999-abcd1234"
+    shutil.copy(prep.root / "bin" / "gamma", stale)
+
+    out = harness.run_task(prep.root, "deploy.scripts")
+
+    assert out.ok, out.stderr
+    assert inv.temp_files(prep.root) == []
