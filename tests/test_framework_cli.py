@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -249,7 +250,7 @@ def test_failure_at_each_target_restores_every_target(release: Project,
     cfg = config.load(release.config_path)
     store = Store(cfg.state_dir)
     before = outside_state(release)
-    real_write_temp = fsio.write_temp
+    real_commit, real_create = fsio.commit_temp, fsio.create_from_temp
     with store.session(command="probe", actor="test") as sess:
         count = len(rel.plan(cfg, sess.index, on_conflict="overwrite").changes)
     assert count == 7
@@ -257,28 +258,32 @@ def test_failure_at_each_target_restores_every_target(release: Project,
     for k in range(count):
         failing: list[Path] = []
 
-        def write_temp(target: Path, data: bytes | Path, mode: int,
-                       failing: list[Path] = failing) -> tuple[Path, str, int]:
-            if failing and target == failing[0]:
-                raise OSError(errno.ENOSPC, "No space left on device", str(target))
-            return real_write_temp(target, data, mode)
+        def put(real: Any, failing: list[Path] = failing) -> Any:
+            def put_in_place(tmp: Path, target: Path) -> None:
+                if failing and target == failing[0]:
+                    raise OSError(errno.ENOSPC, "No space left on device", str(target))
+                real(tmp, target)
+            return put_in_place
 
         def before_target(i: int, change: object, k: int = k,
                           failing: list[Path] = failing) -> None:
             if i == k:
                 failing.append(change.target)  # type: ignore[attr-defined]
 
-        monkeypatch.setattr(fsio, "write_temp", write_temp)
+        monkeypatch.setattr(fsio, "commit_temp", put(real_commit))
+        monkeypatch.setattr(fsio, "create_from_temp", put(real_create))
         with store.session(command="fault", actor="test") as sess:
             sess.before_target = before_target
             plan = rel.plan(cfg, sess.index, on_conflict="overwrite")
             with pytest.raises(WriteFailed) as caught:
                 sess.apply(plan, kind="deploy")
-        monkeypatch.setattr(fsio, "write_temp", real_write_temp)
+        monkeypatch.setattr(fsio, "commit_temp", real_commit)
+        monkeypatch.setattr(fsio, "create_from_temp", real_create)
 
         assert "No space left on device" in str(caught.value)
         assert f"restored the {k} target(s)" in str(caught.value)
         assert outside_state(release) == before, k
+        assert not [p for p in release.root.rglob("*") if ".deploy-tmp-" in p.name], k
         index = Index(store.index_path, readonly=True)
         assert index.runs(limit=1)[0].state == "failed"
         index.close()
