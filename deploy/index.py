@@ -156,6 +156,10 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
 
 
+class NoIndexYet(IndexError_):
+    """The index file exists but holds no schema yet: the first run is creating it."""
+
+
 class Index:
     """A thin typed wrapper over the SQLite index file."""
 
@@ -165,6 +169,11 @@ class Index:
         try:
             if readonly:
                 self.db = _connect_readonly(path)
+                if not self.db.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+                ).fetchone():
+                    self.db.close()
+                    raise NoIndexYet(f"{path}: the backup index is being created")
             else:
                 self.db = sqlite3.connect(path, isolation_level=None)
                 self.db.execute("PRAGMA journal_mode=DELETE")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from deploy import fsio, lock
 from deploy.errors import DeployError, IntegrityError, WriteFailed
-from deploy.index import ChangeRow, Index
+from deploy.index import ChangeRow, Index, NoIndexYet
 from deploy.names import backup_stem, category_folder, name_key, unique_name
 from deploy.plan import Change, Plan
 
@@ -88,7 +88,12 @@ class Store:
         """The index opened read-only, or None when no run has written one yet."""
         if not self.index_path.exists():
             return None
-        return Index(self.index_path, readonly=True)
+        try:
+            return Index(self.index_path, readonly=True)
+        except NoIndexYet:
+            # Another process's first run created the file but not yet its tables (found by
+            # the concurrency test: eight first deploys at once).
+            return None
 
     def backup_path(self, row: ChangeRow) -> Path:
         assert row.backup is not None

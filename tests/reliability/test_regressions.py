@@ -93,3 +93,15 @@ def test_stale_temp_files_are_removed_by_the_next_run(tmp_path: Path) -> None:
 
     assert out.ok, out.stderr
     assert inv.temp_files(prep.root) == []
+
+
+def test_index_being_created_reads_as_no_index(tmp_path: Path) -> None:
+    """An index file another first run has created but not filled yet reads as "no index"
+    (one of eight concurrent first deploys used to fail with "no such table: runs")."""
+    from deploy.store import Store
+
+    store = Store(tmp_path / "state")
+    store.tree.mkdir(parents=True)
+    sqlite3.connect(store.index_path).close()
+
+    assert store.read_index() is None

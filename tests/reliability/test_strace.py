@@ -94,10 +94,12 @@ def after_fault(prep: Prepared, out: Outcome, line: str | None, *, kill: bool,
     if retry_kill is not None and task != "history":
         call, n = retry_kill
         log = prep.root.parent / "retry.log"
-        cli(prep.root, prep.scenario.task, prep.scenario.kwargs,
-            prefix=strace_prefix(log, call, "signal=SIGKILL", n))
+        retried = cli(prep.root, prep.scenario.task, prep.scenario.kwargs,
+                      prefix=strace_prefix(log, call, "signal=SIGKILL", n))
         now = prep.files()
         found += inv.check_no_torn(prep.before, prep.new, now)
+        if retried.code == 0:
+            task = "history"  # the kill never came: that run was the recovery run
     running = [r["id"] for r in inv.read_runs(prep.tree) if r["state"] == "running"]
     again = cli(prep.root, task, prep.scenario.kwargs if task == prep.scenario.task else {})
     if again.code != 0:
