@@ -13,6 +13,7 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,13 +53,25 @@ def read_state(path: Path) -> FileState:
         if not stat.S_ISREG(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
         digest = hashlib.sha256()
-        buf = bytearray(CHUNK)
-        view = memoryview(buf)
-        while n := os.readv(fd, [buf]):
-            digest.update(view[:n])
+        for chunk in _chunks(fd, st.st_size):
+            digest.update(chunk)
         return FileState(True, digest.hexdigest(), st.st_size, stat.S_IMODE(st.st_mode))
     finally:
         os.close(fd)
+
+
+def _chunks(fd: int, size_hint: int) -> Iterator[memoryview]:
+    """Read ``fd`` to its end in chunks. A small file is one read; a large one reuses one
+    1 MiB buffer, so a 1 GiB file costs 1 MiB of memory and no allocation per chunk."""
+    if size_hint < CHUNK:
+        while data := os.read(fd, size_hint + 1 or 1):
+            yield memoryview(data)
+            size_hint = CHUNK - 1
+        return
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while n := os.readv(fd, [buf]):
+        yield view[:n]
 
 
 def read_bytes(path: Path) -> bytes:
@@ -150,13 +163,10 @@ def _write(target: Path, data: bytes | Path, mode: int, *,
         if isinstance(data, Path):
             src = os.open(data, os.O_RDONLY | os.O_CLOEXEC)
             try:
-                # One reused buffer: a 1 GiB file costs 1 MiB of memory and no allocations.
-                buf = bytearray(CHUNK)
-                view = memoryview(buf)
-                while n := os.readv(src, [buf]):
-                    digest.update(view[:n])
-                    _write_all(fd, view[:n])
-                    size += n
+                for chunk in _chunks(src, os.fstat(src).st_size):
+                    digest.update(chunk)
+                    _write_all(fd, chunk)
+                    size += len(chunk)
             finally:
                 os.close(src)
         else:

@@ -6,7 +6,6 @@ real run, so what a maintainer previews is what gets applied.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +87,8 @@ def _read(source: bytes | Path | None, size: int) -> bytes | None:
 
 def unified_diff(change: Change) -> str:
     """A unified diff of the target's old bytes against its new ones, for ``--dry-run``."""
+    import difflib  # only dry runs print diffs
+
     if change.old.exists and change.old.size > DIFF_LIMIT:
         return f"(large file: {change.old.size} -> {change.new_size} bytes)\n"
     old = _read(change.target, change.old.size) if change.old.exists else b""
