@@ -49,6 +49,7 @@ class Rendered:
     target: Path
     output: bytes
     template_sha256: str
+    context_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,9 @@ def merge_base(index: Index | None, category: str, key: str, last: ChangeRow | N
     """
     if index is None or last is None or last.new_sha256 is None:
         return None
-    for row in index.renders(category, key):
-        if row.change_seq == last.seq:
-            return index.render_output(category, key, n=row.n)
+    own = index.render_of_change(category, key, last.seq)
+    if own is not None:
+        return own
     return index.render_output(category, key, sha256=last.new_sha256)
 
 
@@ -121,7 +122,8 @@ def _change(item: Rendered, current: fsio.FileState, output: bytes, note: str = 
     return Change(item.category, item.key, item.target, current, output,
                   fsio.sha256_bytes(output), len(output),
                   current.mode if current.mode is not None else NEW_MODE,
-                  render=Render(item.template_sha256, item.output), note=note)
+                  render=Render(item.template_sha256, item.output, item.context_sha256),
+                  note=note)
 
 
 @dataclass(frozen=True)

@@ -53,10 +53,16 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
             target = parent / PARENT_FILE
             last = index.last_write(str(target)) if index is not None else None
             previous = conflict.merge_base(index, PARENTS, str(parent), last)
-            output = render.render_stable(
-                template, {**variables, "parent_dir": str(parent)}, previous)
+
+            def cached(digest: str, key: str = str(parent)) -> bytes | None:
+                if index is None:
+                    return None
+                return index.cached_render(PARENTS, key, template.sha256, digest)
+
+            output, digest = render.render_cached(
+                template, {**variables, "parent_dir": str(parent)}, previous, cached)
             items.append(conflict.Rendered(PARENTS, str(parent), target, output,
-                                           template.sha256))
+                                           template.sha256, digest))
     return conflict.resolve(index, items, on_conflict, (CATEGORY, PARENTS))
 
 

@@ -10,6 +10,7 @@ file: ``--dry-run`` must leave the tree byte-identical.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -67,7 +68,8 @@ CREATE TABLE IF NOT EXISTS renders (
     n INTEGER NOT NULL,              -- render number of this key: 1, 2, 3 ...
     template_sha256 TEXT NOT NULL,
     output_sha256 TEXT NOT NULL,
-    output BLOB NOT NULL             -- kept as the base of a later 3-way merge
+    output BLOB NOT NULL,            -- kept as the base of a later 3-way merge
+    context_sha256 TEXT NOT NULL DEFAULT ''  -- the variables but deployed_at: the render cache
 );
 CREATE INDEX IF NOT EXISTS renders_key ON renders(category, key, n);
 """
@@ -376,16 +378,34 @@ class Index:
 
     # -- renders ----------------------------------------------------------------------------
     def add_render(self, change_seq: int, category: str, key: str, template_sha256: str,
-                   output_sha256: str, output: bytes) -> int:
+                   output_sha256: str, output: bytes, context_sha256: str = "") -> int:
         row = self.execute(
             "SELECT coalesce(max(n), 0) FROM renders WHERE category = ? AND key = ?",
             (category, key)).fetchone()
         n = int(row[0]) + 1
         self.execute(
             "INSERT INTO renders (change_seq, category, key, n, template_sha256, output_sha256,"
-            " output) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (change_seq, category, key, n, template_sha256, output_sha256, output))
+            " output, context_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (change_seq, category, key, n, template_sha256, output_sha256, output,
+             context_sha256))
         return n
+
+    def cached_render(self, category: str, key: str, template_sha256: str,
+                      context_sha256: str) -> bytes | None:
+        """The newest render's output if it came from this template and context, else None."""
+        row = self.execute(
+            "SELECT template_sha256, context_sha256, output_sha256, output FROM renders"
+            " WHERE category = ? AND key = ? ORDER BY n DESC LIMIT 1", (category, key)).fetchone()
+        if row is None or (row[0], row[1]) != (template_sha256, context_sha256) or not row[1]:
+            return None
+        output = bytes(row[3])
+        return output if hashlib.sha256(output).hexdigest() == row[2] else None
+
+    def render_of_change(self, category: str, key: str, change_seq: int) -> bytes | None:
+        row = self.execute(
+            "SELECT output FROM renders WHERE category = ? AND key = ? AND change_seq = ?",
+            (category, key, change_seq)).fetchone()
+        return bytes(row[0]) if row else None
 
     def renders(self, category: str, key: str) -> list[RenderRow]:
         return [RenderRow(*r) for r in self.execute(

@@ -20,6 +20,7 @@ class Render:
 
     template_sha256: str
     output: bytes
+    context_sha256: str = ""
 
 
 @dataclass(frozen=True)

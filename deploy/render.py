@@ -12,7 +12,7 @@ Jinja2 is imported inside the functions so that ``invoke --list`` stays fast.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -179,3 +179,33 @@ def render_stable(template: Template, variables: Mapping[str, Any],
         if again == previous:
             return again
     return output
+
+
+# A template that pulls in other files can change without its own bytes changing.
+_PULLS_IN = re.compile(rb"\{%-?\s*(include|import|extends|from)\b")
+
+
+def context_digest(variables: Mapping[str, Any]) -> str:
+    """A hash of the variables a render sees, but ``deployed_at`` (stable across runs)."""
+    import json
+
+    stable = {k: v for k, v in variables.items() if k != "deployed_at"}
+    text = json.dumps(stable, sort_keys=True, default=str)
+    return fsio.sha256_bytes(text.encode("utf-8"))
+
+
+def render_cached(template: Template, variables: Mapping[str, Any], previous: bytes | None,
+                  cached: Callable[[str], bytes | None]) -> tuple[bytes, str]:
+    """Like :func:`render_stable`, but reuse the last render's output when the template's
+    bytes and the variables (but ``deployed_at``) are the same, so an unchanged release
+    compiles no template. Returns (output, context digest).
+
+    ``cached(digest)`` looks up the last render of the target for this template and digest.
+    A template that includes, imports or extends others is always rendered.
+    """
+    digest = context_digest(variables)
+    if not _PULLS_IN.search(template.data):
+        hit = cached(digest)
+        if hit is not None:
+            return hit, digest
+    return render_stable(template, variables, previous), digest

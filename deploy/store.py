@@ -330,7 +330,8 @@ class Session:
                     self.index.add_render(seq, change.category, change.key,
                                           change.render.template_sha256,
                                           fsio.sha256_bytes(change.render.output),
-                                          change.render.output)
+                                          change.render.output,
+                                          change.render.context_sha256)
             if on_done is not None:
                 on_done(self.index, run, seqs)
             self.index.finish_run(run, "done", now_iso())

@@ -48,8 +48,10 @@ def rendered(index: Index | None, spec: TemplateSpec,
     template = render.read_template(spec.source)
     last = index.last_write(str(spec.target)) if index is not None else None
     previous = conflict.merge_base(index, CATEGORY, spec.id, last)
-    output = render.render_stable(template, variables, previous)
-    return conflict.Rendered(CATEGORY, spec.id, spec.target, output, template.sha256)
+    output, digest = render.render_cached(
+        template, variables, previous,
+        lambda d: index.cached_render(CATEGORY, spec.id, template.sha256, d) if index else None)
+    return conflict.Rendered(CATEGORY, spec.id, spec.target, output, template.sha256, digest)
 
 
 def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
