@@ -1,9 +1,9 @@
 """In-process fault injection: make the N-th call at one site raise, once or from then on.
 
 Sites are the write-side calls the store makes (``os.write``, ``os.fsync``, ...), the
-copy routine ``deploy.fsio.write_temp``, and the index commit. The commit is failed
-the way SQLite fails it: a proxy around the connection makes the N-th ``COMMIT``
-raise ``sqlite3.OperationalError``, so ``Index.transaction``'s own error path runs.
+copy routine (``deploy.fsio.stage``, or ``write_temp`` before it), and the index commit.
+The commit is failed the way SQLite fails it: a proxy around the connection makes the
+N-th ``COMMIT`` raise ``sqlite3.OperationalError``, so ``Index.transaction``'s own error path runs.
 """
 
 from __future__ import annotations
@@ -23,17 +23,26 @@ SQLITE_WORDS = {
     errno.EACCES: "access permission denied",
     errno.EROFS: "attempt to write a readonly database",
 }
-SITES = ("os.write", "os.fsync", "os.replace", "os.link", "os.unlink", "os.mkdir",
-         "fsio.write_temp", "index.commit")
+
+def copy_routine() -> str:
+    """The store's copy routine: ``fsio.stage`` (batched writes) or, before it, ``write_temp``."""
+    from deploy import fsio
+
+    return "fsio.stage" if hasattr(fsio, "stage") else "fsio.write_temp"
+
+
+COPY = copy_routine()
+SITES = ("os.write", "os.fsync", "os.replace", "os.link", "os.unlink", "os.mkdir", COPY,
+         "index.commit")
 # The default run covers every site with one errno (the full cross product is slow).
 DEFAULT_ERRNO = {
     "os.write": errno.ENOSPC, "os.fsync": errno.EIO, "os.replace": errno.EACCES,
     "os.link": errno.EROFS, "os.unlink": errno.EACCES, "os.mkdir": errno.EROFS,
-    "fsio.write_temp": errno.ENOSPC, "index.commit": errno.EIO,
+    COPY: errno.ENOSPC, "index.commit": errno.EIO,
 }
 # A failure at these sites must fail the run: a swallowed failed fsync reported as success
 # is the classic durability bug. Unlink and mkdir failures may be harmless (cleanup, EEXIST).
-MUST_FAIL = {"os.write", "os.fsync", "os.replace", "fsio.write_temp", "index.commit"}
+MUST_FAIL = {"os.write", "os.fsync", "os.replace", COPY, "index.commit"}
 
 
 def cause_words(site: str, code: int) -> tuple[str, ...]:
@@ -92,7 +101,7 @@ class Injector:
             finally:
                 Index.__init__ = real_init  # type: ignore[method-assign]
             return
-        owner: Any = fsio if self.site == "fsio.write_temp" else os
+        owner: Any = fsio if self.site.startswith("fsio.") else os
         attr = self.site.split(".", 1)[1]
         real = getattr(owner, attr)
         setattr(owner, attr, self._wrap(real))
