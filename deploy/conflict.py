@@ -25,7 +25,7 @@ from pathlib import Path
 from deploy import fsio
 from deploy.errors import Blocked, ConfigError
 from deploy.index import ChangeRow, Index
-from deploy.plan import Change, Plan, Render, Skip
+from deploy.plan import Change, Plan, Render, Skip, target_state
 
 POLICIES = ("fail", "keep", "overwrite", "merge")
 NEW_MODE = 0o644
@@ -65,16 +65,6 @@ def check_policy(value: str) -> str:
     if value not in POLICIES:
         raise ConfigError(f"--on-conflict {value!r}: must be one of {', '.join(POLICIES)}")
     return value
-
-
-def target_state(target: Path) -> fsio.FileState:
-    """The target's state; a symlink or a folder in its place is refused, never followed."""
-    try:
-        return fsio.read_state(target)
-    except OSError as err:
-        raise ConfigError(
-            f"{target}: target is a symlink or not a regular file; refusing to replace it "
-            "(remove it or point the target elsewhere)") from err
 
 
 def merge_base(index: Index | None, category: str, key: str, last: ChangeRow | None) -> \

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy import fsio
+from deploy.errors import ConfigError
 from deploy.fsio import FileState
 
 DIFF_LIMIT = 1 << 20
@@ -65,6 +67,20 @@ class Plan:
     def __add__(self, other: Plan) -> Plan:
         cats = tuple(dict.fromkeys(self.categories + other.categories))
         return Plan(self.changes + other.changes, self.skips + other.skips, cats)
+
+
+def target_state(target: Path) -> FileState:
+    """The target's state; a symlink or a folder in its place is refused, never followed.
+
+    Policy for symlinked targets: renaming over a link would silently turn it into a
+    regular file, and a rollback could not bring the link back, so we refuse (exit 2).
+    """
+    try:
+        return fsio.read_state(target)
+    except OSError as err:
+        raise ConfigError(
+            f"{target}: target is a symlink or not a regular file; refusing to replace it "
+            "(remove it or point the target elsewhere)") from err
 
 
 def _lines(data: bytes | None) -> list[str] | None:

@@ -16,7 +16,7 @@ from deploy import fsio
 from deploy.errors import ConfigError
 from deploy.index import Index
 from deploy.names import check_name
-from deploy.plan import Change, Plan, Skip
+from deploy.plan import Change, Plan, Skip, target_state
 
 CATEGORY = "scripts"
 SCRIPT_MODE = 0o755
@@ -33,16 +33,6 @@ def sources(source_dir: Path) -> dict[str, Path]:
         raise ConfigError(f"{source_dir}: cannot list scripts: {err.strerror}") from err
     return {e.name: Path(e.path) for e in entries
             if e.is_file(follow_symlinks=False) and not fsio.is_temp_name(e.name)}
-
-
-def target_state(target: Path) -> fsio.FileState:
-    """The target's state; a symlink or a folder in its place is refused, never followed."""
-    try:
-        return fsio.read_state(target)
-    except OSError as err:
-        raise ConfigError(
-            f"{target}: target is a symlink or not a regular file; refusing to replace it "
-            "(remove it or point the target elsewhere)") from err
 
 
 def select(available: dict[str, Path], names: Iterable[str] | None, folder: Path) -> list[str]:

@@ -20,7 +20,7 @@ from deploy.config import Config, TemplateSpec
 from deploy.errors import Blocked, ConfigError, IntegrityError
 from deploy.index import Index
 from deploy.names import check_template_id
-from deploy.plan import Change, Plan, Skip
+from deploy.plan import Change, Plan, Skip, target_state
 
 CATEGORY = "templates"
 
@@ -123,7 +123,7 @@ def plan_render(index: Index | None, template_id: str, n: int, *, force: bool = 
     change = index.change(seq)
     assert change is not None
     target = Path(change.target)
-    current = conflict.target_state(target)
+    current = target_state(target)
     last = index.last_write(change.target)
     if last is not None and current.sha256 != last.new_sha256 and not force:
         raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "

@@ -28,26 +28,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import BASE_CONFIG
 from tests.reliability import invariants as inv
 
 REPO = Path(__file__).resolve().parents[2]
 
-CONFIG = """\
-[tool.deploy]
-state_dir = "state"
-
-[tool.deploy.scripts]
-source = "bin"
-target = "target/bin"
-
-[tool.deploy.versions]
-dir = "versions"
-
-[tool.deploy.framework]
-template = "tpl/CLAUDE.md"
-install_to = "target/framework/CLAUDE.md"
-parents = ["target/parent1", "target/parent2"]
-
+# The shared base config, with two parent folders, and templates below.
+CONFIG = BASE_CONFIG.replace(
+    "parents = []", 'parents = ["target/parent1", "target/parent2"]') + """
 [[tool.deploy.templates]]
 id = "memory-config"
 source = "tpl/memory.yaml.j2"

@@ -55,7 +55,7 @@ def test_hostile_names_exit_2_write_nothing(proj: Path, task: str, name: str) ->
 
 
 def test_symlinked_target_is_refused_never_followed(proj: Path, tmp_path: Path) -> None:
-    """Policy (deploy.scripts.target_state): a target that is a symlink is refused, exit 2;
+    """Policy (deploy.plan.target_state): a target that is a symlink is refused, exit 2;
     the link and what it points to stay as they are."""
     outside = tmp_path / "outside"
     outside.write_text("precious\n")
