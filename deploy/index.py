@@ -202,15 +202,22 @@ class Index:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite may have rolled back by itself already (an I/O error mid-statement);
+            # a second ROLLBACK would then raise and hide the first error.
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.DatabaseError:
+                    pass
             raise
         try:
             self.db.execute("COMMIT")
         except sqlite3.DatabaseError as err:
-            try:
-                self.db.execute("ROLLBACK")
-            except sqlite3.DatabaseError:
-                pass
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.DatabaseError:
+                    pass
             raise IndexError_(f"{self.path}: cannot commit the backup index: {err}") from err
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:

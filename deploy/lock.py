@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.errors import Locked
+from deploy.errors import Locked, WriteFailed
 
 POLL_SECONDS = 0.05
 
@@ -50,8 +50,13 @@ def hold(path: Path, *, command: str, started: str, wait: float = 0) -> Iterator
                         "wait for it or pass --wait SECONDS") from None
                 time.sleep(POLL_SECONDS)
         info = json.dumps({"pid": os.getpid(), "command": command, "started": started})
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info.encode("utf-8"), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info.encode("utf-8"), 0)
+        except OSError as err:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            raise WriteFailed(f"{path}: cannot record the lock holder: "
+                              f"{err.strerror or err}") from err
         try:
             yield
         finally:

@@ -86,6 +86,15 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             report_error("interrupted")
             raise Exit(code=130) from None
+        except Exception as err:
+            # Last resort: a bug of ours still ends in one line, not a traceback, unless
+            # DEPLOY_DEBUG asks for it. The reliability suite flags such lines: they name no
+            # path.
+            if os.environ.get("DEPLOY_DEBUG"):
+                raise
+            report_error(f"unexpected {type(err).__name__}: {err} "
+                         "(set DEPLOY_DEBUG=1 for the traceback)")
+            raise Exit(code=1) from None
 
     return wrapper  # type: ignore[return-value]
 

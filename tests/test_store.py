@@ -51,3 +51,46 @@ def test_target_edited_between_plan_and_backup_fails_cleanly(project: Project) -
     assert "changed while being backed up" in str(caught.value)
     assert (cfg.scripts_target / "a").read_text() == "edited after plan\n"
     assert list((cfg.state_dir / "backups/scripts").iterdir()) == []
+
+
+def test_failing_lock_holder_write_is_one_clear_error(project: Project,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """EIO writing the lock's holder line names the lock file and releases the lock
+    (found by the strace sweep on pwrite64: the error named no path)."""
+    import errno
+    import fcntl
+    import os
+
+    cfg = load(project.config_path)
+    store = Store(cfg.state_dir)
+
+    def broken(fd: int, data: bytes, offset: int) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "pwrite", broken)
+    with pytest.raises(WriteFailed) as caught, store.session(command="t", actor="t"):
+        pass
+    monkeypatch.undo()
+
+    assert str(store.lock_path) in str(caught.value)
+    fd = os.open(store.lock_path, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.close(fd)
+
+
+def test_transaction_keeps_the_first_error_when_sqlite_rolled_back(project: Project) -> None:
+    """When SQLite already rolled back (an I/O error mid-statement), leaving the
+    transaction raises the original error, not 'no transaction is active' (found by the
+    strace sweep: it surfaced as a traceback)."""
+    from deploy.index import Index
+
+    index = Index(project.root / "index.sqlite")
+
+    with pytest.raises(RuntimeError, match="first"), index.transaction():
+        index.db.execute("ROLLBACK")
+        raise RuntimeError("first")
+
+    with index.transaction():
+        index.add_run("deploy", "t", "t", 1, "now", ["scripts"])
+    assert len(index.runs()) == 1
+    index.close()

@@ -61,6 +61,25 @@ def killed(out: Outcome) -> bool:
     return out.code in (-signal.SIGKILL, 128 + signal.SIGKILL)
 
 
+def startup_fault(stderr: str) -> bool:
+    """Whether a fault broke Python's or Invoke's own start-up (an ``openat`` of the
+    standard library, say), before any code of ours ran: no error line of ours can follow.
+    Every other invariant is still checked for such runs."""
+    if "Fatal Python error" in stderr or "No module named invoke" in stderr:
+        return True
+    if "Traceback" not in stderr:
+        return False
+    # An import that failed inside Python's import machinery (a module of the standard
+    # library or of Invoke could not be opened) while Invoke loaded the task modules.
+    if "<frozen importlib._bootstrap" in stderr:
+        return True
+    last = stderr.strip().splitlines()[-1]
+    if last.startswith(("ImportError", "ModuleNotFoundError")):
+        return True  # a library (Invoke pulls in asyncio via unittest.mock) failed to load
+    ours = ("/deploy/", "/deploy_tasks/", "/tasks.py")
+    return not any(mark in stderr for mark in ours)
+
+
 def after_fault(prep: Prepared, out: Outcome, line: str | None, *, kill: bool,
                 retry_kill: tuple[str, int] | None = None) -> list[inv.Violation]:
     """Invariants after one faulty CLI run, a recovery run (itself killed when
@@ -70,7 +89,9 @@ def after_fault(prep: Prepared, out: Outcome, line: str | None, *, kill: bool,
     if not kill:
         rows = inv.read_rows(prep.tree)
         found += inv.check_no_loss(prep.root, prep.before, prep.new, now, rows, prep.tree)
-        if out.code != 0:
+        if out.code != 0 and startup_fault(out.stderr):
+            pass  # the interpreter or Invoke failed before any of our code ran
+        elif out.code != 0:
             ours = line is not None and str(prep.root) in line
             found += inv.check_clear_error(out.code, out.stderr,
                                            names=(str(prep.root),) if ours else (),
