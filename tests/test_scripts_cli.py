@@ -24,25 +24,16 @@ def mode_of(path: Path) -> int:
 
 def deploy_fast(project: Project, contents: list[str], when: datetime) -> None:
     """Deploy each content in turn, in process, with the clock frozen at ``when``."""
-    from deploy import scripts, store
+    from deploy import scripts
     from deploy.config import load
+    from deploy.store import Store
 
     cfg = load(project.config_path)
-
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
-            return when
-
-    original = store.datetime
-    store.datetime = Frozen  # type: ignore[misc]
-    try:
-        for content in contents:
-            project.write({"bin/tool": content})
-            with store.Store(cfg.state_dir).session(command="test", actor="test") as sess:
-                sess.apply(scripts.plan(cfg.scripts_source, cfg.scripts_target), kind="deploy")
-    finally:
-        store.datetime = original  # type: ignore[misc]
+    for content in contents:
+        project.write({"bin/tool": content})
+        with Store(cfg.state_dir).session(command="test", actor="test") as sess:
+            sess.clock = lambda: when
+            sess.apply(scripts.plan(cfg.scripts_source, cfg.scripts_target), kind="deploy")
 
 
 def test_deploy_creates_backs_up_and_reports(project: Project) -> None:

@@ -212,20 +212,15 @@ def test_bulk_is_one_run_with_distinct_backups(vproject: Project) -> None:
 def test_same_second_bumps_get_counter_names(vproject: Project,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """Three bumps of one file in the same second keep three backups (``_01``, ``_02``)."""
-    from deploy import store, versions
+    from deploy import versions
     from deploy.config import load
+    from deploy.store import Store
 
     cfg = load(vproject.config_path)
     when = datetime(2026, 11, 27, 9, 30, 0)
-
-    class Frozen(datetime):
-        @classmethod
-        def now(cls, tz: object = None) -> Frozen:
-            return when  # type: ignore[return-value]  # a datetime stands in for Frozen
-
-    monkeypatch.setattr(store, "datetime", Frozen)
     for _ in range(3):
-        with store.Store(cfg.state_dir).session(command="test", actor="test") as sess:
+        with Store(cfg.state_dir).session(command="test", actor="test") as sess:
+            sess.clock = lambda: when
             sess.apply(versions.plan_bump(cfg.versions_dir, "memory"), kind="bump")
 
     names = sorted(p.name for p in (vproject.tree / "versions").iterdir())

@@ -1,149 +1,23 @@
-"""The centralized backup store: the tree, its index, its lock, and applying plans.
-
-Every category plans its changes and hands them here; this module alone
-writes backups and targets. A run follows one durable order (checked by the
-reliability suite's ordering audit):
-
-1. commit the run and its planned changes to the index;
-2. copy each target's old bytes to its backup (temp file, fsync, rename) and
-   fsync the backup folders;
-3. commit "backed up";
-4. write each target (temp file, fsync, rename) and fsync the target folders;
-5. commit "applied" and the run's end state.
-
-A failure in 4 restores what the run already changed from its backups and
-records the run as failed. A run killed part way is found by the next
-session, which records it as ``interrupted``: each of its targets holds the old
-or the new bytes, and its backups let it be rolled back like any run.
-"""
+"""What a lock holder does with the tree: recover killed runs, apply plans, migrate, prune."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from deploy import fsio, lock
-from deploy.errors import DeployError, IntegrityError, WriteFailed
-from deploy.index import ChangeRow, Index, NoIndexYet
-from deploy.names import backup_stem, category_folder, name_key, unique_name
+from deploy import fsio
+from deploy.errors import DeployError, WriteFailed
+from deploy.index import ChangeRow, Index
+from deploy.names import backup_stem, name_key, unique_name
 from deploy.plan import Change, Plan
-
-CATEGORIES = ("scripts", "versions", "templates", "framework", "parents")
-FOLDERS = ("framework", "scripts", "versions", "templates", "parent_directory_manager")
-INDEX_NAME = "index.sqlite"
-# Files written before one batched fsync; bounded so a huge run never holds too many fds.
-BATCH = 256
-LOCK_NAME = "lock"
+from deploy.store.phases import WritePhases
+from deploy.store.tree import Applied, RunResult, Store, now_iso, oserror
 
 
-@dataclass(frozen=True)
-class Applied:
-    """One change a run made: its category, target, action and backup (None when absent)."""
-
-    category: str
-    key: str
-    target: Path
-    action: str
-    backup: Path | None
-    seq: int
-
-
-@dataclass(frozen=True)
-class RunResult:
-    run: int | None
-    changes: tuple[Applied, ...]
-    recovered: tuple[int, ...] = ()
-
-
-def now_iso() -> str:
-    return datetime.now().astimezone().isoformat(timespec="milliseconds")
-
-
-def describe(err: OSError) -> str:
-    return err.strerror or str(err)
-
-
-def oserror(op: str, path: Path, err: OSError) -> WriteFailed:
-    return WriteFailed(f"{path}: {op} failed: {describe(err)}")
-
-
-class Store:
-    """The backup tree under ``<state_dir>/backups``."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.tree = state_dir / "backups"
-        self.index_path = self.tree / INDEX_NAME
-        self.lock_path = self.tree / LOCK_NAME
-
-    def folder(self, category: str, key: str = "") -> Path:
-        return self.tree / category_folder(category, key)
-
-    def read_index(self) -> Index | None:
-        """The index opened read-only, or None when no run has written one yet."""
-        if not self.index_path.exists():
-            return None
-        try:
-            return Index(self.index_path, readonly=True)
-        except NoIndexYet:
-            # Another process's first run created the file but not yet its tables (found by
-            # the concurrency test: eight first deploys at once).
-            return None
-
-    def backup_path(self, row: ChangeRow) -> Path:
-        assert row.backup is not None
-        return self.tree / row.backup
-
-    def check_backup(self, row: ChangeRow) -> Path:
-        """The backup file of ``row`` if it exists and its sha256 matches; else IntegrityError."""
-        path = self.backup_path(row)
-        if row.pruned:
-            raise IntegrityError(f"{path}: backup {row.seq} was pruned; nothing to restore")
-        try:
-            state = fsio.read_state(path)
-        except OSError as err:
-            raise IntegrityError(f"{path}: cannot read backup: {describe(err)}") from err
-        if not state.exists:
-            raise IntegrityError(f"{path}: backup {row.seq} is missing")
-        if state.sha256 != row.old_sha256:
-            raise IntegrityError(
-                f"{path}: backup {row.seq} is corrupt: sha256 {state.sha256} != {row.old_sha256}")
-        return path
-
-    def _ensure_tree(self) -> None:
-        if self.tree.is_symlink():
-            raise DeployError(f"{self.tree}: the backup tree is a symlink; refusing to write")
-        for folder in FOLDERS:
-            path = self.tree / folder
-            if path.is_symlink():
-                raise DeployError(f"{path}: backup folder is a symlink; refusing to write")
-            if path.is_dir():
-                continue
-            try:
-                fsio.makedirs_durably(path)
-            except OSError as err:
-                raise oserror("creating backup folder", path, err) from err
-
-    @contextmanager
-    def session(self, *, command: str, actor: str, wait: float = 0) -> Iterator[Session]:
-        """Take the lock, open the index, record killed runs as interrupted, then yield."""
-        self._ensure_tree()
-        with lock.hold(self.lock_path, command=command, started=now_iso(), wait=wait):
-            index = Index(self.index_path)
-            try:
-                sess = Session(self, index, command=command, actor=actor)
-                sess.recover()
-                yield sess
-            finally:
-                index.close()
-
-
-class Session:
+class Session(WritePhases):
     """What a lock holder may do: recover, apply plans, prune."""
 
     def __init__(self, store: Store, index: Index, *, command: str, actor: str) -> None:
@@ -152,6 +26,8 @@ class Session:
         self.command = command
         self.actor = actor
         self.recovered: tuple[int, ...] = ()
+        # The clock that names backups (local time); tests freeze it to force collisions.
+        self.clock: Callable[[], datetime] = datetime.now
         # Test hook for the fault-injection suite: called before each target write.
         self.before_target: Callable[[int, Change], None] | None = None
 
@@ -283,7 +159,7 @@ class Session:
         # Debris of earlier runs that could not clean up after themselves goes first.
         for folder in dict.fromkeys(c.target.parent for c in plan.changes):
             fsio.remove_stale_temps(folder)
-        when = datetime.now()
+        when = self.clock()
         backups = self._backup_names(plan, when)
         started = now_iso()
         tree = self.store.tree
@@ -335,144 +211,6 @@ class Session:
             if on_done is not None:
                 on_done(self.index, run, seqs)
             self.index.finish_run(run, "done", now_iso())
-
-    def _stage_batch(self, items: list[tuple[int, Path, bytes | Path, int, str]],
-                     staged: dict[int, fsio.Staged]) -> None:
-        """Write a batch of temp files, then fsync them all (group commit).
-
-        ``items`` are (change index, final path, data, mode, what-for-errors); each staged
-        file lands in ``staged`` so that the caller can discard them all on failure.
-        """
-        for i, dest, data, mode, what in items:
-            try:
-                staged[i] = fsio.stage(dest, data, mode)
-            except OSError as err:
-                raise oserror(what, dest, err) from err
-        for i, dest, _data, _mode, _what in items:
-            try:
-                fsio.sync(staged[i])
-            except OSError as err:
-                raise oserror("syncing", dest, err) from err
-
-    def _write_backups(self, run: int, plan: Plan, backups: list[Path | None]) -> None:
-        """Copy every old target to its backup: write a batch, fsync the batch, rename it,
-        and fsync each backup folder once at the end."""
-        written: list[Path] = []
-        staged: dict[int, fsio.Staged] = {}
-        folders: dict[Path, None] = {}
-        todo = [i for i, b in enumerate(backups) if b is not None]
-        try:
-            for start in range(0, len(todo), BATCH):
-                items: list[tuple[int, Path, bytes | Path, int, str]] = []
-                for i in todo[start:start + BATCH]:
-                    change, backup = plan.changes[i], backups[i]
-                    assert backup is not None and change.old.mode is not None
-                    if backup.parent not in folders:
-                        try:
-                            fsio.makedirs_durably(backup.parent)
-                        except OSError as err:
-                            raise oserror("creating backup folder", backup.parent, err) from err
-                        folders[backup.parent] = None
-                    items.append((i, backup, change.target, change.old.mode,
-                                  f"backing up {change.target} to"))
-                self._stage_batch(items, staged)
-                for i, backup, *_rest in items:
-                    change, done = plan.changes[i], staged.pop(i)
-                    if change.old.sha256 is not None and done.sha256 != change.old.sha256:
-                        fsio.discard(done)
-                        raise WriteFailed(
-                            f"{change.target}: changed while being backed up; try again")
-                    try:
-                        fsio.commit_temp(done.tmp, backup)
-                    except OSError as err:
-                        raise oserror("renaming backup", backup, err) from err
-                    written.append(backup)
-            for folder in folders:
-                try:
-                    fsio.fsync_dir(folder)
-                except OSError as err:
-                    raise oserror("syncing backup folder", folder, err) from err
-        except BaseException:
-            # Nothing was changed yet: drop this run's backups and record it as failed.
-            for left in staged.values():
-                fsio.discard(left)
-            for path in written:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-            self._finish_quietly(run, "planned", "void", "failed")
-            raise
-
-    def _write_targets(self, run: int, plan: Plan, backups: list[Path | None]) -> None:
-        """Write every target: a batch of temp files, fsync the batch, rename it into place
-        (link for targets that were absent, so nothing that appeared meanwhile is
-        replaced), and fsync each target folder once at the end."""
-        done: list[int] = []
-        staged: dict[int, fsio.Staged] = {}
-        folders: dict[Path, None] = {}
-        try:
-            for start in range(0, len(plan.changes), BATCH):
-                batch = range(start, min(start + BATCH, len(plan.changes)))
-                items: list[tuple[int, Path, bytes | Path, int, str]] = []
-                for i in batch:
-                    change = plan.changes[i]
-                    if self.before_target is not None:
-                        self.before_target(i, change)
-                    if change.new is None:
-                        continue
-                    if change.target.parent not in folders:
-                        try:
-                            fsio.makedirs_durably(change.target.parent)
-                        except OSError as err:
-                            raise oserror("creating folder", change.target.parent, err) from err
-                        folders[change.target.parent] = None
-                    items.append((i, change.target, change.new, change.mode, "writing"))
-                self._stage_batch(items, staged)
-                for i in batch:
-                    self._put_in_place(plan.changes[i], staged.pop(i, None))
-                    done.append(i)
-                    folders[plan.changes[i].target.parent] = None
-            for folder in folders:
-                try:
-                    fsio.fsync_dir(folder)
-                except OSError as err:
-                    raise oserror("syncing folder", folder, err) from err
-        except BaseException as err:
-            for left in staged.values():
-                fsio.discard(left)
-            self._undo_targets(run, plan, backups, done, err)
-            raise
-
-    def _put_in_place(self, change: Change, staged: fsio.Staged | None) -> None:
-        target = change.target
-        if staged is None:
-            try:
-                os.unlink(target)
-            except FileNotFoundError:
-                pass
-            except OSError as err:
-                raise oserror("removing", target, err) from err
-            return
-        if change.new_sha256 is not None and staged.sha256 != change.new_sha256:
-            fsio.discard(staged)
-            source = change.new if isinstance(change.new, Path) else "new content"
-            raise IntegrityError(f"{source}: sha256 {staged.sha256} != {change.new_sha256} "
-                                 f"expected; {target} left as it was")
-        try:
-            try:
-                if change.old.exists:
-                    fsio.commit_temp(staged.tmp, target)
-                else:
-                    fsio.create_from_temp(staged.tmp, target)
-            except BaseException:
-                fsio.discard(staged)  # never leave a temp name beside the target
-                raise
-        except FileExistsError as err:
-            raise WriteFailed(f"{target}: appeared while deploying; it was left as it is; "
-                              "run again to back it up first") from err
-        except OSError as err:
-            raise oserror("renaming into place", target, err) from err
 
     def _undo_targets(self, run: int, plan: Plan, backups: list[Path | None], done: list[int],
                       err: BaseException) -> None:
@@ -602,4 +340,5 @@ class Session:
             pass
         except OSError as err:
             raise oserror("removing backup", path, err) from err
+
 
