@@ -80,8 +80,16 @@ def startup_fault(stderr: str) -> bool:
     return not any(mark in stderr for mark in ours)
 
 
+CAUSES = {
+    "error=EIO": ("Input/output error", "disk I/O error"),
+    # SQLite reports an ENOSPC from fdatasync or unlink as its generic "disk I/O error".
+    "error=ENOSPC": ("No space left on device", "database or disk is full", "disk I/O error"),
+}
+
+
 def after_fault(prep: Prepared, out: Outcome, line: str | None, *, kill: bool,
-                retry_kill: tuple[str, int] | None = None) -> list[inv.Violation]:
+                retry_kill: tuple[str, int] | None = None,
+                causes: tuple[str, ...] = CAUSES["error=EIO"]) -> list[inv.Violation]:
     """Invariants after one faulty CLI run, a recovery run (itself killed when
     ``retry_kill``), and rolling back everything since."""
     now = prep.files()
@@ -95,7 +103,7 @@ def after_fault(prep: Prepared, out: Outcome, line: str | None, *, kill: bool,
             ours = line is not None and str(prep.root) in line
             found += inv.check_clear_error(out.code, out.stderr,
                                            names=(str(prep.root),) if ours else (),
-                                           causes=("Input/output error", "disk I/O error"))
+                                           causes=causes)
         elif line is not None and line.split("(", 1)[0].split()[-1] == "fsync":
             found.append(inv.Violation(inv.CLEAR_ERROR, f"a failed fsync exited 0: {line}"))
         elif now != prep.new:
@@ -155,7 +163,8 @@ def sweep_call(prep: Prepared, job: tuple[str, str, int]) -> tuple[str, list[inv
                                                    + out.stderr)], False
     # Every third kill also kills the recovery run part way (a second crash).
     retry = ("rename", 1 + n % 3) if kill and n % 3 == 0 else None
-    return label, after_fault(prep, out, line, kill=kill, retry_kill=retry), True
+    return label, after_fault(prep, out, line, kill=kill, retry_kill=retry,
+                              causes=CAUSES.get(action, ())), True
 
 
 def run_sweep(scenario: str, calls: tuple[str, ...], actions: tuple[str, ...],
