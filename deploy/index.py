@@ -326,12 +326,6 @@ class Index:
         ).fetchone()
         return int(row[0])
 
-    def backup_names(self, folder: str) -> set[str]:
-        """Every backup path the index knows under one folder, pruned or not."""
-        like = folder.replace("%", r"\%").replace("_", r"\_") + "/%"
-        return {r[0] for r in self.execute(
-            r"SELECT backup FROM changes WHERE backup LIKE ? ESCAPE '\'", (like,))}
-
     def undoable_runs(self, categories: Iterable[str], key: str | None = None,
                       keys: Iterable[str] | None = None, limit: int = 1) -> list[int]:
         """Runs, newest first, with a not-yet-undone applied change in these categories.

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from deploy import fsio
 from deploy.config import Config
 
 # The old names carried a timestamp; we keep it for the new name when it parses.
@@ -75,6 +74,3 @@ def find(cfg: Config) -> list[LegacyBackup]:
         add("versions", filename[: -len("_VERSION")].lower(), path, cfg.versions_dir / filename)
     return found
 
-
-def digest(item: LegacyBackup) -> fsio.FileState:
-    return fsio.read_state(item.path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deploy import fsio
-from deploy.errors import Blocked, ConfigError, DeployError, IntegrityError
+from deploy.errors import Blocked, ConfigError
 from deploy.index import ChangeRow, Index
 from deploy.plan import Change, Plan, Skip
 from deploy.store import Store
@@ -131,10 +131,7 @@ def plan_backup(store: Store, index: Index, categories: Iterable[str], backup_id
     if last is not None and not _holds(current, last.new_sha256) and not force:
         raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "
                       "restore anyway (the current bytes are backed up first)")
-    try:
-        change = _restore_change(store, row, current, integrity=integrity)
-    except IntegrityError:
-        raise
+    change = _restore_change(store, row, current, integrity=integrity)
     if change is None:
         return RollbackPlan(Plan((), (Skip(row.category, row.key, target, "unchanged"),), cats),
                             None, (), ())
@@ -155,6 +152,3 @@ def finish(index: Index, rollback_run: int, plan: RollbackPlan) -> None:
     for run in affected:
         index.refresh_run_state(run)
 
-
-def nothing_to_do(categories: Iterable[str]) -> DeployError:
-    return DeployError(f"nothing to roll back in {', '.join(categories)}")

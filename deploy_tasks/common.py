@@ -104,10 +104,6 @@ def emit_json(document: Any) -> None:
     sys.stdout.write("\n")
 
 
-def home_short(path: Path | str) -> str:
-    return str(path)
-
-
 def print_plan(plan: Plan, *, diffs: bool = True) -> None:
     from deploy.plan import unified_diff
 
