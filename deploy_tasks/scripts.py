@@ -10,13 +10,19 @@ from invoke import task
 from deploy_tasks.common import WRITE_HELP, emit_json, guarded, settings, write_task
 
 
-@task(iterable=["name"], help={"name": "deploy only this script (repeatable)", **WRITE_HELP})
+@task(iterable=["name"], help={
+    "name": "deploy only this script (repeatable)",
+    "on_conflict": "accepted like every deploy task; scripts never conflict: a differing "
+                   "target is backed up and replaced (see scripts.status for drift)",
+    **WRITE_HELP})
 @guarded
-def deploy_scripts(c: Any, name: list[str] | None = None, dry_run: bool = False,
-                   json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
+def deploy_scripts(c: Any, name: list[str] | None = None, on_conflict: str = "fail",
+                   dry_run: bool = False, json_: bool = False, wait: int = 0,
+                   prefix: str | None = None) -> None:
     """Deploy scripts into the scripts target, mode 0755, backing up each target first."""
-    from deploy import scripts
+    from deploy import conflict, scripts
 
+    conflict.check_policy(on_conflict)
     cfg = settings(prefix)
     write_task(cfg, kind="deploy", title="deploy.scripts",
                build=lambda _index: scripts.plan(cfg.scripts_source, cfg.scripts_target, name),

@@ -398,3 +398,16 @@ def test_index_sequence_orders_everything(project: Project) -> None:
 
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(seqs) == 8
+
+
+def test_on_conflict_is_accepted_and_checked(project: Project) -> None:
+    """deploy.scripts takes --on-conflict like every deploy task (scripts never conflict);
+    a bad policy is exit 2 before anything is written."""
+    project.write({"bin/tool": script("v1")})
+
+    bad = project.invoke("deploy.scripts", "--on-conflict=bogus")
+    project.ok("deploy.scripts", "--on-conflict=keep")
+
+    assert bad.returncode == 2
+    assert_one_error_line(bad.stderr, "--on-conflict")
+    assert (project.target / "bin/tool").read_text() == script("v1")
