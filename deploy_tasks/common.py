@@ -190,8 +190,9 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
         # A run killed part way is recovered under the lock before anything is planned for
         # real: its changes' states decide what counts as a hand edit (reliability sweep).
         pending = not dry_run and index is not None and bool(index.running_runs())
-        plan = None if pending else build(index)
+        # Read before planning, so a run that ends while we plan is noticed under the lock.
         generation = index.generation() if index is not None else (0, 0, 0)
+        plan = None if pending else build(index)
     finally:
         if index is not None:
             index.close()
