@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from deploy import fsio
 from deploy.errors import IntegrityError, WriteFailed
 from deploy.plan import Change, Plan
-from deploy.store.tree import BATCH, oserror
+from deploy.store.tree import BATCH, oserror, sync_folders
 
 
 class WritePhases:
@@ -81,11 +81,7 @@ class WritePhases:
                     except OSError as err:
                         raise oserror("renaming backup", backup, err) from err
                     written.append(backup)
-            for folder in folders:
-                try:
-                    fsio.fsync_dir(folder)
-                except OSError as err:
-                    raise oserror("syncing backup folder", folder, err) from err
+            sync_folders(folders, "backup folder")
         except BaseException:
             # Nothing was changed yet: drop this run's backups and record it as failed.
             for left in staged.values():
@@ -127,11 +123,7 @@ class WritePhases:
                     self._put_in_place(plan.changes[i], staged.pop(i, None))
                     done.append(i)
                     folders[plan.changes[i].target.parent] = None
-            for folder in folders:
-                try:
-                    fsio.fsync_dir(folder)
-                except OSError as err:
-                    raise oserror("syncing folder", folder, err) from err
+            sync_folders(folders, "folder")
         except BaseException as err:
             for left in staged.values():
                 fsio.discard(left)

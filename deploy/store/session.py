@@ -14,7 +14,7 @@ from deploy.index import ChangeRow, Index
 from deploy.names import backup_stem, name_key, unique_name
 from deploy.plan import Change, Plan
 from deploy.store.phases import WritePhases
-from deploy.store.tree import Applied, RunResult, Store, now_iso, oserror
+from deploy.store.tree import Applied, RunResult, Store, now_iso, oserror, sync_folders
 
 
 class Session(WritePhases):
@@ -307,11 +307,7 @@ class Session(WritePhases):
                 except OSError as err:
                     raise oserror(f"copying {path} to", dest, err) from err
                 folders.add(dest.parent)
-            for folder in folders:
-                try:
-                    fsio.fsync_dir(folder)
-                except OSError as err:
-                    raise oserror("syncing backup folder", folder, err) from err
+            sync_folders(folders, "backup folder")
         except BaseException:
             for *_rest, dest in todo:
                 try:

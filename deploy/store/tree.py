@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,6 +54,15 @@ def describe(err: OSError) -> str:
 
 def oserror(op: str, path: Path, err: OSError) -> WriteFailed:
     return WriteFailed(f"{path}: {op} failed: {describe(err)}")
+
+
+def sync_folders(folders: Iterable[Path], what: str) -> None:
+    """fsync each folder once (a file's fsync does not persist its rename)."""
+    for folder in folders:
+        try:
+            fsio.fsync_dir(folder)
+        except OSError as err:
+            raise oserror(f"syncing {what}", folder, err) from err
 
 
 class Store:
