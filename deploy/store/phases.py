@@ -86,13 +86,17 @@ class WritePhases:
             # Nothing was changed yet: drop this run's backups and record it as failed.
             for left in staged.values():
                 fsio.discard(left)
-            for path in written:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-            self._finish_quietly(run, "planned", "void", "failed")
+            self._abandon(run, written)
             raise
+
+    def _abandon(self, run: int, copies: list[Path]) -> None:
+        """Before any target changed: remove the run's copies and record it as failed."""
+        for path in copies:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        self._finish_quietly(run, "planned", "void", "failed")
 
     def _write_targets(self, run: int, plan: Plan, backups: list[Path | None]) -> None:
         """Write every target: a batch of temp files, fsync the batch, rename it into place

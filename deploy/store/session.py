@@ -309,12 +309,7 @@ class Session(WritePhases):
                 folders.add(dest.parent)
             sync_folders(folders, "backup folder")
         except BaseException:
-            for *_rest, dest in todo:
-                try:
-                    os.unlink(dest)
-                except OSError:
-                    pass
-            self._finish_quietly(run, "planned", "void", "failed")
+            self._abandon(run, [t[5] for t in todo])
             raise
         with self.index.transaction():
             self.index.set_change_state(run, "planned", "imported")
