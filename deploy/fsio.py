@@ -38,8 +38,38 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_state(path: Path) -> FileState:
-    """Hash a regular file without following a final symlink; ABSENT when missing.
+class Contents:
+    """A regular file read once: its size and mode, and its bytes when it is small.
+
+    Small files (under ``CHUNK``) keep their bytes, so two of them compare byte for byte
+    and hash only when a hash is asked for; a large one was streamed through the hash.
+    """
+
+    __slots__ = ("_sha256", "data", "mode", "size")
+
+    def __init__(self, size: int, mode: int, data: bytes | None, sha256: str | None = None):
+        self.size, self.mode, self.data, self._sha256 = size, mode, data, sha256
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            assert self.data is not None
+            self._sha256 = hashlib.sha256(self.data).hexdigest()
+        return self._sha256
+
+    def same_bytes(self, other: Contents) -> bool:
+        if self.size != other.size:
+            return False
+        if self.data is not None and other.data is not None:
+            return self.data == other.data
+        return self.sha256 == other.sha256
+
+    def state(self) -> FileState:
+        return FileState(True, self.sha256, self.size, self.mode)
+
+
+def read_contents(path: str | Path) -> Contents | None:
+    """Read a regular file without following a final symlink; None when it is missing.
 
     A symlink or any other non-regular file raises ``OSError(ELOOP/EISDIR)`` so that
     the caller can refuse it with a clear message.
@@ -47,26 +77,64 @@ def read_state(path: Path) -> FileState:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
-        return ABSENT
+        return None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
-        digest = hashlib.sha256()
-        for chunk in _chunks(fd, st.st_size):
+        mode = stat.S_IMODE(st.st_mode)
+        if st.st_size < CHUNK:
+            data = _read_small(fd, st.st_size)
+            if len(data) < CHUNK:
+                return Contents(len(data), mode, data)
+            digest = hashlib.sha256(data)
+            size = len(data)
+        else:
+            digest, size = hashlib.sha256(), 0
+        for chunk in _chunks(fd, CHUNK):
             digest.update(chunk)
-        return FileState(True, digest.hexdigest(), st.st_size, stat.S_IMODE(st.st_mode))
+            size += len(chunk)
+        return Contents(size, mode, None, digest.hexdigest())
     finally:
         os.close(fd)
+
+
+def read_state(path: str | Path) -> FileState:
+    """Hash a regular file without following a final symlink; ABSENT when missing."""
+    contents = read_contents(path)
+    return ABSENT if contents is None else contents.state()
+
+
+def _read_small(fd: int, size_hint: int) -> bytes:
+    """Read a file that ``fstat`` called small: one read when it did not grow meanwhile.
+
+    Asking for one byte more than its size and getting exactly its size means the
+    read reached its end. Any other count (a file that grew or shrank since the
+    ``fstat``, or a short read some filesystems give) reads on until a read returns
+    nothing, or until the file is no longer small.
+    """
+    data = os.read(fd, size_hint + 1)
+    if len(data) == size_hint:
+        return data
+    parts = [data]
+    total = len(data)
+    while total < CHUNK and (chunk := os.read(fd, CHUNK - total)):
+        parts.append(chunk)
+        total += len(chunk)
+    return b"".join(parts)
 
 
 def _chunks(fd: int, size_hint: int) -> Iterator[memoryview]:
     """Read ``fd`` to its end in chunks. A small file is one read; a large one reuses one
     1 MiB buffer, so a 1 GiB file costs 1 MiB of memory and no allocation per chunk."""
     if size_hint < CHUNK:
-        while data := os.read(fd, size_hint + 1 or 1):
+        data = os.read(fd, size_hint + 1)
+        if data:
             yield memoryview(data)
-            size_hint = CHUNK - 1
+        if len(data) == size_hint:
+            return  # exactly the size fstat gave: that read reached the end
+        while data := os.read(fd, CHUNK):
+            yield memoryview(data)
         return
     buf = bytearray(CHUNK)
     view = memoryview(buf)

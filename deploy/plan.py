@@ -69,18 +69,25 @@ class Plan:
         return Plan(self.changes + other.changes, self.skips + other.skips, cats)
 
 
-def target_state(target: Path) -> FileState:
-    """The target's state; a symlink or a folder in its place is refused, never followed.
+def target_contents(target: Path) -> fsio.Contents | None:
+    """The target's contents (None: absent); a symlink or a folder in its place is
+    refused, never followed.
 
     Policy for symlinked targets: renaming over a link would silently turn it into a
     regular file, and a rollback could not bring the link back, so we refuse (exit 2).
     """
     try:
-        return fsio.read_state(target)
+        return fsio.read_contents(target)
     except OSError as err:
         raise ConfigError(
             f"{target}: target is a symlink or not a regular file; refusing to replace it "
             "(remove it or point the target elsewhere)") from err
+
+
+def target_state(target: Path) -> FileState:
+    """The target's state, under the same refusal as :func:`target_contents`."""
+    contents = target_contents(target)
+    return fsio.ABSENT if contents is None else contents.state()
 
 
 def _lines(data: bytes | None) -> list[str] | None:

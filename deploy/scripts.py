@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from deploy import fsio
 from deploy.errors import ConfigError
 from deploy.index import Index
 from deploy.names import check_name
-from deploy.plan import Change, Plan, Skip, target_state
+from deploy.plan import Change, Plan, Skip, target_contents, target_state
 
 CATEGORY = "scripts"
 SCRIPT_MODE = 0o755
@@ -25,17 +25,21 @@ VERSION_TIMEOUT = 5.0
 
 def sources(source_dir: Path) -> dict[str, Path]:
     """Every regular file directly in ``source_dir``, by name (symlinks are not scripts)."""
+    return {name: Path(path) for name, path in _source_paths(source_dir).items()}
+
+
+def _source_paths(source_dir: Path) -> dict[str, str]:
     try:
         entries = list(os.scandir(source_dir))
     except FileNotFoundError as err:
         raise ConfigError(f"{source_dir}: scripts source folder not found") from err
     except OSError as err:
         raise ConfigError(f"{source_dir}: cannot list scripts: {err.strerror}") from err
-    return {e.name: Path(e.path) for e in entries
+    return {e.name: e.path for e in entries
             if e.is_file(follow_symlinks=False) and not fsio.is_temp_name(e.name)}
 
 
-def select(available: dict[str, Path], names: Iterable[str] | None, folder: Path) -> list[str]:
+def select(available: Collection[str], names: Iterable[str] | None, folder: Path) -> list[str]:
     if not names:
         return sorted(available)
     chosen = []
@@ -49,18 +53,20 @@ def select(available: dict[str, Path], names: Iterable[str] | None, folder: Path
 
 def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None) -> Plan:
     """Plan copying each chosen script over its target; unchanged ones are skipped."""
-    available = sources(source_dir)
+    available = _source_paths(source_dir)
     changes, skips = [], []
     for name in select(available, names, source_dir):
-        src = fsio.read_state(available[name])
+        src = fsio.read_contents(available[name])
+        if src is None:
+            raise ConfigError(f"{available[name]}: script vanished from the source folder "
+                              "while planning; run again")
         target = target_dir / name
-        old = target_state(target)
-        if old.exists and old.size == src.size and old.sha256 == src.sha256 \
-                and old.mode == SCRIPT_MODE:
+        old = target_contents(target)
+        if old is not None and old.mode == SCRIPT_MODE and old.same_bytes(src):
             skips.append(Skip(CATEGORY, name, target, "unchanged"))
             continue
-        changes.append(Change(CATEGORY, name, target, old, available[name], src.sha256,
-                              src.size, SCRIPT_MODE))
+        changes.append(Change(CATEGORY, name, target, fsio.ABSENT if old is None else old.state(),
+                              Path(available[name]), src.sha256, src.size, SCRIPT_MODE))
     return Plan(tuple(changes), tuple(skips), (CATEGORY,))
 
 

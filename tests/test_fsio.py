@@ -90,3 +90,56 @@ def test_remove_temps_only_touches_ours(tmp_path: Path) -> None:
 
     assert removed == 1
     assert sorted(os.listdir(tmp_path)) == [".tool.bak", "tool"]
+
+
+SIZES = st.one_of(st.integers(0, 64), st.integers(4000, 4200),
+                  st.integers(fsio.CHUNK - 2, fsio.CHUNK + 2))
+
+
+@given(a=SIZES.flatmap(lambda n: st.binary(min_size=n, max_size=n)),
+       flip=st.one_of(st.none(), st.integers(0, fsio.CHUNK + 2)), extra=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_read_contents_compares_like_bytes(tmp_path_factory: pytest.TempPathFactory, a: bytes,
+                                           flip: int | None, extra: bool) -> None:
+    """Two files compare equal exactly when their bytes do, small or large, and the hash and
+    size read back are those of the bytes (what the no-change path decides from)."""
+    import hashlib
+
+    b = bytearray(a)
+    if flip is not None and b:
+        b[flip % len(b)] ^= 0x01
+    if extra:
+        b += b"\n"
+    folder = tmp_path_factory.mktemp("c")
+    (folder / "a").write_bytes(a)
+    (folder / "b").write_bytes(bytes(b))
+
+    ca, cb = fsio.read_contents(folder / "a"), fsio.read_contents(folder / "b")
+
+    assert ca is not None and cb is not None
+    assert ca.same_bytes(cb) == (a == bytes(b)) == cb.same_bytes(ca)
+    assert (ca.sha256, ca.size) == (hashlib.sha256(a).hexdigest(), len(a))
+    assert (ca.data is None) == (len(a) >= fsio.CHUNK)
+    assert fsio.read_state(folder / "a") == fsio.FileState(True, ca.sha256, len(a), ca.mode)
+
+
+@pytest.mark.parametrize("hint_delta", [-100, -1, 0, 1, 100])
+def test_a_stale_size_still_reads_the_whole_file(tmp_path: Path, hint_delta: int) -> None:
+    """The one-read fast path trusts only a read of exactly the size fstat gave; a file that
+    grew or shrank since (a stale hint) is read on to its end, by both readers."""
+    data = os.urandom(5000)
+    (tmp_path / "f").write_bytes(data)
+    fd = os.open(tmp_path / "f", os.O_RDONLY)
+    try:
+        assert fsio._read_small(fd, len(data) + hint_delta) == data
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert b"".join(bytes(c) for c in fsio._chunks(fd, len(data) + hint_delta)) == data
+    finally:
+        os.close(fd)
+
+
+def test_read_contents_absent_and_refused(tmp_path: Path) -> None:
+    assert fsio.read_contents(tmp_path / "missing") is None
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(OSError):
+        fsio.read_contents(tmp_path / "dir")
