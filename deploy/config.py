@@ -7,9 +7,8 @@ a retention setting must not silently keep the default.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from deploy.errors import ConfigError
 from deploy.names import check_name, check_template_id
@@ -20,15 +19,13 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-@dataclass(frozen=True)
-class TemplateSpec:
+class TemplateSpec(NamedTuple):
     id: str
     source: Path
     target: Path
 
 
-@dataclass(frozen=True)
-class BackupSettings:
+class BackupSettings(NamedTuple):
     retention_days: int = 30
     max_backups_per_type: int = 10
     framework_keep: int = 2
@@ -36,20 +33,19 @@ class BackupSettings:
     integrity_checking: bool = True
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     path: Path
     state_dir: Path
     scripts_source: Path
     scripts_target: Path
     versions_dir: Path
-    requires: dict[str, str] = field(default_factory=dict)
+    requires: dict[str, str]
+    context: dict[str, Any]
+    backup: BackupSettings
     framework_template: Path | None = None
     framework_install_to: Path | None = None
     parents: tuple[Path, ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
-    context: dict[str, Any] = field(default_factory=dict)
-    backup: BackupSettings = field(default_factory=BackupSettings)
     prefix: Path | None = None
 
 

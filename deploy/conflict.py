@@ -19,8 +19,8 @@ Scripts and version files never come here: they belong to the toolkit.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import Blocked, ConfigError
@@ -40,8 +40,7 @@ class MergeConflict(Blocked):
         self.details = details
 
 
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(NamedTuple):
     """A file this toolkit renders: where it goes and the output it should hold now."""
 
     category: str
@@ -52,8 +51,7 @@ class Rendered:
     context_sha256: str = ""
 
 
-@dataclass(frozen=True)
-class Merge:
+class Merge(NamedTuple):
     """The result of a 3-way merge: the merged bytes, and the conflict hunks (empty if clean)."""
 
     output: bytes
@@ -116,8 +114,7 @@ def _change(item: Rendered, current: fsio.FileState, output: bytes, note: str = 
                   note=note)
 
 
-@dataclass(frozen=True)
-class _Outcome:
+class _Outcome(NamedTuple):
     change: Change | None = None
     skip: Skip | None = None
     problem: str | None = None

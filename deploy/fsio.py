@@ -14,15 +14,14 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 CHUNK = 1 << 20
 TEMP_MARK = ".deploy-tmp-"
 
 
-@dataclass(frozen=True)
-class FileState:
+class FileState(NamedTuple):
     """What a path holds now: absent, or a regular file with this hash, size and mode."""
 
     exists: bool
@@ -169,14 +168,13 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and TEMP_MARK in name
 
 
-@dataclass
 class Staged:
     """A written temp file not yet synced: its path, its open descriptor, its hash and size."""
 
-    tmp: Path
-    fd: int
-    sha256: str
-    size: int
+    __slots__ = ("fd", "sha256", "size", "tmp")
+
+    def __init__(self, tmp: Path, fd: int, sha256: str, size: int) -> None:
+        self.tmp, self.fd, self.sha256, self.size = tmp, fd, sha256, size
 
 
 def stage(target: Path, data: bytes | Path, mode: int) -> Staged:

@@ -15,9 +15,8 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from deploy.errors import DeployError
 
@@ -75,8 +74,7 @@ CREATE INDEX IF NOT EXISTS renders_key ON renders(category, key, n);
 """
 
 
-@dataclass(frozen=True)
-class RunRow:
+class RunRow(NamedTuple):
     id: int
     kind: str
     actor: str
@@ -89,8 +87,7 @@ class RunRow:
     categories: str
 
 
-@dataclass(frozen=True)
-class ChangeRow:
+class ChangeRow(NamedTuple):
     seq: int
     run: int
     category: str
@@ -112,8 +109,7 @@ class ChangeRow:
     pruned: int
 
 
-@dataclass(frozen=True)
-class RenderRow:
+class RenderRow(NamedTuple):
     id: int
     change_seq: int
     category: str
@@ -123,9 +119,9 @@ class RenderRow:
     output_sha256: str
 
 
-RUN_COLS = ", ".join(RunRow.__dataclass_fields__)
-CHANGE_COLS = ", ".join(ChangeRow.__dataclass_fields__)
-RENDER_COLS = ", ".join(RenderRow.__dataclass_fields__)
+RUN_COLS = ", ".join(RunRow._fields)
+CHANGE_COLS = ", ".join(ChangeRow._fields)
+RENDER_COLS = ", ".join(RenderRow._fields)
 
 
 class IndexError_(DeployError):

@@ -10,9 +10,9 @@ never mistaken for a run's change by the step-back rollbacks.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from deploy.config import Config
 
@@ -20,8 +20,7 @@ from deploy.config import Config
 STAMP = re.compile(r"(\d{8})_?(\d{6})(?:_(\d{3}))?")
 
 
-@dataclass(frozen=True)
-class LegacyBackup:
+class LegacyBackup(NamedTuple):
     category: str
     key: str
     path: Path

@@ -6,8 +6,8 @@ real run, so what a maintainer previews is what gets applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import ConfigError
@@ -16,8 +16,7 @@ from deploy.fsio import FileState
 DIFF_LIMIT = 1 << 20
 
 
-@dataclass(frozen=True)
-class Render:
+class Render(NamedTuple):
     """A rendered file's provenance, stored in the index as the next render number."""
 
     template_sha256: str
@@ -25,8 +24,7 @@ class Render:
     context_sha256: str = ""
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One target and what it will hold: bytes, the file at a Path, or nothing (delete)."""
 
     category: str
@@ -48,8 +46,7 @@ class Change:
         return "update" if self.old.exists else "create"
 
 
-@dataclass(frozen=True)
-class Skip:
+class Skip(NamedTuple):
     """A target left alone, and why (``unchanged``, ``kept``: a conflict kept by choice)."""
 
     category: str
@@ -58,15 +55,18 @@ class Skip:
     reason: str
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     changes: tuple[Change, ...] = ()
     skips: tuple[Skip, ...] = ()
-    categories: tuple[str, ...] = field(default=())
+    categories: tuple[str, ...] = ()
 
-    def __add__(self, other: Plan) -> Plan:
-        cats = tuple(dict.fromkeys(self.categories + other.categories))
-        return Plan(self.changes + other.changes, self.skips + other.skips, cats)
+
+
+def combine(*plans: Plan) -> Plan:
+    """One plan holding every change and skip of ``plans``, in order."""
+    return Plan(tuple(c for p in plans for c in p.changes),
+                tuple(s for p in plans for s in p.skips),
+                tuple(dict.fromkeys(c for p in plans for c in p.categories)))
 
 
 def target_contents(target: Path) -> fsio.Contents | None:

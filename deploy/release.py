@@ -13,7 +13,7 @@ from deploy import framework, render, scripts, templates, versions
 from deploy.config import Config
 from deploy.errors import ConfigError
 from deploy.index import Index
-from deploy.plan import Plan
+from deploy.plan import Plan, combine
 
 
 def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
@@ -26,9 +26,10 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
     stamp = stamp or render.deployed_at()
     # The versions gate first: an incompatible release writes nothing (exit 3).
     versions.gate(cfg.versions_dir, cfg.requires)
-    combined = scripts.plan(cfg.scripts_source, cfg.scripts_target)
-    combined += framework.plan_if_configured(cfg, index, on_conflict=on_conflict, stamp=stamp)
-    combined += templates.plan(cfg, index, on_conflict=on_conflict, stamp=stamp)
+    combined = combine(
+        scripts.plan(cfg.scripts_source, cfg.scripts_target),
+        framework.plan_if_configured(cfg, index, on_conflict=on_conflict, stamp=stamp),
+        templates.plan(cfg, index, on_conflict=on_conflict, stamp=stamp))
     check_targets(combined)
     return combined
 

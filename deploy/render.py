@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from deploy import fsio
 from deploy.config import Config
@@ -31,8 +30,7 @@ UNDEFINED = re.compile(r"'(?P<name>[^']+)' is undefined")
 NO_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>[^']+)'")
 
 
-@dataclass(frozen=True)
-class Template:
+class Template(NamedTuple):
     """A template file's bytes and their sha256 (recorded with every render of it)."""
 
     path: Path

@@ -11,8 +11,8 @@ undone with ``rollback.release --run``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import Blocked, ConfigError
@@ -21,8 +21,7 @@ from deploy.plan import Change, Plan, Skip
 from deploy.store import Store
 
 
-@dataclass(frozen=True)
-class RollbackPlan:
+class RollbackPlan(NamedTuple):
     plan: Plan
     run: int | None          # the run being undone (None for --to or nothing to do)
     undo: tuple[int, ...]    # change seqs this rollback marks undone

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import ConfigError
@@ -70,8 +70,7 @@ def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None)
     return Plan(tuple(changes), tuple(skips), (CATEGORY,))
 
 
-@dataclass(frozen=True)
-class ScriptStatus:
+class ScriptStatus(NamedTuple):
     name: str
     state: str  # synchronized | outdated | drifted | not deployed | source missing
     source: Path | None

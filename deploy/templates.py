@@ -11,9 +11,8 @@ N-1: an off-by-one the tests pin down).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from deploy import conflict, fsio, render
 from deploy.config import Config, TemplateSpec
@@ -66,8 +65,7 @@ def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
     return conflict.resolve(index, items, on_conflict, (CATEGORY,))
 
 
-@dataclass(frozen=True)
-class RenderRecord:
+class RenderRecord(NamedTuple):
     """One render of a template, for ``templates.history``."""
 
     n: int

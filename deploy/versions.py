@@ -19,8 +19,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.version import InvalidVersion
@@ -45,8 +45,7 @@ EXACT_OPERATORS = {"==", "==="}
 FLOOR_OPERATORS = {">=", "~=", "==", "==="}
 
 
-@dataclass(frozen=True)
-class Version:
+class Version(NamedTuple):
     """A parsed version: the text as written, whether it is a serial, and its value.
 
     Serials compare numerically (``010`` > ``009``, ``1000`` > ``999``); their value
@@ -61,8 +60,7 @@ class Version:
         return self.text
 
 
-@dataclass(frozen=True)
-class VersionFile:
+class VersionFile(NamedTuple):
     """One ``<NAME>_VERSION`` file as read: its version and the layout around it."""
 
     subsystem: str
@@ -77,8 +75,7 @@ class VersionFile:
         return self.lead + version.text.encode("ascii") + self.trail
 
 
-@dataclass(frozen=True)
-class Requirement:
+class Requirement(NamedTuple):
     """One ``requires`` entry checked against the version files.
 
     ``status`` is one of:

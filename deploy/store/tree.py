@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from deploy import fsio, lock
 from deploy.errors import DeployError, IntegrityError, WriteFailed
@@ -25,8 +24,7 @@ BATCH = 256
 LOCK_NAME = "lock"
 
 
-@dataclass(frozen=True)
-class Applied:
+class Applied(NamedTuple):
     """One change a run made: its category, target, action and backup (None when absent)."""
 
     category: str
@@ -37,8 +35,7 @@ class Applied:
     seq: int
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(NamedTuple):
     run: int | None
     changes: tuple[Applied, ...]
     recovered: tuple[int, ...] = ()
