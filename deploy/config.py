@@ -104,10 +104,23 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     base = path.resolve().parent
     home_dir = home if home is not None else Path.home()
 
-    def resolve(value: str) -> Path:
+    folders: dict[Path, Path] = {}
+
+    def resolve(value: str, *, folder: bool = False) -> Path:
+        """An absolute path stays as written; a relative one is taken from the config's
+        folder with its folders' symlinks resolved (each folder once). A file's last
+        component is kept as written, so a symlinked target is refused, never followed."""
         if value == "~" or value.startswith("~/"):
             value = str(home_dir) + value[1:]
-        return (base / value).resolve() if not Path(value).is_absolute() else Path(value)
+        if Path(value).is_absolute():
+            return Path(value)
+        joined = base / value
+        if folder or joined.name in ("", ".", ".."):
+            return joined.resolve()
+        parent = folders.get(joined.parent)
+        if parent is None:
+            parent = folders[joined.parent] = joined.parent.resolve()
+        return parent / joined.name
 
     try:
         if not isinstance(table.get("state_dir", ""), str):
@@ -164,15 +177,15 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     framework = sections["framework"]
     return Config(
         path=path,
-        state_dir=_staged(resolve(table.get("state_dir", "~/.claude-pm")), prefix),
-        scripts_source=resolve(scripts.get("source", "bin")),
-        scripts_target=_staged(resolve(scripts.get("target", "~/.local/bin")), prefix),
-        versions_dir=resolve(sections["versions"].get("dir", ".")),
+        state_dir=_staged(resolve(table.get("state_dir", "~/.claude-pm"), folder=True), prefix),
+        scripts_source=resolve(scripts.get("source", "bin"), folder=True),
+        scripts_target=_staged(resolve(scripts.get("target", "~/.local/bin"), folder=True), prefix),
+        versions_dir=resolve(sections["versions"].get("dir", "."), folder=True),
         requires=dict(requires),
         framework_template=resolve(framework.get("template", "templates/framework/CLAUDE.md")),
         framework_install_to=_staged(
             resolve(framework.get("install_to", "~/.claude-pm/framework/CLAUDE.md")), prefix),
-        parents=tuple(_staged(resolve(p), prefix) for p in parents),
+        parents=tuple(_staged(resolve(p, folder=True), prefix) for p in parents),
         templates=tuple(templates),
         context=dict(context),
         backup=backup,

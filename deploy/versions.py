@@ -20,16 +20,16 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import NamedTuple
-
-from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
-from packaging.version import InvalidVersion
-from packaging.version import Version as Pep440
+from typing import TYPE_CHECKING, NamedTuple
 
 from deploy import fsio
 from deploy.errors import BadName, Blocked, ConfigError
 from deploy.names import check_name
 from deploy.plan import Change, Plan, Skip
+
+if TYPE_CHECKING:  # packaging is imported where versions are parsed (~10 ms)
+    from packaging.specifiers import Specifier, SpecifierSet
+    from packaging.version import Version as Pep440
 
 CATEGORY = "versions"
 SUFFIX = "_VERSION"
@@ -101,6 +101,9 @@ class Requirement(NamedTuple):
 
 def parse(text: str, where: Path | str = "version") -> Version:
     """Parse a serial (all ASCII digits) or a PEP 440 version; else ConfigError naming ``where``."""
+    from packaging.version import InvalidVersion
+    from packaging.version import Version as Pep440
+
     text = text.strip()
     if SERIAL.match(text):
         return Version(text, True, Pep440(str(int(text))))
@@ -298,6 +301,9 @@ def plan_bulk(versions_dir: Path, settings: Mapping[str, str] | Iterable[tuple[s
 
 def _floor(spec: Specifier) -> Pep440 | None:
     """The lowest version ``spec`` admits, when it has one (``>=1.2``, ``~=1.2``, ``==1.*``)."""
+    from packaging.version import InvalidVersion
+    from packaging.version import Version as Pep440
+
     if spec.operator not in FLOOR_OPERATORS and spec.operator != ">":
         return None
     text = spec.version.removesuffix(".*")
@@ -329,6 +335,8 @@ def check(requires: Mapping[str, str], versions: Mapping[str, Version]) -> list[
     compare as versions, never as strings (the original called a newer ``0.7.5-002``
     outdated because ``"0.7.5-002" < "0.7.6"`` as text).
     """
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     result = []
     for subsystem, spec_text in sorted(requires.items()):
         key = subsystem.lower()

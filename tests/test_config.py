@@ -58,3 +58,36 @@ def test_prefix_stages_targets_not_sources(tmp_path: Path) -> None:
     assert cfg.state_dir == tmp_path / "stage/var/pm"
     assert cfg.scripts_target == tmp_path / "stage/home/u/.local/bin"
     assert cfg.scripts_source == tmp_path / "bin"
+
+
+def test_relative_paths_resolve_folders_but_never_a_final_symlink(tmp_path: Path) -> None:
+    """A relative path's folders are resolved (a symlinked folder names its real place), but
+    its last component is kept as written: a target that is a symlink stays the link, so
+    planning refuses it instead of silently writing wherever the link points."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linked").symlink_to("real")
+    (tmp_path / "real" / "elsewhere.conf").write_text("not ours\n")
+    (tmp_path / "real" / "t.conf").symlink_to("elsewhere.conf")
+    cfg = load(write(tmp_path, "[[tool.deploy.templates]]\nid = 't'\nsource = 't.j2'\n"
+                               "target = 'linked/t.conf'\n"
+                               "[tool.deploy.scripts]\ntarget = 'linked/../linked'\n"))
+
+    assert cfg.templates[0].target == tmp_path / "real" / "t.conf"
+    assert cfg.templates[0].target.is_symlink()
+    assert cfg.scripts_target == tmp_path / "real"
+
+
+def test_a_symlinked_template_target_is_refused(tmp_path: Path) -> None:
+    """End to end: the symlink named by a relative target is refused with exit 2."""
+    from deploy import templates
+
+    (tmp_path / "t.j2").write_text("x\n")
+    (tmp_path / "elsewhere.conf").write_text("not ours\n")
+    (tmp_path / "t.conf").symlink_to("elsewhere.conf")
+    cfg = load(write(tmp_path, "[tool.deploy]\nstate_dir = 'state'\n"
+                               "[[tool.deploy.templates]]\nid = 't'\nsource = 't.j2'\n"
+                               "target = 't.conf'\n"))
+
+    with pytest.raises(ConfigError, match="symlink"):
+        templates.plan(cfg, None)
+    assert (tmp_path / "elsewhere.conf").read_text() == "not ours\n"
