@@ -20,12 +20,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from deploy import fsio
 from deploy.errors import Blocked, ConfigError
 from deploy.index import ChangeRow, Index
 from deploy.plan import Change, Plan, Render, Skip, target_state
+
+if TYPE_CHECKING:
+    from deploy.render import Compiled
 
 POLICIES = ("fail", "keep", "overwrite", "merge")
 NEW_MODE = 0o644
@@ -49,6 +52,7 @@ class Rendered(NamedTuple):
     output: bytes
     template_sha256: str
     context_sha256: str = ""
+    code: Compiled | None = None  # the template's code compiled in this run, to store
 
 
 class Merge(NamedTuple):
@@ -110,7 +114,8 @@ def _change(item: Rendered, current: fsio.FileState, output: bytes, note: str = 
     return Change(item.category, item.key, item.target, current, output,
                   fsio.sha256_bytes(output), len(output),
                   current.mode if current.mode is not None else NEW_MODE,
-                  render=Render(item.template_sha256, item.output, item.context_sha256),
+                  render=Render(item.template_sha256, item.output, item.context_sha256,
+                                item.code),
                   note=note)
 
 

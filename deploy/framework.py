@@ -49,6 +49,7 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
                                template.sha256)]
     if cfg.parents:
         variables = render.context(cfg, stamp or render.deployed_at())
+        codes = render.Codes(index.template_code if index is not None else None)
         for parent in cfg.parents:
             target = parent / PARENT_FILE
             last = index.last_write(str(target)) if index is not None else None
@@ -60,9 +61,10 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
                 return index.cached_render(PARENTS, key, template.sha256, digest)
 
             output, digest = render.render_cached(
-                template, {**variables, "parent_dir": str(parent)}, previous, cached)
+                template, {**variables, "parent_dir": str(parent)}, previous, cached, codes)
             items.append(conflict.Rendered(PARENTS, str(parent), target, output,
-                                           template.sha256, digest))
+                                           template.sha256, digest,
+                                           codes.compiled(cfg.framework_template)))
     return conflict.resolve(index, items, on_conflict, (CATEGORY, PARENTS))
 
 

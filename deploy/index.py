@@ -71,6 +71,11 @@ CREATE TABLE IF NOT EXISTS renders (
     context_sha256 TEXT NOT NULL DEFAULT ''  -- the variables but deployed_at: the render cache
 );
 CREATE INDEX IF NOT EXISTS renders_key ON renders(category, key, n);
+CREATE TABLE IF NOT EXISTS template_code (
+    path TEXT PRIMARY KEY,           -- the template file
+    key TEXT NOT NULL,               -- sha256 of what the code came from (deploy.render.Codes)
+    code BLOB NOT NULL               -- marshalled compiled template code
+);
 """
 
 
@@ -397,6 +402,20 @@ class Index:
             return None
         output = bytes(row[3])
         return output if hashlib.sha256(output).hexdigest() == row[2] else None
+
+    def template_code(self, path: str) -> tuple[str, bytes] | None:
+        """The (key, code) stored for the template file ``path``; None if there is none
+        (an index written before this table existed has none either)."""
+        try:
+            row = self.db.execute("SELECT key, code FROM template_code WHERE path = ?",
+                                  (path,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return (str(row[0]), bytes(row[1])) if row else None
+
+    def put_template_code(self, path: str, key: str, code: bytes) -> None:
+        self.execute("INSERT OR REPLACE INTO template_code (path, key, code) VALUES (?, ?, ?)",
+                     (path, key, code))
 
     def render_of_change(self, category: str, key: str, change_seq: int) -> bytes | None:
         row = self.execute(

@@ -7,11 +7,14 @@ real run, so what a maintainer previews is what gets applied.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from deploy import fsio
 from deploy.errors import ConfigError
 from deploy.fsio import FileState
+
+if TYPE_CHECKING:
+    from deploy.render import Compiled
 
 DIFF_LIMIT = 1 << 20
 
@@ -22,6 +25,7 @@ class Render(NamedTuple):
     template_sha256: str
     output: bytes
     context_sha256: str = ""
+    code: Compiled | None = None  # the template's compiled code, stored with the render
 
 
 class Change(NamedTuple):

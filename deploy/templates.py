@@ -41,16 +41,18 @@ def select(specs: Iterable[TemplateSpec], ids: Iterable[str] | None) -> list[Tem
     return list({spec.id: spec for spec in chosen}.values())
 
 
-def rendered(index: Index | None, spec: TemplateSpec,
-             variables: Mapping[str, Any]) -> conflict.Rendered:
+def rendered(index: Index | None, spec: TemplateSpec, variables: Mapping[str, Any],
+             codes: render.Codes | None = None) -> conflict.Rendered:
     """Render one template in memory, keeping an earlier ``deployed_at`` when nothing changed."""
     template = render.read_template(spec.source)
     last = index.last_write(str(spec.target)) if index is not None else None
     previous = conflict.merge_base(index, CATEGORY, spec.id, last)
     output, digest = render.render_cached(
         template, variables, previous,
-        lambda d: index.cached_render(CATEGORY, spec.id, template.sha256, d) if index else None)
-    return conflict.Rendered(CATEGORY, spec.id, spec.target, output, template.sha256, digest)
+        lambda d: index.cached_render(CATEGORY, spec.id, template.sha256, d) if index else None,
+        codes)
+    return conflict.Rendered(CATEGORY, spec.id, spec.target, output, template.sha256, digest,
+                             codes.compiled(spec.source) if codes is not None else None)
 
 
 def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
@@ -61,7 +63,8 @@ def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
     if not specs:
         return Plan(categories=(CATEGORY,))
     variables = render.context(cfg, stamp or render.deployed_at())
-    items = [rendered(index, spec, variables) for spec in specs]
+    codes = render.Codes(index.template_code if index is not None else None)
+    items = [rendered(index, spec, variables, codes) for spec in specs]
     return conflict.resolve(index, items, on_conflict, (CATEGORY,))
 
 

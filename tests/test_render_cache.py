@@ -97,3 +97,73 @@ def test_render_cached_uses_the_hit_only_for_self_contained_templates(tmp_path: 
     assert miss == b"x=1\n"
     assert digest == render.context_digest({"x": 1, "deployed_at": "b"})
     assert digest != render.context_digest({"x": 2, "deployed_at": "a"})
+
+
+def _stored_code(project: Project) -> dict[str, tuple[str, bytes]]:
+    import sqlite3
+
+    db = sqlite3.connect(project.tree / "index.sqlite")
+    try:
+        return {p: (k, bytes(c)) for p, k, c in
+                db.execute("SELECT path, key, code FROM template_code")}
+    finally:
+        db.close()
+
+
+def test_compiled_code_is_kept_and_never_outlives_its_template(project: Project) -> None:
+    """A deploy keeps each template's compiled code in the index; a context change renders
+    from it, and an edited template gets new code (the key covers its bytes)."""
+    setup(project)
+    project.ok("deploy.templates")
+    source = str(project.root / "tpl" / "conf.j2")
+    first = _stored_code(project)
+    assert source in first
+
+    project.ok("versions.bump", "memory")  # the context changes, the template does not
+    project.ok("deploy.templates", "--id=conf")
+    assert (project.target / "conf").read_text().startswith("memory 004 at ")
+
+    project.write({"tpl/conf.j2": "edited {{ versions.memory }}\n"})
+    project.ok("deploy.templates", "--id=conf")
+
+    assert (project.target / "conf").read_text() == "edited 004\n"
+    assert _stored_code(project)[source][0] != first[source][0]
+
+
+def test_damaged_stored_code_is_compiled_again(project: Project) -> None:
+    """Stored code that does not unmarshal is ignored, never run and never an error."""
+    import sqlite3
+
+    setup(project)
+    project.ok("deploy.templates")
+    db = sqlite3.connect(project.tree / "index.sqlite")
+    with db:
+        db.execute("UPDATE template_code SET code = x'00ff00'")
+    db.close()
+
+    project.ok("versions.bump", "memory")
+    project.ok("deploy.templates", "--id=conf")
+
+    assert (project.target / "conf").read_text().startswith("memory 004 at ")
+
+
+def test_codes_compile_once_and_reject_a_foreign_key(tmp_path: Path) -> None:
+    """In one run a template compiles once however often it renders; stored code under
+    another key (another Jinja, Python or template) is not used."""
+    import marshal
+
+    from deploy import render
+
+    (tmp_path / "t.j2").write_text("x={{ x }}\n")
+    template = render.read_template(tmp_path / "t.j2")
+    other = compile("'not the template'", "t.j2", "eval")
+    codes = render.Codes(lambda path: ("someone else's key", marshal.dumps(other)))
+
+    outputs = [render.render(template, {"x": i}, codes) for i in range(3)]
+
+    assert outputs == [b"x=0\n", b"x=1\n", b"x=2\n"]
+    fresh = codes.compiled(tmp_path / "t.j2")
+    assert fresh is not None and list(codes.fresh) == [str(tmp_path / "t.j2")]
+    reused = render.Codes(lambda path: (fresh.key, fresh.code))
+    assert render.render(template, {"x": 7}, reused) == b"x=7\n"
+    assert reused.fresh == {}

@@ -208,6 +208,8 @@ class Session(WritePhases):
                                           fsio.sha256_bytes(change.render.output),
                                           change.render.output,
                                           change.render.context_sha256)
+                    if change.render.code is not None:
+                        self.index.put_template_code(*change.render.code)
             if on_done is not None:
                 on_done(self.index, run, seqs)
             self.index.finish_run(run, "done", now_iso())
