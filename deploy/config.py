@@ -6,6 +6,7 @@ a retention setting must not silently keep the default.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -104,7 +105,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     base = path.resolve().parent
     home_dir = home if home is not None else Path.home()
 
-    folders: dict[Path, Path] = {}
+    folders: dict[str, str] = {}
 
     def resolve(value: str, *, folder: bool = False) -> Path:
         """An absolute path stays as written; a relative one is taken from the config's
@@ -112,15 +113,15 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         component is kept as written, so a symlinked target is refused, never followed."""
         if value == "~" or value.startswith("~/"):
             value = str(home_dir) + value[1:]
-        if Path(value).is_absolute():
+        if os.path.isabs(value):
             return Path(value)
-        joined = base / value
-        if folder or joined.name in ("", ".", ".."):
-            return joined.resolve()
-        parent = folders.get(joined.parent)
+        head, name = os.path.split(os.path.join(base, value))
+        if folder or name in ("", ".", ".."):
+            return Path(base, value).resolve()
+        parent = folders.get(head)
         if parent is None:
-            parent = folders[joined.parent] = joined.parent.resolve()
-        return parent / joined.name
+            parent = folders[head] = os.path.realpath(head)
+        return Path(parent, name)
 
     try:
         if not isinstance(table.get("state_dir", ""), str):

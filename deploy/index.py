@@ -124,6 +124,25 @@ class RenderRow(NamedTuple):
     output_sha256: str
 
 
+class LatestRender(NamedTuple):
+    """A key's newest render; ``change_seq`` is None when the key was never rendered."""
+
+    change_seq: int | None
+    template_sha256: str
+    context_sha256: str
+    output_sha256: str
+    output: bytes
+
+    def hit(self, template_sha256: str, context_sha256: str) -> bytes | None:
+        """The output, if it came from this template and context and still verifies."""
+        if self.change_seq is None or not self.context_sha256 \
+                or (self.template_sha256, self.context_sha256) != (template_sha256,
+                                                                   context_sha256):
+            return None
+        ok = hashlib.sha256(self.output).hexdigest() == self.output_sha256
+        return self.output if ok else None
+
+
 RUN_COLS = ", ".join(RunRow._fields)
 CHANGE_COLS = ", ".join(ChangeRow._fields)
 RENDER_COLS = ", ".join(RenderRow._fields)
@@ -395,13 +414,18 @@ class Index:
     def cached_render(self, category: str, key: str, template_sha256: str,
                       context_sha256: str) -> bytes | None:
         """The newest render's output if it came from this template and context, else None."""
+        return self.latest_render(category, key).hit(template_sha256, context_sha256)
+
+    def latest_render(self, category: str, key: str) -> LatestRender:
+        """The newest render of ``key`` (empty when there is none), for the render cache and
+        the merge base both, in one query."""
         row = self.execute(
-            "SELECT template_sha256, context_sha256, output_sha256, output FROM renders"
-            " WHERE category = ? AND key = ? ORDER BY n DESC LIMIT 1", (category, key)).fetchone()
-        if row is None or (row[0], row[1]) != (template_sha256, context_sha256) or not row[1]:
-            return None
-        output = bytes(row[3])
-        return output if hashlib.sha256(output).hexdigest() == row[2] else None
+            "SELECT change_seq, template_sha256, context_sha256, output_sha256, output"
+            " FROM renders WHERE category = ? AND key = ? ORDER BY n DESC LIMIT 1",
+            (category, key)).fetchone()
+        if row is None:
+            return LatestRender(None, "", "", "", b"")
+        return LatestRender(int(row[0]), row[1], row[2], row[3], bytes(row[4]))
 
     def template_code(self, path: str) -> tuple[str, bytes] | None:
         """The (key, code) stored for the template file ``path``; None if there is none

@@ -270,15 +270,16 @@ def context_digest(variables: Mapping[str, Any]) -> str:
 
 def render_cached(template: Template, variables: Mapping[str, Any], previous: bytes | None,
                   cached: Callable[[str], bytes | None],
-                  codes: Codes | None = None) -> tuple[bytes, str]:
+                  codes: Codes | None = None, digest: str | None = None) -> tuple[bytes, str]:
     """Like :func:`render_stable`, but reuse the last render's output when the template's
     bytes and the variables (but ``deployed_at``) are the same, so an unchanged release
     compiles no template. Returns (output, context digest).
 
-    ``cached(digest)`` looks up the last render of the target for this template and digest.
+    ``cached(digest)`` looks up the last render of the target for this template and digest;
+    ``digest`` saves computing it again when many templates share the variables.
     A template that includes, imports or extends others is always rendered.
     """
-    digest = context_digest(variables)
+    digest = digest if digest is not None else context_digest(variables)
     if not _PULLS_IN.search(template.data):
         hit = cached(digest)
         if hit is not None:

@@ -42,15 +42,20 @@ def select(specs: Iterable[TemplateSpec], ids: Iterable[str] | None) -> list[Tem
 
 
 def rendered(index: Index | None, spec: TemplateSpec, variables: Mapping[str, Any],
-             codes: render.Codes | None = None) -> conflict.Rendered:
+             codes: render.Codes | None = None, digest: str | None = None) -> conflict.Rendered:
     """Render one template in memory, keeping an earlier ``deployed_at`` when nothing changed."""
     template = render.read_template(spec.source)
     last = index.last_write(str(spec.target)) if index is not None else None
-    previous = conflict.merge_base(index, CATEGORY, spec.id, last)
+    latest = index.latest_render(CATEGORY, spec.id) if index is not None else None
+    if latest is not None and last is not None and last.new_sha256 is not None \
+            and latest.change_seq == last.seq:
+        previous: bytes | None = latest.output  # the render recorded with the last write
+    else:
+        previous = conflict.merge_base(index, CATEGORY, spec.id, last)
     output, digest = render.render_cached(
         template, variables, previous,
-        lambda d: index.cached_render(CATEGORY, spec.id, template.sha256, d) if index else None,
-        codes)
+        lambda d: latest.hit(template.sha256, d) if latest is not None else None,
+        codes, digest)
     return conflict.Rendered(CATEGORY, spec.id, spec.target, output, template.sha256, digest,
                              codes.compiled(spec.source) if codes is not None else None)
 
@@ -64,7 +69,8 @@ def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
         return Plan(categories=(CATEGORY,))
     variables = render.context(cfg, stamp or render.deployed_at())
     codes = render.Codes(index.template_code if index is not None else None)
-    items = [rendered(index, spec, variables, codes) for spec in specs]
+    digest = render.context_digest(variables)
+    items = [rendered(index, spec, variables, codes, digest) for spec in specs]
     return conflict.resolve(index, items, on_conflict, (CATEGORY,))
 
 
