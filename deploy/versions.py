@@ -36,6 +36,7 @@ SUFFIX = "_VERSION"
 FRAMEWORK_FILE = "VERSION"
 NEW_MODE = 0o644
 SERIAL = re.compile(r"[0-9]+\Z")
+PLAIN_RELEASE = re.compile(r"[0-9]+(\.[0-9]+)+\Z")
 # A subsystem is one lower-case word; its file is that word upper-cased plus _VERSION.
 SUBSYSTEM = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 FILE_NAME = re.compile(r"([A-Z0-9][A-Z0-9_-]*)_VERSION\Z")
@@ -54,7 +55,13 @@ class Version(NamedTuple):
 
     text: str
     serial: bool
-    value: Pep440
+
+    @property
+    def value(self) -> Pep440:
+        """The PEP 440 value, made when compared (packaging costs ~3 ms to import)."""
+        from packaging.version import Version as Pep440
+
+        return Pep440(str(int(self.text)) if self.serial else self.text)
 
     def __str__(self) -> str:
         return self.text
@@ -101,19 +108,21 @@ class Requirement(NamedTuple):
 
 def parse(text: str, where: Path | str = "version") -> Version:
     """Parse a serial (all ASCII digits) or a PEP 440 version; else ConfigError naming ``where``."""
+    text = text.strip()
+    if SERIAL.match(text):
+        return Version(text, True)
+    if PLAIN_RELEASE.match(text):
+        return Version(text, False)  # 0.7.5: valid PEP 440 without asking packaging
     from packaging.version import InvalidVersion
     from packaging.version import Version as Pep440
 
-    text = text.strip()
-    if SERIAL.match(text):
-        return Version(text, True, Pep440(str(int(text))))
     try:
-        value = Pep440(text)
+        Pep440(text)
     except InvalidVersion as err:
         raise ConfigError(
             f"{where}: {text!r} is neither a serial like 004 nor a PEP 440 version like "
             "0.7.5") from err
-    return Version(text, False, value)
+    return Version(text, False)
 
 
 def next_version(current: Version) -> Version:

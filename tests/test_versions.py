@@ -412,3 +412,21 @@ def test_read_then_write_keeps_the_file_format(
     assert isinstance(change, Change) and isinstance(change.new, bytes)
     nxt = versions.next_version(vfile.version).text
     assert change.new == data[:len(data) - len(text + trail)] + f"{nxt}{trail}".encode()
+
+
+@given(parts=st.lists(st.integers(0, 10**6), min_size=1, max_size=5),
+       pad=st.integers(0, 3))
+def test_the_fast_path_agrees_with_packaging(parts: list[int], pad: int) -> None:
+    """Serials and plain dotted releases skip importing packaging when parsed; each one
+    still is exactly the version packaging reads (value compared lazily)."""
+    from packaging.version import Version as Pep440
+
+    from deploy.versions import parse
+
+    text = ".".join(str(p) for p in parts)
+    if len(parts) == 1:
+        text = text.zfill(len(text) + pad)  # a serial like 004
+    version = parse(text)
+
+    assert version.text == text and version.serial == (len(parts) == 1)
+    assert version.value == Pep440(str(int(text)) if version.serial else text)
