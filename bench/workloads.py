@@ -343,6 +343,12 @@ class AnsibleCase:
         rows["8"].toolkit.append(self.project.cli("deploy.scripts"))
         env = {**os.environ, "ANSIBLE_LOCALHOST_WARNING": "false",
                "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false"}
+        # Run the copy module with ansible's own Python (a venv's, say), not whichever
+        # python3 interpreter discovery finds first on PATH.
+        playbook = shutil.which("ansible-playbook")
+        own = Path(playbook).parent / "python3" if playbook else None
+        if own is not None and own.exists():
+            env.setdefault("ANSIBLE_PYTHON_INTERPRETER", str(own))
         rows["8"].baseline.append(measure(
             ["ansible-playbook", "-i", "localhost,", str(self.play)], env=env,
             logs=self.scratch.logs))
