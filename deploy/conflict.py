@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from deploy import fsio
 from deploy.errors import Blocked, ConfigError
-from deploy.index import ChangeRow, Index
+from deploy.index import ChangeRow, Index, LatestRender
 from deploy.plan import Change, Plan, Render, Skip, target_state
 
 if TYPE_CHECKING:
@@ -69,16 +69,19 @@ def check_policy(value: str) -> str:
     return value
 
 
-def merge_base(index: Index | None, category: str, key: str, last: ChangeRow | None) -> \
-        bytes | None:
+def merge_base(index: Index | None, category: str, key: str, last: ChangeRow | None,
+               latest: LatestRender | None = None) -> bytes | None:
     """Our pure render behind ``last`` (the target's last write), or None when there is none.
 
     The render recorded with that very change comes first (after a merge the file
     holds more than the render); a write without its own render (a rollback that
-    restored older bytes) is matched to a render by its sha256.
+    restored older bytes) is matched to a render by its sha256. ``latest``, the key's
+    newest render when the caller has it, saves the query when it is that render.
     """
     if index is None or last is None or last.new_sha256 is None:
         return None
+    if latest is not None and latest.change_seq == last.seq:
+        return latest.output
     own = index.render_of_change(category, key, last.seq)
     if own is not None:
         return own

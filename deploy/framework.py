@@ -23,7 +23,7 @@ from pathlib import Path
 from deploy import conflict, render
 from deploy.config import Config
 from deploy.errors import ConfigError
-from deploy.index import ChangeRow, Index
+from deploy.index import ChangeRow, Index, LatestRender
 from deploy.plan import Plan, Skip
 from deploy.store import Session
 
@@ -53,12 +53,11 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
         for parent in cfg.parents:
             target = parent / PARENT_FILE
             last = index.last_write(str(target)) if index is not None else None
-            previous = conflict.merge_base(index, PARENTS, str(parent), last)
+            latest = index.latest_render(PARENTS, str(parent)) if index is not None else None
+            previous = conflict.merge_base(index, PARENTS, str(parent), last, latest)
 
-            def cached(digest: str, key: str = str(parent)) -> bytes | None:
-                if index is None:
-                    return None
-                return index.cached_render(PARENTS, key, template.sha256, digest)
+            def cached(digest: str, latest: LatestRender | None = latest) -> bytes | None:
+                return latest.hit(template.sha256, digest) if latest is not None else None
 
             output, digest = render.render_cached(
                 template, {**variables, "parent_dir": str(parent)}, previous, cached, codes)

@@ -13,7 +13,7 @@ import errno
 import hashlib
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -98,10 +98,14 @@ def read_contents(path: str | Path) -> Contents | None:
         os.close(fd)
 
 
+def state_of(contents: Contents | None) -> FileState:
+    """The FileState of what :func:`read_contents` returned (None: ABSENT)."""
+    return ABSENT if contents is None else contents.state()
+
+
 def read_state(path: str | Path) -> FileState:
     """Hash a regular file without following a final symlink; ABSENT when missing."""
-    contents = read_contents(path)
-    return ABSENT if contents is None else contents.state()
+    return state_of(read_contents(path))
 
 
 def _read_small(fd: int, size_hint: int) -> bytes:
@@ -315,19 +319,26 @@ def _unlink_quietly(path: Path) -> None:
         pass
 
 
-def remove_temps(folder: Path, target_name: str | None = None) -> int:
-    """Remove our temp files in ``folder`` (for one target name, or all); returns the count."""
-    prefix = f".{target_name}{TEMP_MARK}" if target_name else None
-    removed = 0
+def _remove_where(folder: Path, doomed: Callable[[str], bool]) -> int:
+    """Remove the files in ``folder`` whose name ``doomed`` picks; returns the count."""
     try:
         names = os.listdir(folder)
     except OSError:
         return 0
+    removed = 0
     for name in names:
-        if (prefix and name.startswith(prefix)) or (prefix is None and is_temp_name(name)):
+        if doomed(name):
             _unlink_quietly(folder / name)
             removed += 1
     return removed
+
+
+def remove_temps(folder: Path, target_name: str | None = None) -> int:
+    """Remove our temp files in ``folder`` (for one target name, or all); returns the count."""
+    if target_name:
+        prefix = f".{target_name}{TEMP_MARK}"
+        return _remove_where(folder, lambda name: name.startswith(prefix))
+    return _remove_where(folder, is_temp_name)
 
 
 def _writer_alive(name: str) -> bool:
@@ -350,16 +361,7 @@ def _writer_alive(name: str) -> bool:
 def remove_stale_temps(folder: Path) -> int:
     """Remove our temp files in ``folder`` whose writer is gone (killed, or its cleanup
     failed); a live writer's temp file is left alone. Returns the count."""
-    removed = 0
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return 0
-    for name in names:
-        if is_temp_name(name) and not _writer_alive(name):
-            _unlink_quietly(folder / name)
-            removed += 1
-    return removed
+    return _remove_where(folder, lambda name: is_temp_name(name) and not _writer_alive(name))
 
 
 def makedirs_durably(folder: Path) -> None:

@@ -411,11 +411,6 @@ class Index:
              context_sha256))
         return n
 
-    def cached_render(self, category: str, key: str, template_sha256: str,
-                      context_sha256: str) -> bytes | None:
-        """The newest render's output if it came from this template and context, else None."""
-        return self.latest_render(category, key).hit(template_sha256, context_sha256)
-
     def latest_render(self, category: str, key: str) -> LatestRender:
         """The newest render of ``key`` (empty when there is none), for the render cache and
         the merge base both, in one query."""

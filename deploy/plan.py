@@ -90,8 +90,7 @@ def target_contents(target: Path) -> fsio.Contents | None:
 
 def target_state(target: Path) -> FileState:
     """The target's state, under the same refusal as :func:`target_contents`."""
-    contents = target_contents(target)
-    return fsio.ABSENT if contents is None else contents.state()
+    return fsio.state_of(target_contents(target))
 
 
 def _lines(data: bytes | None) -> list[str] | None:

@@ -65,7 +65,7 @@ def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None)
         if old is not None and old.mode == SCRIPT_MODE and old.same_bytes(src):
             skips.append(Skip(CATEGORY, name, target, "unchanged"))
             continue
-        changes.append(Change(CATEGORY, name, target, fsio.ABSENT if old is None else old.state(),
+        changes.append(Change(CATEGORY, name, target, fsio.state_of(old),
                               Path(available[name]), src.sha256, src.size, SCRIPT_MODE))
     return Plan(tuple(changes), tuple(skips), (CATEGORY,))
 

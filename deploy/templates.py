@@ -47,11 +47,7 @@ def rendered(index: Index | None, spec: TemplateSpec, variables: Mapping[str, An
     template = render.read_template(spec.source)
     last = index.last_write(str(spec.target)) if index is not None else None
     latest = index.latest_render(CATEGORY, spec.id) if index is not None else None
-    if latest is not None and last is not None and last.new_sha256 is not None \
-            and latest.change_seq == last.seq:
-        previous: bytes | None = latest.output  # the render recorded with the last write
-    else:
-        previous = conflict.merge_base(index, CATEGORY, spec.id, last)
+    previous = conflict.merge_base(index, CATEGORY, spec.id, last, latest)
     output, digest = render.render_cached(
         template, variables, previous,
         lambda d: latest.hit(template.sha256, d) if latest is not None else None,
