@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Collection, Iterable
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -56,12 +57,12 @@ def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None)
     available = _source_paths(source_dir)
     changes, skips = [], []
     for name in select(available, names, source_dir):
-        src = fsio.read_contents(available[name])
+        target = target_dir / name
+        # A large script and its target hash on two cores at once.
+        src, old = fsio.read_alongside(available[name], partial(target_contents, target))
         if src is None:
             raise ConfigError(f"{available[name]}: script vanished from the source folder "
                               "while planning; run again")
-        target = target_dir / name
-        old = target_contents(target)
         if old is not None and old.mode == SCRIPT_MODE and old.same_bytes(src):
             skips.append(Skip(CATEGORY, name, target, "unchanged"))
             continue

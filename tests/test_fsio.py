@@ -146,3 +146,124 @@ def test_read_contents_absent_and_refused(tmp_path: Path) -> None:
     (tmp_path / "dir").mkdir()
     with pytest.raises(OSError):
         fsio.read_contents(tmp_path / "dir")
+
+
+@given(extra=st.sampled_from([0, 1, fsio.CHUNK - 1, fsio.CHUNK, 5 * fsio.CHUNK + 12345]),
+       seed=st.integers(0, 2**32 - 1), mode=st.sampled_from([0o644, 0o755]))
+@settings(max_examples=8, deadline=None)
+def test_large_copy_round_trip(tmp_path_factory: pytest.TempPathFactory, extra: int, seed: int,
+                               mode: int) -> None:
+    """A large file (copied with its hash on a second thread, through a ring of buffers
+    that wraps many times) lands byte for byte, and the hash is of those bytes in order."""
+    import hashlib
+    import random
+
+    folder = tmp_path_factory.mktemp("big")
+    data = random.Random(seed).randbytes(fsio.LARGE + extra)
+    (folder / "src").write_bytes(data)
+
+    sha, size = fsio.atomic_write(folder / "dst", folder / "src", mode)
+
+    assert (folder / "dst").read_bytes() == data
+    assert (sha, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert stat.S_IMODE((folder / "dst").stat().st_mode) == mode
+    assert sorted(os.listdir(folder)) == ["dst", "src"]
+
+
+@pytest.mark.parametrize("nth", [1, 3, 9])
+def test_large_copy_failing_part_way_leaves_no_temp(tmp_path: Path, nth: int,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC on the n-th chunk of a large copy: the error surfaces, the hashing thread is
+    done with, the target keeps its bytes and no temp file is left."""
+    import threading
+
+    folder = tmp_path / "w"
+    folder.mkdir()
+    src = folder / "src"
+    src.write_bytes(os.urandom(fsio.LARGE + fsio.CHUNK))
+    target = folder / "t"
+    target.write_bytes(b"old")
+    real_write = os.write
+    calls = {"n": 0}
+
+    def failing(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == nth:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", failing)
+    with pytest.raises(OSError) as caught:
+        fsio.atomic_write(target, src, 0o644)
+    monkeypatch.undo()
+
+    assert caught.value.errno == errno.ENOSPC
+    assert target.read_bytes() == b"old"
+    assert sorted(os.listdir(folder)) == ["src", "t"]
+    assert not [t for t in threading.enumerate() if t.name.startswith("deploy-")]
+
+
+def test_large_copy_ignores_failed_writeback_advice(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting writeback early is advice: if the kernel refuses it the copy still lands
+    (the fsync after it is what makes the bytes durable)."""
+    advised = []
+
+    def refuse(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append((offset, length))
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    data = os.urandom(3 * fsio.LARGE)
+    (tmp_path / "src").write_bytes(data)
+    monkeypatch.setattr(os, "posix_fadvise", refuse)
+
+    sha, _size = fsio.atomic_write(tmp_path / "dst", tmp_path / "src", 0o644)
+
+    assert (tmp_path / "dst").read_bytes() == data
+    assert sha == fsio.read_state(tmp_path / "src").sha256
+    if fsio._FADVISE is not None:  # Linux: the advice covers every byte, in order
+        assert [o for o, _ in advised] == [i * fsio.KICK for i in range(len(advised))]
+        assert sum(n for _, n in advised) == len(data) - len(data) % fsio.KICK
+
+
+@pytest.mark.parametrize("size", [10, fsio.LARGE + 3])
+def test_read_alongside_is_both_reads(tmp_path: Path, size: int) -> None:
+    """read_alongside gives what read_contents and the other call give, small or large."""
+    (tmp_path / "a").write_bytes(os.urandom(size))
+    (tmp_path / "b").write_bytes(os.urandom(fsio.LARGE + 1))
+
+    got, other = fsio.read_alongside(tmp_path / "a", lambda: fsio.read_contents(tmp_path / "b"))
+
+    want = fsio.read_contents(tmp_path / "a")
+    assert got is not None and want is not None and other is not None
+    assert (got.sha256, got.size, got.mode) == (want.sha256, want.size, want.mode)
+    assert other.sha256 == fsio.read_state(tmp_path / "b").sha256
+    assert fsio.read_alongside(tmp_path / "missing", lambda: 7) == (None, 7)
+
+
+@pytest.mark.parametrize("size", [10, fsio.LARGE + 3])
+def test_read_alongside_raises_in_order(tmp_path: Path, size: int,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Errors come out as if the two reads ran in turn: the path's own first."""
+    (tmp_path / "a").write_bytes(os.urandom(size))
+
+    def other() -> None:
+        raise ValueError("other")
+
+    with pytest.raises(ValueError, match="other"):
+        fsio.read_alongside(tmp_path / "a", other)
+    real_readv, real_read = os.readv, os.read
+
+    def broken_readv(fd: int, buffers: list[bytearray]) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    def broken_read(fd: int, n: int) -> bytes:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "readv", broken_readv)
+    monkeypatch.setattr(os, "read", broken_read)
+    with pytest.raises(OSError) as caught:
+        fsio.read_alongside(tmp_path / "a", other)
+    assert caught.value.errno == errno.EIO
+    monkeypatch.setattr(os, "readv", real_readv)
+    monkeypatch.setattr(os, "read", real_read)

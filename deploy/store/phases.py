@@ -31,7 +31,7 @@ class WritePhases:
                           done: list[int], err: BaseException) -> None: ...
 
     def _stage_batch(self, items: list[tuple[int, Path, bytes | Path, int, str]],
-                     staged: dict[int, fsio.Staged]) -> None:
+                     staged: dict[int, fsio.Staged], *, cold: bool = False) -> None:
         """Write a batch of temp files, then fsync them all (group commit).
 
         ``items`` are (change index, final path, data, mode, what-for-errors); each staged
@@ -39,7 +39,7 @@ class WritePhases:
         """
         for i, dest, data, mode, what in items:
             try:
-                staged[i] = fsio.stage(dest, data, mode)
+                staged[i] = fsio.stage(dest, data, mode, cold=cold)
             except OSError as err:
                 raise oserror(what, dest, err) from err
         for i, dest, _data, _mode, _what in items:
@@ -69,7 +69,7 @@ class WritePhases:
                         folders[backup.parent] = None
                     items.append((i, backup, change.target, change.old.mode,
                                   f"backing up {change.target} to"))
-                self._stage_batch(items, staged)
+                self._stage_batch(items, staged, cold=True)
                 for i, backup, *_rest in items:
                     change, done = plan.changes[i], staged.pop(i)
                     if change.old.sha256 is not None and done.sha256 != change.old.sha256:
