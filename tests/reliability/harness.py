@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import random as _random
 import shutil
 import subprocess
 import sys
@@ -330,6 +331,24 @@ SCENARIOS = (
              ("deploy.templates",)),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
+
+
+def big_script(version: int) -> bytes:
+    """A 24 MiB script: the large-file path (hash on a second thread, writeback started as
+    it goes, a backup that gives its pages back) with several windows of it."""
+    return script(f"big {version}") + _random.Random(version).randbytes(24 << 20)
+
+
+def prep_large_scripts(root: Path, run: Runner) -> None:
+    base_project(root)
+    write_files(root, {"bin/big": big_script(1)})
+    must(run(root, "deploy.scripts"), "deploy.scripts")
+    edit_sources(root)
+    write_files(root, {"bin/big": big_script(2)})
+
+
+LARGE_SCRIPTS = Scenario("deploy.scripts (24 MiB script)", "deploy.scripts", {},
+                         prep_large_scripts)
 
 
 def scenario_params(names: tuple[str, ...] | None = None) -> list[Any]:

@@ -95,11 +95,15 @@ def audit(evs: list[tuple[str, str]], rows: list[dict[str, object]], tree: Path
     return found
 
 
-@pytest.mark.parametrize("scenario", ["deploy.scripts", "rollback.scripts"])
+@pytest.mark.parametrize("scenario", ["deploy.scripts", "rollback.scripts",
+                                      harness.LARGE_SCRIPTS.name])
 def test_durable_order(scenario: str, tmp_path: Path) -> None:
     """Backup fsync, backup rename, backup folder fsync and index commit precede every
-    target rename; the target folder fsync follows it."""
-    prep = harness.prepare(harness.BY_NAME[scenario], tmp_path)
+    target rename; the target folder fsync follows it (also on the large-file path, whose
+    hashing runs on a second thread)."""
+    chosen = harness.LARGE_SCRIPTS if scenario == harness.LARGE_SCRIPTS.name \
+        else harness.BY_NAME[scenario]
+    prep = harness.prepare(chosen, tmp_path)
     log = tmp_path / "trace.log"
 
     out = harness.cli(prep.root, prep.scenario.task, prep.scenario.kwargs,

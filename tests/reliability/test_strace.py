@@ -5,6 +5,7 @@ rollbacks, each followed by a recovery run (sometimes killed too).
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import shutil
@@ -223,9 +224,11 @@ def test_strace_sweep_full(scenario: str, action: str, tmp_path: Path) -> None:
 
 
 # -- random kills --------------------------------------------------------------------------------
-def random_kill(prep: Prepared, seed: int) -> tuple[str, list[inv.Violation], bool]:
-    """Start the operation, wait until it holds the lock, kill it after a random delay;
-    half the time kill the recovery run too; then recover, check, roll back."""
+def random_kill(prep: Prepared, seed: int, longest: float = 0.03
+                ) -> tuple[str, list[inv.Violation], bool]:
+    """Start the operation, wait until it holds the lock, kill it after a random delay (up
+    to ``longest`` seconds); half the time kill the recovery run too; then recover, check,
+    roll back."""
     rng = random.Random(seed)
     prep.reset()
     lock = prep.tree / "lock"
@@ -241,7 +244,7 @@ def random_kill(prep: Prepared, seed: int) -> tuple[str, list[inv.Violation], bo
         except OSError:
             pass
         time.sleep(0.0005)
-    time.sleep(rng.uniform(0, 0.03))
+    time.sleep(rng.uniform(0, longest))
     proc.kill()
     _, stderr = proc.communicate()
     out = Outcome(proc.returncode, "", stderr)
@@ -257,14 +260,17 @@ def random_kill(prep: Prepared, seed: int) -> tuple[str, list[inv.Violation], bo
     return label, found, True
 
 
-def kill_storm(scenario: str, kills: int, base: Path) -> Tally:
-    preps = [prepare(BY_NAME[scenario], base / f"w{i}") for i in range(harness.workers())]
+def kill_storm(scenario: str | harness.Scenario, kills: int, base: Path,
+               longest: float = 0.03) -> Tally:
+    chosen = BY_NAME[scenario] if isinstance(scenario, str) else scenario
+    preps = [prepare(chosen, base / f"w{i}") for i in range(harness.workers())]
     tally = Tally()
     seed = 0
     while tally.faulted < kills and seed < kills * 4:
         jobs = list(range(seed, seed + len(preps) * 2))
         seed += len(jobs)
-        for label, found, fired in harness.run_parallel(preps, jobs, random_kill):
+        kill = functools.partial(random_kill, longest=longest)
+        for label, found, fired in harness.run_parallel(preps, jobs, kill):
             if fired:
                 tally.add(label, found)
             elif found:
@@ -291,3 +297,12 @@ def test_random_kills_storm(scenario: str, tmp_path: Path) -> None:
 
     report({f"random SIGKILL storm ({scenario})": tally}, scenario)
     assert tally.faulted >= 150
+
+
+def test_random_kills_large_file(tmp_path: Path) -> None:
+    """Kills while a 24 MiB script and its backup are being copied on the large-file path:
+    each is recovered, the invariants hold and rolling back restores."""
+    tally = kill_storm(harness.LARGE_SCRIPTS, 6, tmp_path, longest=0.12)
+
+    report({"random SIGKILL (24 MiB script)": tally}, "deploy.scripts (24 MiB script)")
+    assert tally.faulted >= 6
