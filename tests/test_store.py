@@ -94,3 +94,29 @@ def test_transaction_keeps_the_first_error_when_sqlite_rolled_back(project: Proj
         index.add_run("deploy", "t", "t", 1, "now", ["scripts"])
     assert len(index.runs()) == 1
     index.close()
+
+
+def test_generation_moves_with_every_start_end_and_change(project: Project) -> None:
+    """A plan made before the lock is kept only while the index's generation stands
+    still: a run starting, a change recorded and a run ending (with nothing started
+    since) must each move it. It is read from indexes, not by counting every run."""
+    from deploy.index import Index
+
+    index = Index(project.root / "index.sqlite")
+    seen = [index.generation()]
+    with index.transaction():
+        run = index.add_run("deploy", "t", "t", 1, "now", ["scripts"])
+    seen.append(index.generation())
+    with index.transaction():
+        index.add_change(run=run, category="scripts", key="a", target="/t/a", action="create",
+                         created="now", created_ts=0.0, state="applied")
+    seen.append(index.generation())
+    with index.transaction():
+        index.finish_run(run, "done", "later")
+    seen.append(index.generation())
+
+    assert len(set(seen)) == len(seen), seen
+    plan = index.execute("EXPLAIN QUERY PLAN SELECT count(*) FROM runs WHERE state = 'running'"
+                         ).fetchall()
+    assert any("runs_state" in str(step) for step in plan), plan
+    index.close()
