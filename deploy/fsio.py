@@ -22,7 +22,8 @@ from typing import NamedTuple, TypeVar
 T = TypeVar("T")
 CHUNK = 1 << 20
 # Files this large are copied with their hash on a second thread and their writeback
-# started as they go (see _copy_large), and are read on threads of their own in pairs.
+# started as they go (see _copy_large), and a script and its target this large are
+# hashed on two threads at once (read_alongside).
 LARGE = 8 * CHUNK
 RING = 4
 KICK = 8 * CHUNK
@@ -78,19 +79,18 @@ class Contents:
         return FileState(True, self.sha256, self.size, self.mode)
 
 
-def read_contents(path: str | Path, *, cold: bool = False) -> Contents | None:
+def read_contents(path: str | Path) -> Contents | None:
     """Read a regular file without following a final symlink; None when it is missing.
 
     A symlink or any other non-regular file raises ``OSError(ELOOP/EISDIR)`` so that
-    the caller can refuse it with a clear message. ``cold``: a large file's pages are
-    given back as it is read (a target about to be replaced is not worth caching).
+    the caller can refuse it with a clear message.
     """
     opened = _open_regular(path)
     if opened is None:
         return None
     fd, st = opened
     try:
-        return _read_open(fd, st, cold)
+        return _read_open(fd, st)
     finally:
         os.close(fd)
 
@@ -141,7 +141,7 @@ def _open_regular(path: str | Path) -> tuple[int, os.stat_result] | None:
     return fd, st
 
 
-def _read_open(fd: int, st: os.stat_result, cold: bool = False) -> Contents:
+def _read_open(fd: int, st: os.stat_result) -> Contents:
     mode = stat.S_IMODE(st.st_mode)
     if st.st_size < CHUNK:
         data = _read_small(fd, st.st_size)
@@ -151,13 +151,9 @@ def _read_open(fd: int, st: os.stat_result, cold: bool = False) -> Contents:
         size = len(data)
     else:
         digest, size = hashlib.sha256(), 0
-    dropped = 0
     for chunk in _chunks(fd, CHUNK):
         digest.update(chunk)
         size += len(chunk)
-        if cold and size - dropped >= KICK:
-            _advise(fd, dropped, size - dropped)
-            dropped = size
     return Contents(size, mode, None, digest.hexdigest())
 
 
