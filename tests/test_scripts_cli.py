@@ -411,3 +411,31 @@ def test_on_conflict_is_accepted_and_checked(project: Project) -> None:
     assert bad.returncode == 2
     assert_one_error_line(bad.stderr, "--on-conflict")
     assert (project.target / "bin/tool").read_text() == script("v1")
+
+
+def test_large_script_backs_up_and_rolls_back_byte_for_byte(project: Project) -> None:
+    """A script past the large-file threshold (copied with its hash on a second thread,
+    its backup kept out of the page cache) deploys, backs up its old bytes exactly, and
+    rolls back to them; the index holds the real hashes."""
+    import hashlib
+
+    from deploy import fsio
+
+    old = os.urandom(fsio.LARGE + 12345)
+    new = old[:100] + b"changed" + old[107:] + b"tail"
+    project.write({"bin/big": old})
+    project.ok("deploy.scripts")
+    project.write({"bin/big": new})
+
+    (change,) = project.json("deploy.scripts")["changes"]
+
+    target = project.target / "bin/big"
+    assert Path(change["backup"]).read_bytes() == old
+    assert target.read_bytes() == new
+    db = sqlite3.connect(project.tree / "index.sqlite")
+    row = db.execute("SELECT old_sha256, new_sha256 FROM changes ORDER BY seq DESC LIMIT 1"
+                     ).fetchone()
+    db.close()
+    assert row == (hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest())
+    project.ok("rollback.scripts")
+    assert target.read_bytes() == old and mode_of(target) == 0o755
