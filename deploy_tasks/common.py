@@ -130,7 +130,7 @@ ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed",
                "import": "imported"}
 
 
-def change_records(result: RunResult, store: Store) -> list[dict[str, Any]]:
+def change_records(result: RunResult) -> list[dict[str, Any]]:
     return [{"category": a.category, "target": str(a.target), "action": a.action,
              "backup": str(a.backup) if a.backup else None, "key": a.key, "seq": a.seq}
             for a in result.changes]
@@ -222,7 +222,7 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
         extra = after(sess, plan) if after is not None else {}
     step_summary(title, result)
     if json_:
-        emit_json({"run": result.run, "changes": change_records(result, store),
+        emit_json({"run": result.run, "changes": change_records(result),
                    "recovered": list(result.recovered), **extra})
     else:
         print_result(result, plan, store, kind=kind)

@@ -85,7 +85,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
     step_summary(f"rollback ({what})", result)
     if json_:
         emit_json({"run": result.run, "undoes": rp.run,
-                   "changes": change_records(result, store)})
+                   "changes": change_records(result)})
     else:
         if rp.run is not None:
             print(f"undid run {rp.run}")

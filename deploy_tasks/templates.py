@@ -130,7 +130,7 @@ def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, js
         result = sess.apply(plan, kind="rollback")
     step_summary(f"rollback.templates --render {n}", result)
     if json_:
-        emit_json({"run": result.run, "render": n, "changes": change_records(result, store)})
+        emit_json({"run": result.run, "render": n, "changes": change_records(result)})
     else:
         print_result(result, plan, store, kind="rollback")
 
