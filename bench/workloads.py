@@ -277,11 +277,27 @@ class BigFileCase:
             os.close(fd)
 
     def cycle(self, rows: dict[str, Row]) -> None:
+        """One pair, in turns: the toolkit first on odd pairs, ``cp`` first on even ones.
+
+        Which one goes first matters here more than anywhere: on a VM whose balloon hands
+        free pages back to the host, new page cache is cheap only in pages freed a moment
+        before, and each side frees a GiB (the replaced target) for whichever runs next.
+        """
         self.gen += 1
         self._touch(self.project.root / "bin" / "big", self.gen)
         self._touch(self.base / "src", self.gen)
+        if self.gen % 2:
+            self._toolkit(rows)
+            self._baseline(rows)
+        else:
+            self._baseline(rows)
+            self._toolkit(rows)
+
+    def _toolkit(self, rows: dict[str, Row]) -> None:
         self.scratch.profile_next = profile_name(rows.get("6"))
         rows["6"].toolkit.append(self.project.cli("deploy.scripts"))
+
+    def _baseline(self, rows: dict[str, Row]) -> None:
         for old in (self.base / "bak").iterdir():
             old.unlink()  # only the newest aside copy is kept: the disk is not the point
         src, tgt, bak = self.base / "src", self.base / "tgt", self.base / "bak" / f"{self.gen}"
