@@ -81,34 +81,42 @@ class Session(WritePhases):
 
     # -- applying ---------------------------------------------------------------------------
     def preflight(self, plan: Plan) -> None:
-        """Check folders and free space before the first write; raise naming what is wrong."""
+        """Check folders and free space before the first write; raise naming what is wrong.
+
+        Each folder is checked once, however many files of the plan it holds."""
         need: dict[int, tuple[Path, int]] = {}
+        nearest: dict[Path, tuple[Path, int]] = {}  # folder -> (nearest existing, its device)
+
+        def existing(folder: Path) -> tuple[Path, int]:
+            if folder not in nearest:
+                probe = folder
+                while not probe.exists() and probe.parent != probe:
+                    probe = probe.parent
+                try:
+                    nearest[folder] = (probe, os.stat(probe).st_dev)
+                except OSError as err:
+                    raise oserror("checking", probe, err) from err
+            return nearest[folder]
 
         def add(folder: Path, size: int) -> None:
-            probe = folder
-            while not probe.exists() and probe.parent != probe:
-                probe = probe.parent
-            try:
-                dev = os.stat(probe).st_dev
-            except OSError as err:
-                raise oserror("checking", probe, err) from err
+            probe, dev = existing(folder)
             have = need.get(dev, (probe, 0))
             need[dev] = (have[0], have[1] + size + 4096)
 
+        writable: set[Path] = set()
         for change in plan.changes:
             parent = change.target.parent
-            probe = parent
-            while not probe.exists() and probe.parent != probe:
-                probe = probe.parent
-            if not probe.is_dir():
-                raise WriteFailed(f"{probe}: cannot create {change.target}: not a folder")
-            if not os.access(probe, os.W_OK | os.X_OK):
-                raise WriteFailed(f"{probe}: folder is not writable: permission denied")
+            probe, _dev = existing(parent)
+            if probe not in writable:
+                if not probe.is_dir():
+                    raise WriteFailed(f"{probe}: cannot create {change.target}: not a folder")
+                if not os.access(probe, os.W_OK | os.X_OK):
+                    raise WriteFailed(f"{probe}: folder is not writable: permission denied")
+                writable.add(probe)
             if change.new is not None:
                 add(parent, change.new_size)
             if change.old.exists:
-                folder = self.store.folder(change.category, change.key)
-                add(folder, change.old.size)
+                add(self.store.folder(change.category, change.key), change.old.size)
         for probe, size in need.values():
             try:
                 st = os.statvfs(probe)
@@ -127,13 +135,16 @@ class Session(WritePhases):
     def _backup_names(self, plan: Plan, when: datetime) -> list[Path | None]:
         reserved: set[Path] = set()
         names: list[Path | None] = []
+        checked: set[Path] = set()
         for change in plan.changes:
             if not change.old.exists:
                 names.append(None)
                 continue
             folder = self.store.folder(change.category, change.key)
-            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-                raise WriteFailed(f"{folder}: backup folder is not a real folder; refusing")
+            if folder not in checked:
+                if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                    raise WriteFailed(f"{folder}: backup folder is not a real folder; refusing")
+                checked.add(folder)
             stem, suffix = backup_stem(
                 change.category, name_key(change.category, change.key, change.target.name), when)
 
