@@ -65,7 +65,6 @@ class Plan(NamedTuple):
     categories: tuple[str, ...] = ()
 
 
-
 def combine(*plans: Plan) -> Plan:
     """One plan holding every change and skip of ``plans``, in order."""
     return Plan(tuple(c for p in plans for c in p.changes),

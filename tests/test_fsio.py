@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,21 @@ def test_streamed_copy_hashes_while_copying(tmp_path: Path) -> None:
     assert sha == fsio.read_state(src).sha256 and size == src.stat().st_size
 
 
+def write_failing_at(nth: int, *, short: int | None = None) -> Callable[[int, bytes], int]:
+    """An ``os.write`` whose ``nth`` call fails with ENOSPC; the others write (at most
+    ``short`` bytes each, when given, so that the writer must loop)."""
+    real_write = os.write
+    calls = {"n": 0}
+
+    def failing(fd: int, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] == nth:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data if short is None else data[:short])
+
+    return failing
+
+
 def test_failed_write_leaves_target_and_no_temp(tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """ENOSPC part way leaves the old target whole and removes the temp file."""
@@ -49,16 +65,7 @@ def test_failed_write_leaves_target_and_no_temp(tmp_path: Path,
     folder.mkdir()
     target = folder / "t"
     target.write_bytes(b"old")
-    real_write = os.write
-    calls = {"n": 0}
-
-    def failing(fd: int, data: bytes) -> int:
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data[:10])
-
-    monkeypatch.setattr(os, "write", failing)
+    monkeypatch.setattr(os, "write", write_failing_at(2, short=10))
     with pytest.raises(OSError) as caught:
         fsio.atomic_write(target, b"new content that is long", 0o644)
     monkeypatch.undo()
@@ -183,16 +190,7 @@ def test_large_copy_failing_part_way_leaves_no_temp(tmp_path: Path, nth: int,
     src.write_bytes(os.urandom(fsio.LARGE + fsio.CHUNK))
     target = folder / "t"
     target.write_bytes(b"old")
-    real_write = os.write
-    calls = {"n": 0}
-
-    def failing(fd: int, data: bytes) -> int:
-        calls["n"] += 1
-        if calls["n"] == nth:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
-
-    monkeypatch.setattr(os, "write", failing)
+    monkeypatch.setattr(os, "write", write_failing_at(nth))
     with pytest.raises(OSError) as caught:
         fsio.atomic_write(target, src, 0o644)
     monkeypatch.undo()
