@@ -180,7 +180,7 @@ class BigIndexCase:
 
     def __init__(self, scratch: Scratch, backups: int) -> None:
         sys.path.insert(0, str(REPO))
-        from deploy.index import CHANGE_COLS, Index
+        from deploy.store.index import CHANGE_COLS, Index
 
         self.scratch = scratch
         self.project = Project(scratch, "big-index", SCRIPTS_CONFIG)

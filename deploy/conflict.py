@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from deploy import fsio
 from deploy.errors import Blocked, ConfigError
-from deploy.index import ChangeRow, Index, LatestRender
 from deploy.plan import Change, Plan, Render, Skip, target_state
+from deploy.store import ChangeRow, Index, LatestRender
 
 if TYPE_CHECKING:
-    from deploy.render import Compiled
+    from deploy.codes import Compiled
 
 POLICIES = ("fail", "keep", "overwrite", "merge")
 NEW_MODE = 0o644
@@ -82,10 +82,10 @@ def merge_base(index: Index | None, category: str, key: str, last: ChangeRow | N
         return None
     if latest is not None and latest.change_seq == last.seq:
         return latest.output
-    own = index.render_of_change(category, key, last.seq)
+    own = index.renders.of_change(category, key, last.seq)
     if own is not None:
         return own
-    return index.render_output(category, key, sha256=last.new_sha256)
+    return index.renders.output(category, key, sha256=last.new_sha256)
 
 
 def _lines(data: bytes, what: str, target: Path) -> list[str]:
@@ -150,7 +150,7 @@ def _resolve(index: Index | None, item: Rendered, policy: str) -> _Outcome:
         return _Outcome(skip=Skip(item.category, item.key, item.target, "unchanged"))
     if not current.exists:
         return _Outcome(change=_change(item, current, item.output))
-    last = index.last_write(str(item.target)) if index is not None else None
+    last = index.changes.last_write(str(item.target)) if index is not None else None
     base = merge_base(index, item.category, item.key, last)
     ours = last is not None and last.new_sha256 == current.sha256
     if ours:

@@ -20,16 +20,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from deploy import conflict, render
+from deploy import conflict, context, render, rendercache, store
+from deploy.categories import FRAMEWORK, PARENTS
+from deploy.codes import Codes
 from deploy.config import Config
 from deploy.errors import ConfigError
-from deploy.index import ChangeRow, Index, LatestRender
 from deploy.plan import Plan, Skip
-from deploy.store import Session
+from deploy.store import ChangeRow, Index, Session
 
-CATEGORY = "framework"
+CATEGORY = FRAMEWORK.name
 KEY = "framework"
-PARENTS = "parents"
 PARENT_FILE = "CLAUDE.md"
 
 
@@ -48,23 +48,12 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
     items = [conflict.Rendered(CATEGORY, KEY, cfg.framework_install_to, template.data,
                                template.sha256)]
     if cfg.parents:
-        variables = render.context(cfg, stamp or render.deployed_at())
-        codes = render.Codes(index.template_code if index is not None else None)
-        for parent in cfg.parents:
-            target = parent / PARENT_FILE
-            last = index.last_write(str(target)) if index is not None else None
-            latest = index.latest_render(PARENTS, str(parent)) if index is not None else None
-            previous = conflict.merge_base(index, PARENTS, str(parent), last, latest)
-
-            def cached(digest: str, latest: LatestRender | None = latest) -> bytes | None:
-                return latest.hit(template.sha256, digest) if latest is not None else None
-
-            output, digest = render.render_cached(
-                template, {**variables, "parent_dir": str(parent)}, previous, cached, codes)
-            items.append(conflict.Rendered(PARENTS, str(parent), target, output,
-                                           template.sha256, digest,
-                                           codes.compiled(cfg.framework_template)))
-    return conflict.resolve(index, items, on_conflict, (CATEGORY, PARENTS))
+        variables = context.variables(cfg, stamp or context.deployed_at())
+        codes = Codes(index.renders.code if index is not None else None)
+        items.extend(rendercache.render_target(
+            index, PARENTS.name, str(parent), parent / PARENT_FILE, template,
+            {**variables, "parent_dir": str(parent)}, codes) for parent in cfg.parents)
+    return conflict.resolve(index, items, on_conflict, (CATEGORY, PARENTS.name))
 
 
 def plan_if_configured(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
@@ -109,7 +98,5 @@ def parent_key(cfg: Config, folder: str) -> str:
 
 def rotate(session: Session, keep: int) -> list[ChangeRow]:
     """Delete the framework backups beyond the newest ``keep``; returns what went."""
-    doomed = rotation(session.index.backups(category=CATEGORY), keep)
-    for row in doomed:
-        session.delete_backup(row)
-    return doomed
+    return store.delete_backups(session,
+                                rotation(session.index.changes.backups(category=CATEGORY), keep))

@@ -14,7 +14,7 @@ from deploy.errors import ConfigError
 from deploy.fsio import FileState
 
 if TYPE_CHECKING:
-    from deploy.render import Compiled
+    from deploy.codes import Compiled
 
 DIFF_LIMIT = 1 << 20
 

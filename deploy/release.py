@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from deploy import framework, render, scripts, templates, versions
+from deploy import context, framework, scripts, templates, versions
 from deploy.config import Config
 from deploy.errors import ConfigError
-from deploy.index import Index
 from deploy.plan import Plan, combine
+from deploy.store import Index
 
 
 def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
@@ -23,7 +23,7 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
     ``stamp`` is the run's ``deployed_at``; the caller passes one value so that
     planning twice (read-only, then under the lock) renders the same bytes.
     """
-    stamp = stamp or render.deployed_at()
+    stamp = stamp or context.deployed_at()
     # The versions gate first: an incompatible release writes nothing (exit 3).
     versions.gate(cfg.versions_dir, cfg.requires)
     combined = combine(

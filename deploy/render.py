@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from pathlib import Path
-from types import CodeType, TracebackType
+from types import TracebackType
 from typing import Any, NamedTuple
 
 from deploy import fsio
-from deploy.config import Config
+from deploy.codes import Codes
 from deploy.errors import ConfigError
 
-BUILTINS = ("versions", "framework_version", "deployed_at", "parent_dir")
 # The shape of what :func:`deployed_at` returns, to find an earlier run's stamp in its output.
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z)?")
 MAX_STAMPS = 4
@@ -37,61 +35,6 @@ class Template(NamedTuple):
     path: Path
     data: bytes
     sha256: str
-
-
-class Compiled(NamedTuple):
-    """A template's compiled code, as :class:`Codes` keeps it: marshalled, with its key."""
-
-    path: str
-    key: str
-    code: bytes
-
-
-class Codes:
-    """Where :func:`render` finds a template's compiled code, and keeps what it compiles.
-
-    Compiling is most of a render's cost (about 0.8 ms of 0.9 ms for a small template),
-    so this is Jinja's bytecode-cache idea kept in the index: ``lookup(path)`` returns the
-    (key, code) stored for a template file by an earlier run, and code compiled now stays
-    in memory (one compile per template per run, however many parents it renders into)
-    until the run stores it with its renders. The key covers everything the code depends
-    on: Jinja's and Python's versions, the environment's options, the template's path and
-    its bytes; a stored entry under any other key, or one that does not unmarshal, is
-    simply compiled again.
-    """
-
-    def __init__(self, lookup: Callable[[str], tuple[str, bytes] | None] | None = None):
-        self.lookup = lookup
-        self.fresh: dict[str, Compiled] = {}
-        self._loaded: dict[str, tuple[str, CodeType]] = {}
-
-    def get(self, path: str, key: str) -> CodeType | None:
-        import marshal
-
-        loaded = self._loaded.get(path)
-        if loaded is not None and loaded[0] == key:
-            return loaded[1]
-        stored = self.lookup(path) if self.lookup is not None else None
-        if stored is None or stored[0] != key:
-            return None
-        try:
-            code = marshal.loads(stored[1])
-        except (EOFError, ValueError, TypeError):
-            return None
-        if not isinstance(code, CodeType):
-            return None
-        self._loaded[path] = (key, code)
-        return code
-
-    def put(self, path: str, key: str, code: CodeType) -> None:
-        import marshal
-
-        self._loaded[path] = (key, code)
-        self.fresh[path] = Compiled(path, key, marshal.dumps(code))
-
-    def compiled(self, path: Path) -> Compiled | None:
-        """What this run compiled for ``path``, for the run to store; None if nothing."""
-        return self.fresh.get(str(path))
 
 
 def _code_key(template: Template, newline: str) -> str:
@@ -109,11 +52,6 @@ def _code_key(template: Template, newline: str) -> str:
     return digest.hexdigest()
 
 
-def deployed_at() -> str:
-    """Now, as ISO 8601 with the local offset, to the second; computed once per run."""
-    return datetime.now().astimezone().isoformat(timespec="seconds")
-
-
 def read_template(path: Path, what: str = "template") -> Template:
     """Read a template source whole; a missing or unreadable one is a ConfigError."""
     try:
@@ -123,31 +61,6 @@ def read_template(path: Path, what: str = "template") -> Template:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read {what}: {err.strerror or err}") from err
     return Template(path, data, fsio.sha256_bytes(data))
-
-
-def _versions(versions_dir: Path) -> tuple[dict[str, str], str | None]:
-    from deploy import versions
-
-    if not versions_dir.is_dir():
-        # No versions folder: the templates simply see no versions.
-        return {}, None
-    found = {key: str(vf.version) for key, vf in versions.read_all(versions_dir).items()}
-    return found, versions.framework_version(versions_dir)
-
-
-def context(cfg: Config, stamp: str) -> dict[str, Any]:
-    """The variables every template sees; ``parent_dir`` is added per parent folder."""
-    found, framework_version = _versions(cfg.versions_dir)
-    for key in cfg.context:
-        if key in BUILTINS:
-            raise ConfigError(f"{cfg.path}: tool.deploy.context.{key} would hide the built-in "
-                              f"template variable {key!r}; rename it")
-    ctx: dict[str, Any] = dict(cfg.context)
-    ctx["versions"] = found
-    if framework_version is not None:
-        ctx["framework_version"] = framework_version
-    ctx["deployed_at"] = stamp
-    return ctx
 
 
 def _template_line(tb: TracebackType | None, default: int | None) -> tuple[str | None, int | None]:
@@ -253,35 +166,3 @@ def render_stable(template: Template, variables: Mapping[str, Any],
         if again == previous:
             return again
     return output
-
-
-# A template that pulls in other files can change without its own bytes changing.
-_PULLS_IN = re.compile(rb"\{%-?\s*(include|import|extends|from)\b")
-
-
-def context_digest(variables: Mapping[str, Any]) -> str:
-    """A hash of the variables a render sees, but ``deployed_at`` (stable across runs)."""
-    import json
-
-    stable = {k: v for k, v in variables.items() if k != "deployed_at"}
-    text = json.dumps(stable, sort_keys=True, default=str)
-    return fsio.sha256_bytes(text.encode("utf-8"))
-
-
-def render_cached(template: Template, variables: Mapping[str, Any], previous: bytes | None,
-                  cached: Callable[[str], bytes | None],
-                  codes: Codes | None = None, digest: str | None = None) -> tuple[bytes, str]:
-    """Like :func:`render_stable`, but reuse the last render's output when the template's
-    bytes and the variables (but ``deployed_at``) are the same, so an unchanged release
-    compiles no template. Returns (output, context digest).
-
-    ``cached(digest)`` looks up the last render of the target for this template and digest;
-    ``digest`` saves computing it again when many templates share the variables.
-    A template that includes, imports or extends others is always rendered.
-    """
-    digest = digest if digest is not None else context_digest(variables)
-    if not _PULLS_IN.search(template.data):
-        hit = cached(digest)
-        if hit is not None:
-            return hit, digest
-    return render_stable(template, variables, previous, codes), digest

@@ -12,8 +12,9 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 
+from deploy import categories
 from deploy.config import BackupSettings
-from deploy.index import ChangeRow
+from deploy.store import ChangeRow
 
 DAY = 86400.0
 
@@ -22,7 +23,8 @@ def select(rows: Iterable[ChangeRow], settings: BackupSettings, now: float | Non
            *, only_category: str | None = None) -> list[ChangeRow]:
     """Backups to delete: beyond the newest ``max`` of their target, or older than retention.
 
-    ``max`` is ``framework_keep`` for the framework and ``max_backups_per_type`` otherwise.
+    ``max`` is the setting the category table names for the row's category
+    (``framework_keep`` for the framework, ``max_backups_per_type`` otherwise).
     """
     now = time.time() if now is None else now
     by_target: dict[str, list[ChangeRow]] = defaultdict(list)
@@ -35,8 +37,7 @@ def select(rows: Iterable[ChangeRow], settings: BackupSettings, now: float | Non
         for rank, row in enumerate(group):
             if rank == 0:
                 continue
-            keep = settings.framework_keep if row.category == "framework" \
-                else settings.max_backups_per_type
+            keep = int(getattr(settings, categories.get(row.category).keep))
             too_many = rank >= max(keep, 1)
             too_old = now - row.created_ts > settings.retention_days * DAY
             if too_many or too_old:

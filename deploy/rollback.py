@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import Blocked, ConfigError
-from deploy.index import ChangeRow, Index
 from deploy.plan import Change, Plan, Skip
-from deploy.store import Store
+from deploy.states import HOLDS_BACKUP, LIVE, RunState
+from deploy.store import ChangeRow, Index, Store
 
 
 class RollbackPlan(NamedTuple):
@@ -61,17 +61,17 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
     cats = tuple(categories)
     key_list = list(keys)
     if run is None:
-        found = index.undoable_runs(cats, keys=key_list or None)
+        found = index.runs.undoable(cats, keys=key_list or None)
         if not found:
             return RollbackPlan(Plan(categories=cats), None, (), ())
         run = found[0]
-    run_row = index.run(run)
+    run_row = index.runs.get(run)
     if run_row is None:
         raise ConfigError(f"no run {run} in the index; see `invoke history`")
-    if run_row.state in ("failed", "running"):
+    if run_row.state in (RunState.FAILED, RunState.RUNNING):
         raise ConfigError(f"run {run} is {run_row.state}; it left nothing to roll back")
-    rows = [r for r in index.changes_of_run(run)
-            if r.state in ("applied", "backed_up") and r.undone_by is None
+    rows = [r for r in index.changes.of_run(run)
+            if r.state in LIVE and r.undone_by is None
             and r.category in cats and (not key_list or r.key in key_list)]
     if not rows:
         raise ConfigError(f"run {run} has no change left to undo in {', '.join(cats)}")
@@ -85,7 +85,7 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
             redo.append(row.reverts)
         # The mode counts too: a mode-only change has old sha256 == new sha256 (found by the
         # strace sweep: a killed run's chmod was taken for "never written" and kept).
-        if run_row.state == "interrupted" and _holds(current, row.old_sha256) \
+        if run_row.state == RunState.INTERRUPTED and _holds(current, row.old_sha256) \
                 and (row.old_sha256 is not None or not current.exists) \
                 and (not current.exists or current.mode == row.old_mode):
             skips.append(Skip(row.category, row.key, target, "never written"))
@@ -115,9 +115,8 @@ def plan_backup(store: Store, index: Index, categories: Iterable[str], backup_id
                 integrity: bool = True) -> RollbackPlan:
     """Plan restoring one named backup (``--to BACKUP_ID``) into its own target."""
     cats = tuple(categories)
-    row = index.change(backup_id)
-    restorable = ("applied", "backed_up", "reverted", "imported")
-    if row is None or row.backup is None or row.state not in restorable:
+    row = index.changes.get(backup_id)
+    if row is None or row.backup is None or row.state not in HOLDS_BACKUP:
         raise ConfigError(f"no backup {backup_id} in the index; see `invoke backups.list`")
     if row.category not in cats:
         raise ConfigError(f"backup {backup_id} belongs to {row.category}, not {', '.join(cats)}")
@@ -126,7 +125,7 @@ def plan_backup(store: Store, index: Index, categories: Iterable[str], backup_id
         raise ConfigError(f"backup {backup_id} is for {row.key!r}, not {', '.join(key_list)}")
     target = Path(row.target)
     current = _current(target)
-    last = index.last_write(row.target)
+    last = index.changes.last_write(row.target)
     if last is not None and not _holds(current, last.new_sha256) and not force:
         raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "
                       "restore anyway (the current bytes are backed up first)")
@@ -141,13 +140,13 @@ def finish(index: Index, rollback_run: int, plan: RollbackPlan) -> None:
     """Inside the run's final commit: mark what was undone and bring back what was redone."""
     if plan.run is None:
         return
-    index.mark_undone(plan.undo, rollback_run)
-    index.mark_undone(plan.redo, None)
+    index.changes.mark_undone(plan.undo, rollback_run)
+    index.changes.mark_undone(plan.redo, None)
     affected = {plan.run}
     for seq in plan.redo:
-        row = index.change(seq)
+        row = index.changes.get(seq)
         if row is not None:
             affected.add(row.run)
     for run in affected:
-        index.refresh_run_state(run)
+        index.runs.refresh_state(run)
 

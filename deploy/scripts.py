@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from deploy import fsio
+from deploy.categories import SCRIPTS
 from deploy.errors import ConfigError
-from deploy.index import Index
 from deploy.names import check_name
 from deploy.plan import Change, Plan, Skip, target_contents, target_state
+from deploy.store import Index
 
-CATEGORY = "scripts"
+CATEGORY = SCRIPTS.name
 SCRIPT_MODE = 0o755
 VERSION_TIMEOUT = 5.0
 
@@ -100,13 +101,12 @@ def status(source_dir: Path, target_dir: Path, index: Index | None, *,
     available = sources(source_dir)
     names = set(available)
     if index is not None:
-        names |= {r[0] for r in index.execute(
-            "SELECT DISTINCT key FROM changes WHERE category = ?", (CATEGORY,))}
+        names |= index.changes.keys(CATEGORY)
     result = []
     for name in sorted(names):
         target = target_dir / name
         current = target_state(target)
-        last = index.last_write(str(target)) if index is not None else None
+        last = index.changes.last_write(str(target)) if index is not None else None
         src = available.get(name)
         if src is None:
             if last is None or not current.exists:

@@ -10,18 +10,20 @@ N-1: an off-by-one the tests pin down).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from deploy import conflict, fsio, render
+from deploy import conflict, context, fsio, render, rendercache
+from deploy.categories import TEMPLATES
+from deploy.codes import Codes
 from deploy.config import Config, TemplateSpec
 from deploy.errors import Blocked, ConfigError, IntegrityError
-from deploy.index import Index
 from deploy.names import check_template_id
 from deploy.plan import Change, Plan, Skip, target_state
+from deploy.store import Index
 
-CATEGORY = "templates"
+CATEGORY = TEMPLATES.name
 
 
 def select(specs: Iterable[TemplateSpec], ids: Iterable[str] | None) -> list[TemplateSpec]:
@@ -41,21 +43,6 @@ def select(specs: Iterable[TemplateSpec], ids: Iterable[str] | None) -> list[Tem
     return list({spec.id: spec for spec in chosen}.values())
 
 
-def rendered(index: Index | None, spec: TemplateSpec, variables: Mapping[str, Any],
-             codes: render.Codes | None = None, digest: str | None = None) -> conflict.Rendered:
-    """Render one template in memory, keeping an earlier ``deployed_at`` when nothing changed."""
-    template = render.read_template(spec.source)
-    last = index.last_write(str(spec.target)) if index is not None else None
-    latest = index.latest_render(CATEGORY, spec.id) if index is not None else None
-    previous = conflict.merge_base(index, CATEGORY, spec.id, last, latest)
-    output, digest = render.render_cached(
-        template, variables, previous,
-        lambda d: latest.hit(template.sha256, d) if latest is not None else None,
-        codes, digest)
-    return conflict.Rendered(CATEGORY, spec.id, spec.target, output, template.sha256, digest,
-                             codes.compiled(spec.source) if codes is not None else None)
-
-
 def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
          on_conflict: str = "fail", stamp: str | None = None) -> Plan:
     """Plan rendering the chosen templates; ``stamp`` is the run's ``deployed_at``."""
@@ -63,10 +50,13 @@ def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
     specs = select(cfg.templates, ids)
     if not specs:
         return Plan(categories=(CATEGORY,))
-    variables = render.context(cfg, stamp or render.deployed_at())
-    codes = render.Codes(index.template_code if index is not None else None)
-    digest = render.context_digest(variables)
-    items = [rendered(index, spec, variables, codes, digest) for spec in specs]
+    variables = context.variables(cfg, stamp or context.deployed_at())
+    codes = Codes(index.renders.code if index is not None else None)
+    digest = context.digest(variables)
+    items = [rendercache.render_target(index, CATEGORY, spec.id, spec.target,
+                                       render.read_template(spec.source), variables, codes,
+                                       digest)
+             for spec in specs]
     return conflict.resolve(index, items, on_conflict, (CATEGORY,))
 
 
@@ -91,8 +81,8 @@ def history(index: Index | None, template_id: str) -> list[RenderRecord]:
     if index is None:
         return []
     records = []
-    for row in index.renders(CATEGORY, template_id):
-        change = index.change(row.change_seq)
+    for row in index.renders.of_key(CATEGORY, template_id):
+        change = index.changes.get(row.change_seq)
         if change is None:  # pragma: no cover - the foreign key forbids it
             continue
         state = "undone" if change.undone_by is not None else change.state
@@ -112,22 +102,23 @@ def plan_render(index: Index | None, template_id: str, n: int, *, force: bool = 
     check_template_id(template_id)
     if index is None:
         raise ConfigError(f"no render {n} of template {template_id!r}: nothing deployed yet")
-    seq = index.render_change(CATEGORY, template_id, n)
-    output = index.render_output(CATEGORY, template_id, n=n)
+    seq = index.renders.change_of(CATEGORY, template_id, n)
+    output = index.renders.output(CATEGORY, template_id, n=n)
     if seq is None or output is None:
-        have = [r.n for r in index.renders(CATEGORY, template_id)]
+        have = [r.n for r in index.renders.of_key(CATEGORY, template_id)]
         listed = ", ".join(map(str, sorted(have))) or "none"
         raise ConfigError(f"no render {n} of template {template_id!r} (renders: {listed}); "
                           f"see `invoke templates.history {template_id}`")
-    expected = next(r.output_sha256 for r in index.renders(CATEGORY, template_id) if r.n == n)
+    expected = next(r.output_sha256 for r in index.renders.of_key(CATEGORY, template_id)
+                    if r.n == n)
     if fsio.sha256_bytes(output) != expected:
         raise IntegrityError(f"render {n} of template {template_id!r} in {index.path} is "
                              f"corrupt: sha256 {fsio.sha256_bytes(output)} != {expected}")
-    change = index.change(seq)
+    change = index.changes.get(seq)
     assert change is not None
     target = Path(change.target)
     current = target_state(target)
-    last = index.last_write(change.target)
+    last = index.changes.last_write(change.target)
     if last is not None and current.sha256 != last.new_sha256 and not force:
         raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "
                       "restore anyway (the current bytes are backed up first)")

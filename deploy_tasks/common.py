@@ -15,9 +15,9 @@ from invoke.exceptions import Exit
 
 if TYPE_CHECKING:
     from deploy.config import Config
-    from deploy.index import Index
     from deploy.plan import Plan
-    from deploy.store import RunResult, Session, Store
+    from deploy.states import RunKind
+    from deploy.store import Index, RunResult, Session, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 F = TypeVar("F", bound=Callable[..., Any])
@@ -170,32 +170,29 @@ def step_summary(title: str, result: RunResult) -> None:
 
 @contextmanager
 def writing(cfg: Config, wait: int) -> Iterator[Session]:
-    from deploy.store import Store
+    from deploy.store import Store, open_session
 
-    with Store(cfg.state_dir).session(command=command_line(), actor=actor(), wait=wait) as sess:
+    with open_session(Store(cfg.state_dir), command=command_line(), actor=actor(),
+                      wait=wait) as sess:
         yield sess
 
 
-def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | None], Plan],
+def write_task(cfg: Config, *, kind: RunKind, title: str, build: Callable[[Index | None], Plan],
                dry_run: bool, json_: bool, wait: int,
                after: Callable[[Session, Plan], dict[str, Any]] | None = None) -> None:
     """The shape every writing task shares: plan (read-only for a dry run), apply, report."""
-    from deploy.store import Store
+    from deploy.store import Store, apply
 
     store = Store(cfg.state_dir)
     # Plan read-only first: a dry run stops here, and so does a run with nothing to change
     # (the no-change fast path takes no lock and writes not even the lock's holder line).
-    index = store.read_index()
-    try:
+    with store.reading() as index:
         # A run killed part way is recovered under the lock before anything is planned for
         # real: its changes' states decide what counts as a hand edit (reliability sweep).
-        pending = not dry_run and index is not None and bool(index.running_runs())
+        pending = not dry_run and index is not None and bool(index.runs.running())
         # Read before planning, so a run that ends while we plan is noticed under the lock.
         generation = index.generation() if index is not None else (0, 0, 0)
         plan = None if pending else build(index)
-    finally:
-        if index is not None:
-            index.close()
     if dry_run:
         assert plan is not None  # a dry run never waits for recovery
         if json_:
@@ -218,7 +215,7 @@ def write_task(cfg: Config, *, kind: str, title: str, build: Callable[[Index | N
         # hashed as it is written and must match the plan's sha256.
         if plan is None or sess.recovered or sess.index.generation() != generation:
             plan = build(sess.index)
-        result = sess.apply(plan, kind=kind)
+        result = apply(sess, plan, kind=kind)
         extra = after(sess, plan) if after is not None else {}
     step_summary(title, result)
     if json_:

@@ -37,11 +37,11 @@ def rotating(cfg: Config, json_: bool) -> Any:
 def deploy_framework(c: Any, on_conflict: str = "fail", dry_run: bool = False,
                      json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
     """Install the framework template as is, then render it into each parent folder."""
-    from deploy import conflict, framework, render
+    from deploy import conflict, context, framework
 
     conflict.check_policy(on_conflict)
     cfg = settings(prefix)
-    stamp = render.deployed_at()  # one deployed_at for the whole run, however often planned
+    stamp = context.deployed_at()  # one deployed_at for the whole run, however often planned
     build = showing_conflicts(
         lambda index: framework.plan(cfg, index, on_conflict=on_conflict, stamp=stamp), json_)
     write_task(cfg, kind="deploy", title="deploy.framework", build=build, dry_run=dry_run,

@@ -13,12 +13,11 @@ from deploy_tasks.common import WRITE_HELP, emit_json, guarded, settings, writin
 JSON_HELP = {"json_": WRITE_HELP["json_"], "prefix": WRITE_HELP["prefix"]}
 
 
-def _open(prefix: str | None) -> tuple[Any, Any, Any]:
+def _store(prefix: str | None) -> tuple[Any, Any]:
     from deploy.store import Store
 
     cfg = settings(prefix)
-    store = Store(cfg.state_dir)
-    return cfg, store, store.read_index()
+    return cfg, Store(cfg.state_dir)
 
 
 @task(help={"limit": "at most this many runs (default 50)", "page": "page number, from 1",
@@ -27,19 +26,16 @@ def _open(prefix: str | None) -> tuple[Any, Any, Any]:
 def history(c: Any, limit: int = 50, page: int = 1, json_: bool = False,
             prefix: str | None = None) -> None:
     """The runs, newest first: kind, actor, state, categories and how many targets changed."""
-    _cfg, _store, index = _open(prefix)
+    _cfg, store = _store(prefix)
     runs = []
-    if index is not None:
-        try:
-            for run in index.runs(limit=limit, offset=(max(page, 1) - 1) * limit):
-                runs.append({"id": run.id, "kind": run.kind, "actor": run.actor,
-                             "started": run.started, "finished": run.finished,
-                             "state": run.state,
-                             "categories": [x for x in run.categories.split(",") if x],
-                             "changed": index.run_counts(run.id), "undoes": run.undoes,
-                             "command": run.command})
-        finally:
-            index.close()
+    with store.reading() as index:
+        for run in index.runs.newest(limit, (max(page, 1) - 1) * limit) if index else []:
+            runs.append({"id": run.id, "kind": run.kind, "actor": run.actor,
+                         "started": run.started, "finished": run.finished,
+                         "state": run.state,
+                         "categories": [x for x in run.categories.split(",") if x],
+                         "changed": index.runs.changed(run.id), "undoes": run.undoes,
+                         "command": run.command})
     if json_:
         emit_json({"runs": runs, "page": page, "limit": limit})
         return
@@ -65,24 +61,22 @@ def _backup_record(store: Any, row: Any, now: float) -> dict[str, Any]:
 @guarded
 def status(c: Any, limit: int = 20, json_: bool = False, prefix: str | None = None) -> None:
     """Per category: backup_directory, backup_count and the backups, newest first."""
-    from deploy.names import category_folder
-    from deploy.store import CATEGORIES
+    from deploy.categories import NAMES
+    from deploy.store import category_folder
 
-    _cfg, store, index = _open(prefix)
+    _cfg, store = _store(prefix)
     now = time.time()
     out: dict[str, Any] = {}
-    try:
-        for category in CATEGORIES:
-            rows = index.backups(category=category, limit=limit or None) if index else []
+    with store.reading() as index:
+        for category in NAMES:
+            rows = index.changes.backups(category=category, limit=limit or None) \
+                if index else []
             out[category] = {
                 "backup_directory": str(store.tree / category_folder(category, "").rstrip("/")),
-                "backup_count": index.backup_count(category) if index else 0,
+                "backup_count": index.changes.backup_count(category) if index else 0,
                 "backups": [{k: v for k, v in _backup_record(store, r, now).items()
                              if k in ("filename", "path", "size", "created", "age_hours",
                                       "target", "sha256", "id")} for r in rows]}
-    finally:
-        if index is not None:
-            index.close()
     if json_:
         emit_json({"backup_tree": str(store.tree), "categories": out})
         return
@@ -99,19 +93,16 @@ def status(c: Any, limit: int = 20, json_: bool = False, prefix: str | None = No
 def list_(c: Any, category: str | None = None, limit: int = 0, json_: bool = False,
           prefix: str | None = None) -> None:
     """Every backup with its id, newest first."""
+    from deploy.categories import NAMES
     from deploy.errors import ConfigError
-    from deploy.store import CATEGORIES
 
-    if category is not None and category not in CATEGORIES:
-        raise ConfigError(f"unknown category {category!r}; one of {', '.join(CATEGORIES)}")
-    _cfg, store, index = _open(prefix)
+    if category is not None and category not in NAMES:
+        raise ConfigError(f"unknown category {category!r}; one of {', '.join(NAMES)}")
+    _cfg, store = _store(prefix)
     now = time.time()
-    try:
-        rows = index.backups(category=category, limit=limit or None) if index else []
+    with store.reading() as index:
+        rows = index.changes.backups(category=category, limit=limit or None) if index else []
         records = [_backup_record(store, r, now) for r in rows]
-    finally:
-        if index is not None:
-            index.close()
     if json_:
         emit_json({"backups": records})
         return
@@ -128,18 +119,15 @@ def verify(c: Any, json_: bool = False, prefix: str | None = None) -> None:
     """Re-hash every backup against the index; exit 1 naming each mismatch or missing file."""
     from deploy.errors import IntegrityError
 
-    _cfg, store, index = _open(prefix)
+    _cfg, store = _store(prefix)
     checked, problems = 0, []
-    try:
-        for row in index.backups() if index else []:
+    with store.reading() as index:
+        for row in index.changes.backups() if index else []:
             checked += 1
             try:
                 store.check_backup(row)
             except IntegrityError as err:
                 problems.append(str(err))
-    finally:
-        if index is not None:
-            index.close()
     if json_:
         emit_json({"checked": checked, "problems": problems})
     else:
@@ -159,20 +147,17 @@ def prune(c: Any, dry_run: bool = False, json_: bool = False, wait: int = 0,
     framework) of its target, or older than retention_days, by the index's own records.
     """
     from deploy import retention
+    from deploy.store import delete_backups
 
-    cfg, store, index = _open(prefix)
-    if dry_run or index is None:
-        doomed = retention.select(index.backups(), cfg.backup) if index else []
-        if index is not None:
-            index.close()
-        pruned = []
-    else:
-        index.close()
+    cfg, store = _store(prefix)
+    with store.reading() as index:
+        doomed = retention.select(index.changes.backups(), cfg.backup) if index else []
+        pending = index is not None
+    pruned = []
+    if pending and not dry_run:
         with writing(cfg, wait) as sess:
-            doomed = retention.select(sess.index.backups(), cfg.backup)
-            for row in doomed:
-                sess.delete_backup(row)
-        pruned = doomed
+            doomed = retention.select(sess.index.changes.backups(), cfg.backup)
+            pruned = delete_backups(sess, doomed)
     records = [{"id": r.seq, "category": r.category, "target": r.target,
                 "path": str(store.tree / r.backup)} for r in doomed]
     if json_:
@@ -210,7 +195,7 @@ def migrate(c: Any, dry_run: bool = False, json_: bool = False, wait: int = 0,
             prefix: str | None = None) -> None:
     """Copy legacy backups into the central tree (opt-in; the old files stay where they are)."""
     from deploy import legacy as old
-    from deploy.store import RunResult
+    from deploy.store import RunResult, import_files
 
     cfg = settings(prefix)
     found = old.find(cfg)
@@ -227,8 +212,8 @@ def migrate(c: Any, dry_run: bool = False, json_: bool = False, wait: int = 0,
     result = RunResult(None, ())
     if found:
         with writing(cfg, wait) as sess:
-            result = sess.import_files([(b.category, b.key, b.path, b.target, b.when)
-                                        for b in found])
+            result = import_files(sess, [(b.category, b.key, b.path, b.target, b.when)
+                                         for b in found])
     if json_:
         emit_json({"run": result.run, "changes": [
             {"category": a.category, "target": str(a.target), "action": a.action,

@@ -29,7 +29,8 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
                  force: bool, dry_run: bool, json_: bool, wait: int, prefix: str | None,
                  key_check: Any = None) -> None:
     from deploy import rollback
-    from deploy.store import Store
+    from deploy.states import RunKind
+    from deploy.store import Store, apply
 
     cfg = settings(prefix)
     if key_check is not None:
@@ -51,12 +52,8 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
 
     what = ", ".join(categories)
     if dry_run:
-        index = store.read_index()
-        try:
+        with store.reading() as index:
             rp = build(index)
-        finally:
-            if index is not None:
-                index.close()
         if json_:
             emit_json({"run": None, "dry_run": True, "undoes": rp.run, "changes": [
                 {"category": c.category, "target": str(c.target), "action": c.action,
@@ -73,9 +70,9 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         if rp.run is None and not rp.plan.changes:
             result = None
         else:
-            result = sess.apply(rp.plan, kind="rollback", undoes=rp.run, record_empty=True,
-                                on_done=lambda idx, new_run, _seqs: rollback.finish(idx, new_run,
-                                                                                    rp))
+            result = apply(sess, rp.plan, kind=RunKind.ROLLBACK, undoes=rp.run,
+                           record_empty=True,
+                           on_done=lambda idx, new_run, _seqs: rollback.finish(idx, new_run, rp))
     if result is None:
         if json_:
             emit_json({"run": None, "undoes": None, "changes": []})
@@ -111,7 +108,7 @@ def scripts(c: Any, name: list[str] | None = None, to: int | None = None, force:
 def release(c: Any, run: int | None = None, force: bool = False, dry_run: bool = False,
             json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
     """Undo every change of one run, across categories, newest change first."""
-    from deploy.store import CATEGORIES
+    from deploy.categories import NAMES
 
-    run_rollback(CATEGORIES, keys=[], to=None, run=run, force=force, dry_run=dry_run,
+    run_rollback(NAMES, keys=[], to=None, run=run, force=force, dry_run=dry_run,
                  json_=json_, wait=wait, prefix=prefix)

@@ -38,12 +38,8 @@ def status(c: Any, verify: bool = False, json_: bool = False, prefix: str | None
     from deploy.store import Store
 
     cfg = settings(prefix)
-    index = Store(cfg.state_dir).read_index()
-    try:
+    with Store(cfg.state_dir).reading() as index:
         rows = scripts.status(cfg.scripts_source, cfg.scripts_target, index, verify=verify)
-    finally:
-        if index is not None:
-            index.close()
     if json_:
         emit_json({"scripts": [{"name": r.name, "state": r.state, "target": str(r.target),
                                 "source": str(r.source) if r.source else None,

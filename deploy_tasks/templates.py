@@ -23,7 +23,7 @@ from deploy_tasks.common import (
 from deploy_tasks.rollback import ROLLBACK_HELP, run_rollback
 
 if TYPE_CHECKING:
-    from deploy.index import Index
+    from deploy.store import Index
 
 T = TypeVar("T")
 
@@ -59,11 +59,11 @@ def deploy_templates(c: Any, id_: list[str] | None = None, on_conflict: str = "f
                      dry_run: bool = False, json_: bool = False, wait: int = 0,
                      prefix: str | None = None) -> None:
     """Render templates to their targets (all, or the given ids); hand edits are conflicts."""
-    from deploy import conflict, render, templates
+    from deploy import conflict, context, templates
 
     conflict.check_policy(on_conflict)
     cfg = settings(prefix)
-    stamp = render.deployed_at()  # one deployed_at for the whole run, however often planned
+    stamp = context.deployed_at()  # one deployed_at for the whole run, however often planned
     build = showing_conflicts(
         lambda index: templates.plan(cfg, index, ids=id_, on_conflict=on_conflict, stamp=stamp),
         json_)
@@ -81,12 +81,8 @@ def history(c: Any, id_: str, json_: bool = False, prefix: str | None = None) ->
 
     cfg = settings(prefix)
     store = Store(cfg.state_dir)
-    index = store.read_index()
-    try:
+    with store.reading() as index:
         records = templates.history(index, id_)
-    finally:
-        if index is not None:
-            index.close()
     if json_:
         emit_json({"id": id_, "renders": [
             {"n": r.n, "template_sha256": r.template_sha256, "output_sha256": r.output_sha256,
@@ -106,17 +102,14 @@ def history(c: Any, id_: str, json_: bool = False, prefix: str | None = None) ->
 def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, json_: bool,
                      wait: int, prefix: str | None) -> None:
     from deploy import templates
-    from deploy.store import Store
+    from deploy.states import RunKind
+    from deploy.store import Store, apply
 
     cfg = settings(prefix)
     store = Store(cfg.state_dir)
     # Plan read-only first: bad input or drift stops here without taking the lock.
-    index = store.read_index()
-    try:
+    with store.reading() as index:
         plan = templates.plan_render(index, template_id, n, force=force)
-    finally:
-        if index is not None:
-            index.close()
     if dry_run:
         if json_:
             emit_json({"run": None, "dry_run": True, "render": n, "changes": [
@@ -127,7 +120,7 @@ def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, js
         return
     with writing(cfg, wait) as sess:
         plan = templates.plan_render(sess.index, template_id, n, force=force)
-        result = sess.apply(plan, kind="rollback")
+        result = apply(sess, plan, kind=RunKind.ROLLBACK)
     step_summary(f"rollback.templates --render {n}", result)
     if json_:
         emit_json({"run": result.run, "render": n, "changes": change_records(result)})

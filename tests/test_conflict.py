@@ -8,9 +8,8 @@ import pytest
 
 from deploy import conflict, fsio
 from deploy.errors import Blocked, ConfigError
-from deploy.index import Index
 from deploy.plan import Plan
-from deploy.store import Store
+from deploy.store import Index, Store, apply, open_session
 
 BASE = b"one\ntwo\nthree\nfour\nfive\n"
 
@@ -21,18 +20,14 @@ def item(target: Path, output: bytes) -> conflict.Rendered:
 
 def deploy(store: Store, target: Path, output: bytes, policy: str = "fail") -> None:
     """Write ``output`` to ``target`` through the store, as a deploy run would."""
-    with store.session(command="test", actor="test") as sess:
+    with open_session(store, command="test", actor="test") as sess:
         plan = conflict.resolve(sess.index, [item(target, output)], policy, ("templates",))
-        sess.apply(plan, kind="deploy")
+        apply(sess, plan, kind="deploy")
 
 
 def resolve(store: Store, target: Path, output: bytes, policy: str) -> Plan:
-    index = store.read_index()
-    try:
+    with store.reading() as index:
         return conflict.resolve(index, [item(target, output)], policy, ("templates",))
-    finally:
-        if index is not None:
-            index.close()
 
 
 @pytest.fixture
@@ -173,8 +168,8 @@ def test_render_rows_store_the_pure_render_verified_by_sha(store: Store, tmp_pat
     deploy(store, target, BASE.replace(b"five", b"5"), "merge")
 
     index = Index(store.index_path, readonly=True)
-    rows = index.renders("templates", "app")
-    outputs = [index.render_output("templates", "app", n=r.n) for r in rows]
+    rows = index.renders.of_key("templates", "app")
+    outputs = [index.renders.output("templates", "app", n=r.n) for r in rows]
     index.close()
 
     assert [r.n for r in rows] == [2, 1]

@@ -244,14 +244,13 @@ def test_failure_at_each_target_restores_every_target(release: Project,
     from deploy import config, fsio
     from deploy import release as rel
     from deploy.errors import WriteFailed
-    from deploy.index import Index
-    from deploy.store import Store
+    from deploy.store import Index, Store, apply, open_session
 
     cfg = config.load(release.config_path)
     store = Store(cfg.state_dir)
     before = outside_state(release)
     real_commit, real_create = fsio.commit_temp, fsio.create_from_temp
-    with store.session(command="probe", actor="test") as sess:
+    with open_session(store, command="probe", actor="test") as sess:
         count = len(rel.plan(cfg, sess.index, on_conflict="overwrite").changes)
     assert count == 7
 
@@ -272,11 +271,11 @@ def test_failure_at_each_target_restores_every_target(release: Project,
 
         monkeypatch.setattr(fsio, "commit_temp", put(real_commit))
         monkeypatch.setattr(fsio, "create_from_temp", put(real_create))
-        with store.session(command="fault", actor="test") as sess:
+        with open_session(store, command="fault", actor="test") as sess:
             sess.before_target = before_target
             plan = rel.plan(cfg, sess.index, on_conflict="overwrite")
             with pytest.raises(WriteFailed) as caught:
-                sess.apply(plan, kind="deploy")
+                apply(sess, plan, kind="deploy")
         monkeypatch.setattr(fsio, "commit_temp", real_commit)
         monkeypatch.setattr(fsio, "create_from_temp", real_create)
 
@@ -285,7 +284,7 @@ def test_failure_at_each_target_restores_every_target(release: Project,
         assert outside_state(release) == before, k
         assert not [p for p in release.root.rglob("*") if ".deploy-tmp-" in p.name], k
         index = Index(store.index_path, readonly=True)
-        assert index.runs(limit=1)[0].state == "failed"
+        assert index.runs.newest(limit=1)[0].state == "failed"
         index.close()
 
     release.ok("deploy", "--on-conflict", "overwrite")

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deploy.errors import BadName
-from deploy.names import backup_stem, check_name, check_template_id, name_key, unique_name
+from deploy.names import check_name, check_template_id
+from deploy.store.naming import backup_stem, name_key, unique_name
 
 WHEN = datetime(2025, 7, 14, 17, 1, 56, 489000)
 

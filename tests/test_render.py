@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import config, render
+from deploy import config, context, render
 from deploy.errors import ConfigError
 
 
@@ -107,7 +107,7 @@ def test_context_reads_versions_framework_version_and_context_keys(tmp_path: Pat
     (versions / "VERSION").write_text("1.2.3\n")
     cfg = load(tmp_path, '[tool.deploy.context]\nproject_name = "demo"\n')
 
-    ctx = render.context(cfg, "2025-07-14T17:01:56+00:00")
+    ctx = context.variables(cfg, "2025-07-14T17:01:56+00:00")
 
     assert ctx["versions"] == {"memory": "004", "cli": "0.7.5"}
     assert ctx["framework_version"] == "1.2.3"
@@ -120,7 +120,7 @@ def test_context_without_versions_folder_has_no_versions(tmp_path: Path) -> None
     """No versions folder: empty versions and no framework_version (an error if used)."""
     cfg = load(tmp_path)
 
-    ctx = render.context(cfg, render.deployed_at())
+    ctx = context.variables(cfg, context.deployed_at())
 
     assert ctx["versions"] == {}
     assert "framework_version" not in ctx
@@ -131,7 +131,7 @@ def test_context_key_may_not_hide_a_builtin(tmp_path: Path) -> None:
     cfg = load(tmp_path, '[tool.deploy.context]\nversions = "x"\n')
 
     with pytest.raises(ConfigError) as caught:
-        render.context(cfg, render.deployed_at())
+        context.variables(cfg, context.deployed_at())
 
     assert "tool.deploy.context.versions" in str(caught.value)
 
@@ -140,7 +140,7 @@ def test_deployed_at_is_iso_8601(tmp_path: Path) -> None:
     """deployed_at parses as ISO 8601 with an offset and matches the stamp pattern."""
     from datetime import datetime
 
-    stamp = render.deployed_at()
+    stamp = context.deployed_at()
 
     assert datetime.fromisoformat(stamp).tzinfo is not None
     assert render.STAMP.fullmatch(stamp)

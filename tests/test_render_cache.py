@@ -78,7 +78,7 @@ def test_a_template_change_renders_again(project: Project) -> None:
 def test_render_cached_uses_the_hit_only_for_self_contained_templates(tmp_path: Path) -> None:
     """A cache hit is returned as is (no compile); a template that includes others is
     rendered whatever the cache says; the digest ignores deployed_at."""
-    from deploy import render
+    from deploy import context, render, rendercache
 
     (tmp_path / "plain.j2").write_text("x={{ x }}\n")
     (tmp_path / "inc.j2").write_text("{% include 'plain.j2' %}")
@@ -90,13 +90,13 @@ def test_render_cached_uses_the_hit_only_for_self_contained_templates(tmp_path: 
         seen.append(digest)
         return b"from the cache\n"
 
-    hit, digest = render.render_cached(plain, {"x": 1, "deployed_at": "a"}, None, lookup)
-    miss, _ = render.render_cached(inc, {"x": 1, "deployed_at": "a"}, None, lookup)
+    hit, digest = rendercache.render_cached(plain, {"x": 1, "deployed_at": "a"}, None, lookup)
+    miss, _ = rendercache.render_cached(inc, {"x": 1, "deployed_at": "a"}, None, lookup)
 
     assert hit == b"from the cache\n" and seen == [digest]
     assert miss == b"x=1\n"
-    assert digest == render.context_digest({"x": 1, "deployed_at": "b"})
-    assert digest != render.context_digest({"x": 2, "deployed_at": "a"})
+    assert digest == context.digest({"x": 1, "deployed_at": "b"})
+    assert digest != context.digest({"x": 2, "deployed_at": "a"})
 
 
 def _stored_code(project: Project) -> dict[str, tuple[str, bytes]]:
@@ -153,17 +153,18 @@ def test_codes_compile_once_and_reject_a_foreign_key(tmp_path: Path) -> None:
     import marshal
 
     from deploy import render
+    from deploy.codes import Codes
 
     (tmp_path / "t.j2").write_text("x={{ x }}\n")
     template = render.read_template(tmp_path / "t.j2")
     other = compile("'not the template'", "t.j2", "eval")
-    codes = render.Codes(lambda path: ("someone else's key", marshal.dumps(other)))
+    codes = Codes(lambda path: ("someone else's key", marshal.dumps(other)))
 
     outputs = [render.render(template, {"x": i}, codes) for i in range(3)]
 
     assert outputs == [b"x=0\n", b"x=1\n", b"x=2\n"]
     fresh = codes.compiled(tmp_path / "t.j2")
     assert fresh is not None and list(codes.fresh) == [str(tmp_path / "t.j2")]
-    reused = render.Codes(lambda path: (fresh.key, fresh.code))
+    reused = Codes(lambda path: (fresh.key, fresh.code))
     assert render.render(template, {"x": 7}, reused) == b"x=7\n"
     assert reused.fresh == {}

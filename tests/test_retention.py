@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deploy.config import BackupSettings
-from deploy.index import ChangeRow
 from deploy.retention import DAY, select
+from deploy.store.index import ChangeRow
 
 NOW = 1_800_000_000.0
 

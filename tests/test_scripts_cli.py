@@ -26,14 +26,14 @@ def deploy_fast(project: Project, contents: list[str], when: datetime) -> None:
     """Deploy each content in turn, in process, with the clock frozen at ``when``."""
     from deploy import scripts
     from deploy.config import load
-    from deploy.store import Store
+    from deploy.store import Store, apply, open_session
 
     cfg = load(project.config_path)
     for content in contents:
         project.write({"bin/tool": content})
-        with Store(cfg.state_dir).session(command="test", actor="test") as sess:
+        with open_session(Store(cfg.state_dir), command="test", actor="test") as sess:
             sess.clock = lambda: when
-            sess.apply(scripts.plan(cfg.scripts_source, cfg.scripts_target), kind="deploy")
+            apply(sess, scripts.plan(cfg.scripts_source, cfg.scripts_target), kind="deploy")
 
 
 def test_deploy_creates_backs_up_and_reports(project: Project) -> None:

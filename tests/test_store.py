@@ -9,7 +9,7 @@ import pytest
 from deploy import scripts
 from deploy.config import load
 from deploy.errors import WriteFailed
-from deploy.store import Store
+from deploy.store import Store, apply, open_session
 from tests.conftest import Project
 
 
@@ -21,14 +21,14 @@ def test_file_appearing_after_plan_is_never_overwritten(project: Project) -> Non
     plan = scripts.plan(cfg.scripts_source, cfg.scripts_target)
     intruder = cfg.scripts_target / "b"
 
-    with Store(cfg.state_dir).session(command="t", actor="t") as sess:
+    with open_session(Store(cfg.state_dir), command="t", actor="t") as sess:
         def appear(i: int, _change: object) -> None:
             if i == 1:
                 intruder.write_text("someone else's\n")
 
         sess.before_target = appear
         with pytest.raises(WriteFailed) as caught:
-            sess.apply(plan, kind="deploy")
+            apply(sess, plan, kind="deploy")
 
     assert "appeared while deploying" in str(caught.value)
     assert intruder.read_text() == "someone else's\n"
@@ -44,9 +44,9 @@ def test_target_edited_between_plan_and_backup_fails_cleanly(project: Project) -
     plan = scripts.plan(cfg.scripts_source, cfg.scripts_target)
     (cfg.scripts_target / "a").write_text("edited after plan\n")
 
-    with Store(cfg.state_dir).session(command="t", actor="t") as sess, \
+    with open_session(Store(cfg.state_dir), command="t", actor="t") as sess, \
             pytest.raises(WriteFailed) as caught:
-        sess.apply(plan, kind="deploy")
+        apply(sess, plan, kind="deploy")
 
     assert "changed while being backed up" in str(caught.value)
     assert (cfg.scripts_target / "a").read_text() == "edited after plan\n"
@@ -68,7 +68,7 @@ def test_failing_lock_holder_write_is_one_clear_error(project: Project,
         raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(os, "pwrite", broken)
-    with pytest.raises(WriteFailed) as caught, store.session(command="t", actor="t"):
+    with pytest.raises(WriteFailed) as caught, open_session(store, command="t", actor="t"):
         pass
     monkeypatch.undo()
 
@@ -82,7 +82,7 @@ def test_transaction_keeps_the_first_error_when_sqlite_rolled_back(project: Proj
     """When SQLite already rolled back (an I/O error mid-statement), leaving the
     transaction raises the original error, not 'no transaction is active' (found by the
     strace sweep: it surfaced as a traceback)."""
-    from deploy.index import Index
+    from deploy.store.index import Index
 
     index = Index(project.root / "index.sqlite")
 
@@ -91,8 +91,8 @@ def test_transaction_keeps_the_first_error_when_sqlite_rolled_back(project: Proj
         raise RuntimeError("first")
 
     with index.transaction():
-        index.add_run("deploy", "t", "t", 1, "now", ["scripts"])
-    assert len(index.runs()) == 1
+        index.runs.add("deploy", "t", "t", 1, "now", ["scripts"])
+    assert len(index.runs.newest()) == 1
     index.close()
 
 
@@ -100,19 +100,20 @@ def test_generation_moves_with_every_start_end_and_change(project: Project) -> N
     """A plan made before the lock is kept only while the index's generation stands
     still: a run starting, a change recorded and a run ending (with nothing started
     since) must each move it. It is read from indexes, not by counting every run."""
-    from deploy.index import Index
+    from deploy.store.index import Index
 
     index = Index(project.root / "index.sqlite")
     seen = [index.generation()]
     with index.transaction():
-        run = index.add_run("deploy", "t", "t", 1, "now", ["scripts"])
+        run = index.runs.add("deploy", "t", "t", 1, "now", ["scripts"])
     seen.append(index.generation())
     with index.transaction():
-        index.add_change(run=run, category="scripts", key="a", target="/t/a", action="create",
-                         created="now", created_ts=0.0, state="applied")
+        index.changes.add(run=run, category="scripts", key="a", target="/t/a", action="create",
+                          backup=None, old_sha256=None, old_size=None, old_mode=None,
+                          created="now", created_ts=0.0, state="applied")
     seen.append(index.generation())
     with index.transaction():
-        index.finish_run(run, "done", "later")
+        index.runs.finish(run, "done", "later")
     seen.append(index.generation())
 
     assert len(set(seen)) == len(seen), seen

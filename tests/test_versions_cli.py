@@ -214,14 +214,14 @@ def test_same_second_bumps_get_counter_names(vproject: Project,
     """Three bumps of one file in the same second keep three backups (``_01``, ``_02``)."""
     from deploy import versions
     from deploy.config import load
-    from deploy.store import Store
+    from deploy.store import Store, apply, open_session
 
     cfg = load(vproject.config_path)
     when = datetime(2026, 11, 27, 9, 30, 0)
     for _ in range(3):
-        with Store(cfg.state_dir).session(command="test", actor="test") as sess:
+        with open_session(Store(cfg.state_dir), command="test", actor="test") as sess:
             sess.clock = lambda: when
-            sess.apply(versions.plan_bump(cfg.versions_dir, "memory"), kind="bump")
+            apply(sess, versions.plan_bump(cfg.versions_dir, "memory"), kind="bump")
 
     names = sorted(p.name for p in (vproject.tree / "versions").iterdir())
     assert names == ["MEMORY_VERSION_backup_20261127_093000",

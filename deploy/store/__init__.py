@@ -1,11 +1,17 @@
-"""The centralized backup store: the tree, its index, its lock, and applying plans.
+"""The centralized backup store: the tree, its index, its lock, backup naming, applying plans.
 
-``tree`` holds the tree and its records, ``session`` what a lock holder does
-(recover, apply, migrate, prune), ``phases`` the batched write phases of a run.
+Nothing outside this package touches SQL or the tree's files. The API:
 
-Every category plans its changes and hands them here; this module alone
-writes backups and targets. A run follows one durable order (checked by the
-reliability suite's ordering audit):
+- :class:`Store` (``tree``): where the tree is; ``store.reading()`` yields the index
+  read-only (or None before the first run); ``store.check_backup(row)`` re-hashes one;
+- :func:`open_session` (``session``): the lock held, the index open read-write, killed
+  runs recovered (``recover``); every write takes the :class:`Session` it yields:
+- :func:`apply` (``apply``, ``phases``, ``preflight``, ``undo``): one plan as one run;
+- :func:`import_files` (``migrate``) and :func:`delete_backup` (``prune``).
+
+Every category plans its changes and hands them here; this package alone writes
+backups and targets. A run follows one durable order (checked by the reliability
+suite's ordering audit):
 
 1. commit the run and its planned changes to the index;
 2. copy each target's old bytes to its backup (temp file, fsync, rename) and
@@ -20,21 +26,16 @@ session, which records it as ``interrupted``: each of its targets holds the old
 or the new bytes, and its backups let it be rolled back like any run.
 """
 
+from deploy.store.apply import apply
+from deploy.store.index import ChangeRow, Index, LatestRender, RenderRow, RunRow
+from deploy.store.migrate import import_files
+from deploy.store.naming import category_folder
+from deploy.store.prune import delete_backup, delete_backups
+from deploy.store.records import Applied, RunResult
+from deploy.store.session import Session, open_session
+from deploy.store.tree import INDEX_NAME, LOCK_NAME, Store, describe, now_iso, oserror
 
-from deploy.store.session import Session
-from deploy.store.tree import (
-    BATCH,
-    CATEGORIES,
-    FOLDERS,
-    INDEX_NAME,
-    LOCK_NAME,
-    Applied,
-    RunResult,
-    Store,
-    describe,
-    now_iso,
-    oserror,
-)
-
-__all__ = ["BATCH", "CATEGORIES", "FOLDERS", "INDEX_NAME", "LOCK_NAME", "Applied", "RunResult",
-           "Session", "Store", "describe", "now_iso", "oserror"]
+__all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Index", "LatestRender",
+           "RenderRow", "RunResult", "RunRow", "Session", "Store", "apply", "category_folder",
+           "delete_backup", "delete_backups", "describe", "import_files", "now_iso",
+           "open_session", "oserror"]

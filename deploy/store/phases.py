@@ -10,157 +10,145 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from deploy import fsio
 from deploy.errors import IntegrityError, WriteFailed
 from deploy.plan import Change, Plan
-from deploy.store.tree import BATCH, oserror, sync_folders
+from deploy.store.index import Index
+from deploy.store.tree import oserror, sync_folders
+from deploy.store.undo import abandon, undo_targets
+
+# Files written before one batched fsync; bounded so a huge run never holds too many fds.
+BATCH = 256
+Item = tuple[int, Path, bytes | Path, int, str]
 
 
-class WritePhases:
-    """Mixed into Session: the phases need its hooks and its failure handling."""
+def stage_batch(items: list[Item],
+                staged: dict[int, fsio.Staged], *, cold: bool = False) -> None:
+    """Write a batch of temp files, then fsync them all (group commit).
 
-    before_target: Callable[[int, Change], None] | None
-
-    if TYPE_CHECKING:  # provided by Session
-        def _finish_quietly(self, run: int, old: str | None, new: str | None, state: str, *,
-                            settle: bool = False) -> None: ...
-
-        def _undo_targets(self, run: int, plan: Plan, backups: list[Path | None],
-                          done: list[int], err: BaseException) -> None: ...
-
-    def _stage_batch(self, items: list[tuple[int, Path, bytes | Path, int, str]],
-                     staged: dict[int, fsio.Staged], *, cold: bool = False) -> None:
-        """Write a batch of temp files, then fsync them all (group commit).
-
-        ``items`` are (change index, final path, data, mode, what-for-errors); each staged
-        file lands in ``staged`` so that the caller can discard them all on failure.
-        """
-        for i, dest, data, mode, what in items:
-            try:
-                staged[i] = fsio.stage(dest, data, mode, cold=cold)
-            except OSError as err:
-                raise oserror(what, dest, err) from err
-        for i, dest, _data, _mode, _what in items:
-            try:
-                fsio.sync(staged[i])
-            except OSError as err:
-                raise oserror("syncing", dest, err) from err
-
-    def _write_backups(self, run: int, plan: Plan, backups: list[Path | None]) -> None:
-        """Copy every old target to its backup: write a batch, fsync the batch, rename it,
-        and fsync each backup folder once at the end."""
-        written: list[Path] = []
-        staged: dict[int, fsio.Staged] = {}
-        folders: dict[Path, None] = {}
-        todo = [i for i, b in enumerate(backups) if b is not None]
+    ``items`` are (change index, final path, data, mode, what-for-errors); each staged
+    file lands in ``staged`` so that the caller can discard them all on failure.
+    """
+    for i, dest, data, mode, what in items:
         try:
-            for start in range(0, len(todo), BATCH):
-                items: list[tuple[int, Path, bytes | Path, int, str]] = []
-                for i in todo[start:start + BATCH]:
-                    change, backup = plan.changes[i], backups[i]
-                    assert backup is not None and change.old.mode is not None
-                    if backup.parent not in folders:
-                        try:
-                            fsio.makedirs_durably(backup.parent)
-                        except OSError as err:
-                            raise oserror("creating backup folder", backup.parent, err) from err
-                        folders[backup.parent] = None
-                    items.append((i, backup, change.target, change.old.mode,
-                                  f"backing up {change.target} to"))
-                self._stage_batch(items, staged, cold=True)
-                for i, backup, *_rest in items:
-                    change, done = plan.changes[i], staged.pop(i)
-                    if change.old.sha256 is not None and done.sha256 != change.old.sha256:
-                        fsio.discard(done)
-                        raise WriteFailed(
-                            f"{change.target}: changed while being backed up; try again")
-                    try:
-                        fsio.commit_temp(done.tmp, backup)
-                    except OSError as err:
-                        raise oserror("renaming backup", backup, err) from err
-                    written.append(backup)
-            sync_folders(folders, "backup folder")
-        except BaseException:
-            # Nothing was changed yet: drop this run's backups and record it as failed.
-            for left in staged.values():
-                fsio.discard(left)
-            self._abandon(run, written)
-            raise
-
-    def _abandon(self, run: int, copies: list[Path]) -> None:
-        """Before any target changed: remove the run's copies and record it as failed."""
-        for path in copies:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        self._finish_quietly(run, "planned", "void", "failed")
-
-    def _write_targets(self, run: int, plan: Plan, backups: list[Path | None]) -> None:
-        """Write every target: a batch of temp files, fsync the batch, rename it into place
-        (link for targets that were absent, so nothing that appeared meanwhile is
-        replaced), and fsync each target folder once at the end."""
-        done: list[int] = []
-        staged: dict[int, fsio.Staged] = {}
-        folders: dict[Path, None] = {}
-        try:
-            for start in range(0, len(plan.changes), BATCH):
-                batch = range(start, min(start + BATCH, len(plan.changes)))
-                items: list[tuple[int, Path, bytes | Path, int, str]] = []
-                for i in batch:
-                    change = plan.changes[i]
-                    if self.before_target is not None:
-                        self.before_target(i, change)
-                    if change.new is None:
-                        continue
-                    if change.target.parent not in folders:
-                        try:
-                            fsio.makedirs_durably(change.target.parent)
-                        except OSError as err:
-                            raise oserror("creating folder", change.target.parent, err) from err
-                        folders[change.target.parent] = None
-                    items.append((i, change.target, change.new, change.mode, "writing"))
-                self._stage_batch(items, staged)
-                for i in batch:
-                    self._put_in_place(plan.changes[i], staged.pop(i, None))
-                    done.append(i)
-                    folders[plan.changes[i].target.parent] = None
-            sync_folders(folders, "folder")
-        except BaseException as err:
-            for left in staged.values():
-                fsio.discard(left)
-            self._undo_targets(run, plan, backups, done, err)
-            raise
-
-    def _put_in_place(self, change: Change, staged: fsio.Staged | None) -> None:
-        target = change.target
-        if staged is None:
-            try:
-                os.unlink(target)
-            except FileNotFoundError:
-                pass
-            except OSError as err:
-                raise oserror("removing", target, err) from err
-            return
-        if change.new_sha256 is not None and staged.sha256 != change.new_sha256:
-            fsio.discard(staged)
-            source = change.new if isinstance(change.new, Path) else "new content"
-            raise IntegrityError(f"{source}: sha256 {staged.sha256} != {change.new_sha256} "
-                                 f"expected; {target} left as it was")
-        try:
-            try:
-                if change.old.exists:
-                    fsio.commit_temp(staged.tmp, target)
-                else:
-                    fsio.create_from_temp(staged.tmp, target)
-            except BaseException:
-                fsio.discard(staged)  # never leave a temp name beside the target
-                raise
-        except FileExistsError as err:
-            raise WriteFailed(f"{target}: appeared while deploying; it was left as it is; "
-                              "run again to back it up first") from err
+            staged[i] = fsio.stage(dest, data, mode, cold=cold)
         except OSError as err:
-            raise oserror("renaming into place", target, err) from err
+            raise oserror(what, dest, err) from err
+    for i, dest, _data, _mode, _what in items:
+        try:
+            fsio.sync(staged[i])
+        except OSError as err:
+            raise oserror("syncing", dest, err) from err
+
+
+def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]) -> None:
+    """Copy every old target to its backup: write a batch, fsync the batch, rename it,
+    and fsync each backup folder once at the end."""
+    written: list[Path] = []
+    staged: dict[int, fsio.Staged] = {}
+    folders: dict[Path, None] = {}
+    todo = [i for i, b in enumerate(backups) if b is not None]
+    try:
+        for start in range(0, len(todo), BATCH):
+            items: list[Item] = []
+            for i in todo[start:start + BATCH]:
+                change, backup = plan.changes[i], backups[i]
+                assert backup is not None and change.old.mode is not None
+                if backup.parent not in folders:
+                    try:
+                        fsio.makedirs_durably(backup.parent)
+                    except OSError as err:
+                        raise oserror("creating backup folder", backup.parent, err) from err
+                    folders[backup.parent] = None
+                items.append((i, backup, change.target, change.old.mode,
+                              f"backing up {change.target} to"))
+            stage_batch(items, staged, cold=True)
+            for i, backup, *_rest in items:
+                change, done = plan.changes[i], staged.pop(i)
+                if change.old.sha256 is not None and done.sha256 != change.old.sha256:
+                    fsio.discard(done)
+                    raise WriteFailed(
+                        f"{change.target}: changed while being backed up; try again")
+                try:
+                    fsio.commit_temp(done.tmp, backup)
+                except OSError as err:
+                    raise oserror("renaming backup", backup, err) from err
+                written.append(backup)
+        sync_folders(folders, "backup folder")
+    except BaseException:
+        # Nothing was changed yet: drop this run's backups and record it as failed.
+        for left in staged.values():
+            fsio.discard(left)
+        abandon(index, run, written)
+        raise
+
+
+def write_targets(index: Index, run: int, plan: Plan, backups: list[Path | None],
+                  before_target: Callable[[int, Change], None] | None = None) -> None:
+    """Write every target: a batch of temp files, fsync the batch, rename it into place
+    (link for targets that were absent, so nothing that appeared meanwhile is
+    replaced), and fsync each target folder once at the end."""
+    done: list[int] = []
+    staged: dict[int, fsio.Staged] = {}
+    folders: dict[Path, None] = {}
+    try:
+        for start in range(0, len(plan.changes), BATCH):
+            batch = range(start, min(start + BATCH, len(plan.changes)))
+            items: list[Item] = []
+            for i in batch:
+                change = plan.changes[i]
+                if before_target is not None:
+                    before_target(i, change)
+                if change.new is None:
+                    continue
+                if change.target.parent not in folders:
+                    try:
+                        fsio.makedirs_durably(change.target.parent)
+                    except OSError as err:
+                        raise oserror("creating folder", change.target.parent, err) from err
+                    folders[change.target.parent] = None
+                items.append((i, change.target, change.new, change.mode, "writing"))
+            stage_batch(items, staged)
+            for i in batch:
+                put_in_place(plan.changes[i], staged.pop(i, None))
+                done.append(i)
+                folders[plan.changes[i].target.parent] = None
+        sync_folders(folders, "folder")
+    except BaseException as err:
+        for left in staged.values():
+            fsio.discard(left)
+        undo_targets(index, run, plan, backups, done, err)
+        raise
+
+
+def put_in_place(change: Change, staged: fsio.Staged | None) -> None:
+    target = change.target
+    if staged is None:
+        try:
+            os.unlink(target)
+        except FileNotFoundError:
+            pass
+        except OSError as err:
+            raise oserror("removing", target, err) from err
+        return
+    if change.new_sha256 is not None and staged.sha256 != change.new_sha256:
+        fsio.discard(staged)
+        source = change.new if isinstance(change.new, Path) else "new content"
+        raise IntegrityError(f"{source}: sha256 {staged.sha256} != {change.new_sha256} "
+                             f"expected; {target} left as it was")
+    try:
+        try:
+            if change.old.exists:
+                fsio.commit_temp(staged.tmp, target)
+            else:
+                fsio.create_from_temp(staged.tmp, target)
+        except BaseException:
+            fsio.discard(staged)  # never leave a temp name beside the target
+            raise
+    except FileExistsError as err:
+        raise WriteFailed(f"{target}: appeared while deploying; it was left as it is; "
+                          "run again to back it up first") from err
+    except OSError as err:
+        raise oserror("renaming into place", target, err) from err
 

@@ -1,4 +1,4 @@
-"""The backup tree: where it is, its folders, its records, and opening a session on it."""
+"""The backup tree: where it is, its folders, reading its index, and checking a backup."""
 
 from __future__ import annotations
 
@@ -6,39 +6,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
 
-from deploy import fsio, lock
+from deploy import categories, fsio
 from deploy.errors import DeployError, IntegrityError, WriteFailed
-from deploy.index import ChangeRow, Index, NoIndexYet
-from deploy.names import category_folder
+from deploy.store.index import ChangeRow, Index, NoIndexYet
+from deploy.store.naming import category_folder
 
-if TYPE_CHECKING:
-    from deploy.store.session import Session
-
-CATEGORIES = ("scripts", "versions", "templates", "framework", "parents")
-FOLDERS = ("framework", "scripts", "versions", "templates", "parent_directory_manager")
 INDEX_NAME = "index.sqlite"
-# Files written before one batched fsync; bounded so a huge run never holds too many fds.
-BATCH = 256
 LOCK_NAME = "lock"
-
-
-class Applied(NamedTuple):
-    """One change a run made: its category, target, action and backup (None when absent)."""
-
-    category: str
-    key: str
-    target: Path
-    action: str
-    backup: Path | None
-    seq: int
-
-
-class RunResult(NamedTuple):
-    run: int | None
-    changes: tuple[Applied, ...]
-    recovered: tuple[int, ...] = ()
 
 
 def now_iso() -> str:
@@ -74,8 +49,18 @@ class Store:
     def folder(self, category: str, key: str = "") -> Path:
         return self.tree / category_folder(category, key)
 
-    def read_index(self) -> Index | None:
-        """The index opened read-only, or None when no run has written one yet."""
+    @contextmanager
+    def reading(self) -> Iterator[Index | None]:
+        """The index opened read-only for the body (None when no run has written one yet),
+        closed after it: the one way to read the tree's records."""
+        index = self._read_index()
+        try:
+            yield index
+        finally:
+            if index is not None:
+                index.close()
+
+    def _read_index(self) -> Index | None:
         if not self.index_path.exists():
             return None
         try:
@@ -105,10 +90,10 @@ class Store:
                 f"{path}: backup {row.seq} is corrupt: sha256 {state.sha256} != {row.old_sha256}")
         return path
 
-    def _ensure_tree(self) -> None:
+    def ensure_tree(self) -> None:
         if self.tree.is_symlink():
             raise DeployError(f"{self.tree}: the backup tree is a symlink; refusing to write")
-        for folder in FOLDERS:
+        for folder in categories.FOLDERS:
             path = self.tree / folder
             if path.is_symlink():
                 raise DeployError(f"{path}: backup folder is a symlink; refusing to write")
@@ -118,19 +103,3 @@ class Store:
                 fsio.makedirs_durably(path)
             except OSError as err:
                 raise oserror("creating backup folder", path, err) from err
-
-    @contextmanager
-    def session(self, *, command: str, actor: str, wait: float = 0) -> Iterator[Session]:
-        """Take the lock, open the index, record killed runs as interrupted, then yield."""
-        self._ensure_tree()
-        with lock.hold(self.lock_path, command=command, started=now_iso(), wait=wait):
-            index = Index(self.index_path)
-            try:
-                from deploy.store.session import Session
-
-                sess = Session(self, index, command=command, actor=actor)
-                sess.recover()
-                yield sess
-            finally:
-                index.close()
-

@@ -85,7 +85,7 @@ class Injector:
     @contextmanager
     def active(self) -> Iterator[Injector]:
         from deploy import fsio
-        from deploy.index import Index
+        from deploy.store.index import Index
 
         if self.site == "index.commit":
             real_init = Index.__init__

@@ -98,7 +98,7 @@ def test_second_run_without_wait_exits_4_naming_the_holder(tmp_path: Path) -> No
     (tmp_path / "state" / "backups").mkdir(parents=True)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from pathlib import Path; "
-         "from deploy import lock; "
+         "from deploy.store import lock; "
          "cm = lock.hold(Path(sys.argv[1]), command='holder', started='now'); "
          "cm.__enter__(); print('ready', flush=True); time.sleep(60)",
          str(tmp_path / "state" / "backups" / "lock")],

@@ -42,7 +42,7 @@ def test_rollback_cut_short_then_retried_is_not_drift(tmp_path: Path) -> None:
 def test_hot_journal_does_not_wedge_read_only_opens(tmp_path: Path) -> None:
     """A journal left by a commit cut short is rolled back instead of failing every
     ``history`` and every plan with "attempt to write a readonly database"."""
-    from deploy.index import Index
+    from deploy.store.index import Index
 
     path = tmp_path / "index.sqlite"
     Index(path).close()
@@ -62,7 +62,7 @@ def test_hot_journal_does_not_wedge_read_only_opens(tmp_path: Path) -> None:
 
     index = Index(path, readonly=True)
 
-    assert index.runs() == []
+    assert index.runs.newest() == []
     index.close()
     assert not (tmp_path / "index.sqlite-journal").exists()
 
@@ -104,4 +104,5 @@ def test_index_being_created_reads_as_no_index(tmp_path: Path) -> None:
     store.tree.mkdir(parents=True)
     sqlite3.connect(store.index_path).close()
 
-    assert store.read_index() is None
+    with store.reading() as index:
+        assert index is None

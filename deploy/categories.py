@@ -1,0 +1,64 @@
+"""The category table: one record per kind of target, read by every layer.
+
+Naming, the tree's folders, retention, rollback and the task layer all look a
+category up here, so adding one touches this table and its planning module only.
+The backup names are the contract's (``../shared/CONTRACT.md``, "On disk"); the
+framework's are stamped to the millisecond, the others to the second, and a
+taken name gets ``_01``, ``_02`` ... appended to its stem (``deploy.store.naming``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+KeepSetting = Literal["max_backups_per_type", "framework_keep"]
+
+
+class Category(NamedTuple):
+    """What the toolkit knows about one category of target."""
+
+    name: str
+    folder: str                # the backup folder, relative to the tree; {key}: the change's key
+    stem: str                  # the backup file name's stem; {name} and {stamp} are filled in
+    suffix: str                # what follows the stem (and its counter, when a name is taken)
+    millis: bool               # whether {stamp} carries milliseconds
+    named_after_target: bool   # {name}: the target's file name (else the change's key)
+    keep: KeepSetting          # the [tool.deploy.backup] setting that bounds a target's backups
+    flag: str                  # the rollback task's narrowing flag
+    help: str                  # what the narrowing flag takes
+
+
+SCRIPTS = Category(
+    name="scripts", folder="scripts", stem="{name}_backup_{stamp}", suffix="",
+    millis=False, named_after_target=False, keep="max_backups_per_type",
+    flag="name", help="only this script (repeatable)")
+VERSIONS = Category(
+    # Keyed by subsystem (memory), named after its file (MEMORY_VERSION_backup_...).
+    name="versions", folder="versions", stem="{name}_backup_{stamp}", suffix="",
+    millis=False, named_after_target=True, keep="max_backups_per_type",
+    flag="subsystem", help="only this subsystem (repeatable)")
+TEMPLATES = Category(
+    name="templates", folder="templates/{key}", stem="{name}_{stamp}", suffix=".backup",
+    millis=False, named_after_target=False, keep="max_backups_per_type",
+    flag="id", help="only this template id (repeatable)")
+FRAMEWORK = Category(
+    name="framework", folder="framework", stem="framework_CLAUDE_md_{stamp}", suffix=".backup",
+    millis=True, named_after_target=False, keep="framework_keep",
+    flag="", help="")
+PARENTS = Category(
+    # Keyed by the parent folder, named after the file in it (CLAUDE.md_...): every parent
+    # shares one folder, so restores go through the index, never by looking for a name.
+    name="parents", folder="parent_directory_manager", stem="{name}_{stamp}", suffix=".backup",
+    millis=False, named_after_target=True, keep="max_backups_per_type",
+    flag="dir", help="only the CLAUDE.md of this parent folder (repeatable)")
+
+TABLE: tuple[Category, ...] = (SCRIPTS, VERSIONS, TEMPLATES, FRAMEWORK, PARENTS)
+BY_NAME = {c.name: c for c in TABLE}
+NAMES: tuple[str, ...] = tuple(c.name for c in TABLE)
+# The folders a tree holds from its start: each category's, up to its first {key}.
+FOLDERS: tuple[str, ...] = tuple(c.folder.partition("/")[0] for c in TABLE)
+
+
+def get(name: str) -> Category:
+    """The category called ``name``; KeyError for one the table does not know."""
+    return BY_NAME[name]

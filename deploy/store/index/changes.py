@@ -1,0 +1,96 @@
+"""Changes: one row per target a run changes, its backup, and the state it reached."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from deploy.states import ChangeState
+from deploy.store.index.db import Db
+from deploy.store.index.rows import CHANGE_COLS, HAS_BACKUP, IMPORTED, IS_LIVE, ChangeRow
+
+
+class Changes:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def add(self, *, run: int, category: str, key: str, target: str, action: str,
+            backup: str | None, old_sha256: str | None, old_size: int | None,
+            old_mode: int | None, created: str, created_ts: float, state: ChangeState,
+            new_sha256: str | None = None, new_size: int | None = None,
+            new_mode: int | None = None, reverts: int | None = None) -> int:
+        values = {"run": run, "category": category, "key": key, "target": target,
+                  "action": action, "backup": backup, "old_sha256": old_sha256,
+                  "old_size": old_size, "old_mode": old_mode, "new_sha256": new_sha256,
+                  "new_size": new_size, "new_mode": new_mode, "created": created,
+                  "created_ts": created_ts, "state": state, "reverts": reverts}
+        cur = self.db.execute(
+            f"INSERT INTO changes ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+            tuple(values.values()))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def move(self, run: int, old: ChangeState, new: ChangeState) -> None:
+        """Every change of ``run`` in state ``old`` moves to ``new`` (one phase of a run)."""
+        self.db.execute("UPDATE changes SET state = ? WHERE run = ? AND state = ?",
+                        (new, run, old))
+
+    def set_state(self, seq: int, state: ChangeState) -> None:
+        self.db.execute("UPDATE changes SET state = ? WHERE seq = ?", (state, seq))
+
+    def of_run(self, run: int) -> list[ChangeRow]:
+        return [ChangeRow(*r) for r in self.db.execute(
+            f"SELECT {CHANGE_COLS} FROM changes WHERE run = ? ORDER BY seq", (run,))]
+
+    def get(self, seq: int) -> ChangeRow | None:
+        row = self.db.execute(f"SELECT {CHANGE_COLS} FROM changes WHERE seq = ?",
+                              (seq,)).fetchone()
+        return ChangeRow(*row) if row else None
+
+    def last_write(self, target: str) -> ChangeRow | None:
+        """The newest change that left bytes in ``target`` (failed runs restored theirs)."""
+        row = self.db.execute(
+            f"SELECT {CHANGE_COLS} FROM changes WHERE target = ? AND {IS_LIVE}"
+            " ORDER BY seq DESC LIMIT 1", (target,)).fetchone()
+        return ChangeRow(*row) if row else None
+
+    def keys(self, category: str) -> set[str]:
+        """Every key this category ever recorded a change for."""
+        return {str(r[0]) for r in self.db.execute(
+            "SELECT DISTINCT key FROM changes WHERE category = ?", (category,))}
+
+    def backups(self, category: str | None = None, target: str | None = None,
+                limit: int | None = None) -> list[ChangeRow]:
+        """Changes that hold a backup file, newest first."""
+        sql = f"SELECT {CHANGE_COLS} FROM changes WHERE {HAS_BACKUP}"
+        params: list[Any] = []
+        if category is not None:
+            sql += " AND category = ?"
+            params.append(category)
+        if target is not None:
+            sql += " AND target = ?"
+            params.append(target)
+        sql += " ORDER BY seq DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [ChangeRow(*r) for r in self.db.execute(sql, params)]
+
+    def backup_count(self, category: str) -> int:
+        row = self.db.execute(
+            f"SELECT count(*) FROM changes WHERE {HAS_BACKUP} AND category = ?",
+            (category,)).fetchone()
+        return int(row[0])
+
+    def mark_undone(self, seqs: Iterable[int], by: int | None) -> None:
+        for seq in seqs:
+            self.db.execute("UPDATE changes SET undone_by = ? WHERE seq = ?", (by, seq))
+
+    def imported(self, target: str, sha256: str) -> bool:
+        """Whether a legacy backup with these bytes for this target was migrated already."""
+        row = self.db.execute(f"SELECT 1 FROM changes WHERE {IMPORTED} AND target = ?"
+                              " AND old_sha256 = ? LIMIT 1", (target, sha256)).fetchone()
+        return row is not None
+
+    def mark_pruned(self, seq: int) -> None:
+        self.db.execute("UPDATE changes SET pruned = 1 WHERE seq = ?", (seq,))

@@ -1,0 +1,116 @@
+"""The index file's connection: opening it (read-only without writing a byte), and commits.
+
+The journal mode stays DELETE (no WAL) so that a read-only open creates no
+file: ``--dry-run`` must leave the tree byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from deploy.errors import DeployError
+from deploy.store.index.schema import SCHEMA, SCHEMA_VERSION
+
+
+class IndexError_(DeployError):
+    """The index could not be read or written."""
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection; first lets SQLite roll back a hot journal if there is one.
+
+    A run killed (or failing) mid-commit leaves ``index.sqlite-journal`` behind, and a
+    read-only connection cannot roll it back: every read then fails with "attempt to write
+    a readonly database", and so did ``history`` and the read-only planning of every
+    writing task, forever (found by the strace sweep). Rolling the journal back restores
+    the last committed state, which is what any read-write open does first.
+    """
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        journal = path.with_name(path.name + "-journal")
+        if not journal.exists() or not os.access(path.parent, os.W_OK):
+            raise
+        db.close()
+    recover = sqlite3.connect(path, isolation_level=None)
+    try:
+        recover.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    finally:
+        recover.close()
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+
+
+class NoIndexYet(IndexError_):
+    """The index file exists but holds no schema yet: the first run is creating it."""
+
+
+class Db:
+    """The SQLite connection: opened read-only or read-write, one durable commit at a time."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
+        try:
+            if readonly:
+                self.db = _connect_readonly(path)
+                if not self.db.execute(
+                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
+                ).fetchone():
+                    self.db.close()
+                    raise NoIndexYet(f"{path}: the backup index is being created")
+            else:
+                self.db = sqlite3.connect(path, isolation_level=None)
+                self.db.execute("PRAGMA journal_mode=DELETE")
+                self.db.execute("PRAGMA synchronous=FULL")
+                self.db.executescript(SCHEMA)
+                self.db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone()  # reads the schema
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"{path}: cannot use the backup index: {err}") from err
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One durable commit; rolled back whole on any error."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"{self.path}: cannot write the backup index: {err}") from err
+        try:
+            yield
+        except BaseException:
+            # SQLite may have rolled back by itself already (an I/O error mid-statement);
+            # a second ROLLBACK would then raise and hide the first error.
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.DatabaseError:
+                    pass
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.DatabaseError as err:
+            if self.db.in_transaction:
+                try:
+                    self.db.execute("ROLLBACK")
+                except sqlite3.DatabaseError:
+                    pass
+            raise IndexError_(f"{self.path}: cannot commit the backup index: {err}") from err
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"{self.path}: backup index query failed: {err}") from err

@@ -1,0 +1,91 @@
+"""The index's records, and the SQL conditions that name a state once."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import NamedTuple
+
+from deploy.states import HOLDS_BACKUP, LIVE, UNDOABLE_RUNS, ChangeState, RunState
+
+
+class RunRow(NamedTuple):
+    id: int
+    kind: str
+    actor: str
+    command: str
+    pid: int
+    started: str
+    finished: str | None
+    state: str
+    undoes: int | None
+    categories: str
+
+
+class ChangeRow(NamedTuple):
+    seq: int
+    run: int
+    category: str
+    key: str
+    target: str
+    action: str
+    backup: str | None
+    old_sha256: str | None
+    old_size: int | None
+    old_mode: int | None
+    new_sha256: str | None
+    new_size: int | None
+    new_mode: int | None
+    created: str
+    created_ts: float
+    state: str
+    undone_by: int | None
+    reverts: int | None
+    pruned: int
+
+
+class RenderRow(NamedTuple):
+    id: int
+    change_seq: int
+    category: str
+    key: str
+    n: int
+    template_sha256: str
+    output_sha256: str
+
+
+class LatestRender(NamedTuple):
+    """A key's newest render; ``change_seq`` is None when the key was never rendered."""
+
+    change_seq: int | None
+    template_sha256: str
+    context_sha256: str
+    output_sha256: str
+    output: bytes
+
+    def hit(self, template_sha256: str, context_sha256: str) -> bytes | None:
+        """The output, if it came from this template and context and still verifies."""
+        if self.change_seq is None or not self.context_sha256 \
+                or (self.template_sha256, self.context_sha256) != (template_sha256,
+                                                                   context_sha256):
+            return None
+        ok = hashlib.sha256(self.output).hexdigest() == self.output_sha256
+        return self.output if ok else None
+
+
+NO_RENDER = LatestRender(None, "", "", "", b"")
+RUN_COLS = ", ".join(RunRow._fields)
+CHANGE_COLS = ", ".join(ChangeRow._fields)
+RENDER_COLS = ", ".join(RenderRow._fields)
+
+
+def _among(column: str, states: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(str(s)) for s in states)})"
+
+
+# Each condition written once: the queries compose them.
+IS_LIVE = _among("state", LIVE)
+IS_LIVE_C = _among("c.state", LIVE)
+HAS_BACKUP = f"backup IS NOT NULL AND pruned = 0 AND {_among('state', HOLDS_BACKUP)}"
+RUN_UNDOABLE = _among("r.state", UNDOABLE_RUNS)
+RUNNING = f"state = '{RunState.RUNNING}'"
+IMPORTED = f"state = '{ChangeState.IMPORTED}'"

@@ -1,0 +1,97 @@
+"""Runs: one row per invocation that writes, and the state it ended in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from deploy.states import RunKind, RunState
+from deploy.store.index.db import Db
+from deploy.store.index.rows import (
+    IS_LIVE,
+    IS_LIVE_C,
+    RUN_COLS,
+    RUN_UNDOABLE,
+    RUNNING,
+    RunRow,
+)
+
+
+class Runs:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def add(self, kind: RunKind, actor: str, command: str, pid: int, started: str,
+            categories: Iterable[str], undoes: int | None = None) -> int:
+        cur = self.db.execute(
+            "INSERT INTO runs (kind, actor, command, pid, started, state, undoes, categories)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (kind, actor, command, pid, started, RunState.RUNNING, undoes,
+             ",".join(sorted(set(categories)))))
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def finish(self, run: int, state: RunState, finished: str) -> None:
+        self.db.execute("UPDATE runs SET state = ?, finished = ? WHERE id = ?",
+                        (state, finished, run))
+
+    def get(self, run_id: int) -> RunRow | None:
+        row = self.db.execute(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return RunRow(*row) if row else None
+
+    def newest(self, limit: int | None = None, offset: int = 0) -> list[RunRow]:
+        sql = f"SELECT {RUN_COLS} FROM runs ORDER BY id DESC"
+        params: tuple[int, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params = (limit, offset)
+        return [RunRow(*r) for r in self.db.execute(sql, params)]
+
+    def running(self) -> list[RunRow]:
+        return [RunRow(*r) for r in self.db.execute(
+            f"SELECT {RUN_COLS} FROM runs WHERE {RUNNING} ORDER BY id")]
+
+    def changed(self, run_id: int) -> int:
+        """How many of the run's changes left their bytes in their targets."""
+        row = self.db.execute(f"SELECT count(*) FROM changes WHERE run = ? AND {IS_LIVE}",
+                              (run_id,)).fetchone()
+        return int(row[0])
+
+    def undoable(self, categories: Iterable[str], key: str | None = None,
+                 keys: Iterable[str] | None = None, limit: int = 1) -> list[int]:
+        """Runs, newest first, with a not-yet-undone applied change in these categories.
+
+        Rollbacks themselves are skipped: undoing one is ``rollback.release --run``.
+        """
+        cats = list(categories)
+        sql = (
+            "SELECT DISTINCT c.run FROM changes c JOIN runs r ON r.id = c.run"
+            f" WHERE c.category IN ({', '.join('?' for _ in cats)})"
+            f" AND {IS_LIVE_C} AND c.undone_by IS NULL"
+            f" AND r.kind != '{RunKind.ROLLBACK}' AND {RUN_UNDOABLE}"
+        )
+        params: list[Any] = list(cats)
+        if key is not None:
+            sql += " AND c.key = ?"
+            params.append(key)
+        if keys is not None:
+            key_list = list(keys)
+            sql += f" AND c.key IN ({', '.join('?' for _ in key_list)})"
+            params.extend(key_list)
+        sql += " ORDER BY c.run DESC LIMIT ?"
+        params.append(limit)
+        return [int(r[0]) for r in self.db.execute(sql, params)]
+
+    def refresh_state(self, run: int) -> None:
+        """A finished run whose every applied change is undone reads ``undone``, else back."""
+        row = self.get(run)
+        if row is None or row.state not in (RunState.DONE, RunState.UNDONE,
+                                            RunState.INTERRUPTED):
+            return
+        left = self.db.execute(
+            f"SELECT count(*) FROM changes WHERE run = ? AND {IS_LIVE} AND undone_by IS NULL",
+            (run,)).fetchone()[0]
+        if left == 0 and row.state != RunState.UNDONE:
+            self.db.execute("UPDATE runs SET state = ? WHERE id = ?", (RunState.UNDONE, run))
+        elif left and row.state == RunState.UNDONE:
+            self.db.execute("UPDATE runs SET state = ? WHERE id = ?", (RunState.DONE, run))

@@ -1,0 +1,66 @@
+"""The index's schema: runs, their changes, renders and compiled template code.
+
+``CREATE ... IF NOT EXISTS`` throughout, so an index written by an earlier
+version gains new tables (``template_code``) on its next read-write open.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,              -- deploy | bump | rollback | migrate
+    actor TEXT NOT NULL,
+    command TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    state TEXT NOT NULL,             -- running | done | failed | interrupted | undone
+    undoes INTEGER,                  -- for a rollback: the run it undid
+    categories TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run INTEGER NOT NULL REFERENCES runs(id),
+    category TEXT NOT NULL,
+    key TEXT NOT NULL,
+    target TEXT NOT NULL,
+    action TEXT NOT NULL,            -- create | update | delete
+    backup TEXT,                     -- path relative to the tree; NULL when the target was absent
+    old_sha256 TEXT,
+    old_size INTEGER,
+    old_mode INTEGER,
+    new_sha256 TEXT,                 -- NULL when the change deletes the target
+    new_size INTEGER,
+    new_mode INTEGER,
+    created TEXT NOT NULL,
+    created_ts REAL NOT NULL,
+    state TEXT NOT NULL,             -- planned | backed_up | applied | void | reverted | imported
+    undone_by INTEGER,               -- the rollback run that undid this change
+    reverts INTEGER,                 -- for a rollback's change: the change it reverted
+    pruned INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
+CREATE INDEX IF NOT EXISTS changes_target ON changes(target, seq);
+CREATE INDEX IF NOT EXISTS changes_category ON changes(category, seq);
+CREATE INDEX IF NOT EXISTS changes_run ON changes(run, seq);
+CREATE TABLE IF NOT EXISTS renders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    change_seq INTEGER NOT NULL REFERENCES changes(seq),
+    category TEXT NOT NULL,
+    key TEXT NOT NULL,
+    n INTEGER NOT NULL,              -- render number of this key: 1, 2, 3 ...
+    template_sha256 TEXT NOT NULL,
+    output_sha256 TEXT NOT NULL,
+    output BLOB NOT NULL,            -- kept as the base of a later 3-way merge
+    context_sha256 TEXT NOT NULL DEFAULT ''  -- the variables but deployed_at: the render cache
+);
+CREATE INDEX IF NOT EXISTS renders_key ON renders(category, key, n);
+CREATE TABLE IF NOT EXISTS template_code (
+    path TEXT PRIMARY KEY,           -- the template file
+    key TEXT NOT NULL,               -- sha256 of what the code came from (deploy.render.Codes)
+    code BLOB NOT NULL               -- marshalled compiled template code
+);
+"""

@@ -1,0 +1,72 @@
+"""The exact backup file names of the contract, from the category table.
+
+A name is ``<stem><suffix>``; when it is taken (on disk, or by another change of
+the same run) ``_01``, ``_02`` ... go on the stem. Order never comes from these
+names: the index's sequence numbers give it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from deploy import categories
+
+
+def stamp(when: datetime, *, millis: bool = False) -> str:
+    text = when.strftime("%Y%m%d_%H%M%S")
+    return f"{text}_{when.microsecond // 1000:03d}" if millis else text
+
+
+def category_folder(category: str, key: str) -> str:
+    """The folder, relative to the backup tree, that holds a category's backups."""
+    return categories.get(category).folder.format(key=key)
+
+
+def name_key(category: str, key: str, target_name: str) -> str:
+    """What a backup is named after: the change's key (script name, template id), or the
+    target's file name for categories keyed by something else (subsystem, parent folder)."""
+    return target_name if categories.get(category).named_after_target else key
+
+
+def backup_stem(category: str, key: str, when: datetime) -> tuple[str, str]:
+    """Return (stem, suffix) of the contract's backup name for one target.
+
+    ``key`` is what :func:`name_key` returns; the framework's stem does not use it.
+    """
+    cat = categories.get(category)
+    return cat.stem.format(name=key, stamp=stamp(when, millis=cat.millis)), cat.suffix
+
+
+def unique_name(stem: str, suffix: str, taken: Callable[[str], bool]) -> str:
+    """``stem + suffix``, or with ``_01``, ``_02`` ... appended to the stem while taken."""
+    name = stem + suffix
+    counter = 0
+    while taken(name):
+        counter += 1
+        name = f"{stem}_{counter:02d}{suffix}"
+    return name
+
+
+class Namer:
+    """Names a run's backups: unique on disk and among the names this run already gave."""
+
+    def __init__(self, tree: Path, when: datetime) -> None:
+        self.tree = tree
+        self.when = when
+        self.reserved: set[Path] = set()
+
+    def name(self, category: str, key: str, target: Path, when: datetime | None = None) -> Path:
+        """The backup path for ``target``, stamped ``when`` (default: the run's time)."""
+        folder = self.tree / category_folder(category, key)
+        stem, suffix = backup_stem(category, name_key(category, key, target.name),
+                                   when or self.when)
+
+        def taken(name: str) -> bool:
+            return folder / name in self.reserved or os.path.lexists(folder / name)
+
+        path = folder / unique_name(stem, suffix, taken)
+        self.reserved.add(path)
+        return path

@@ -1,0 +1,33 @@
+"""Pruning: a backup leaves the index before its file leaves the tree (never a row whose
+file is gone without the index saying so)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from deploy.store.index import ChangeRow
+from deploy.store.session import Session
+from deploy.store.tree import oserror
+
+
+def delete_backup(sess: Session, row: ChangeRow) -> None:
+    """Remove one backup file and mark it pruned (index first: never a dangling row)."""
+    with sess.index.transaction():
+        sess.index.changes.mark_pruned(row.seq)
+    path = sess.store.backup_path(row)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        raise oserror("removing backup", path, err) from err
+
+
+def delete_backups(sess: Session, rows: Iterable[ChangeRow]) -> list[ChangeRow]:
+    """Remove each backup of ``rows`` in turn; returns them."""
+    done = []
+    for row in rows:
+        delete_backup(sess, row)
+        done.append(row)
+    return done
