@@ -4,6 +4,9 @@ Every test gets HOME pointed at a scratch folder; behaviour tests build a
 project tree with ``Project.write({path: content})`` (copier's
 ``build_file_tree`` idea) and run ``invoke`` in a subprocess against it through
 ``DEPLOY_CONFIG``, the same door users use.
+
+Tests of the many-hosts feature ask for ``ssh_hosts`` (and ``ssh_full_host``): real sshd
+servers on loopback, one throwaway user each, built by ``tests/sshd.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import sshd
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -160,3 +165,46 @@ def assert_one_error_line(stderr: str, *needles: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     for needle in needles:
         assert needle in lines[0], (needle, stderr)
+
+
+# --- real sshd hosts on loopback (tests/sshd.py) ------------------------------------------
+
+@pytest.fixture(scope="session")
+def ssh_fleet() -> Iterator[sshd.Fleet]:
+    """Hosts ``h1`` and ``h2``: two throwaway users, each behind its own sshd on 127.0.0.1.
+
+    Started on first use, torn down (sshds stopped, users removed) at session end; skips
+    where sshd cannot run (not root, no openssh-server, no useradd).
+    """
+    reason = sshd.unavailable()
+    if reason:
+        pytest.skip(reason)
+    with sshd.Fleet.create() as fleet:
+        fleet.add_host("h1")
+        fleet.add_host("h2")
+        yield fleet
+
+
+@pytest.fixture
+def ssh_hosts(ssh_fleet: sshd.Fleet) -> sshd.Fleet:
+    """The session's fleet with every host up: one a failed test left stopped is restarted."""
+    ssh_fleet.restart_stopped()
+    return ssh_fleet
+
+
+@pytest.fixture(scope="session")
+def _ssh_full_host(ssh_fleet: sshd.Fleet) -> Iterator[sshd.Host]:
+    """Adds ``h3`` to the fleet once, on first use; the fleet's teardown removes it."""
+    try:
+        host = ssh_fleet.add_host("h3", tmpfs_size="2m")
+    except sshd.SSHDError as exc:
+        if not str(exc).startswith("mount "):
+            raise
+        pytest.skip(f"cannot mount a tmpfs home: {exc}")
+    yield host
+
+
+@pytest.fixture
+def ssh_full_host(_ssh_full_host: sshd.Host, ssh_hosts: sshd.Fleet) -> sshd.Host:
+    """Host ``h3`` in the same fleet, its home a 2 MiB tmpfs (disk-full tests); up."""
+    return _ssh_full_host
