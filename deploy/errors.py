@@ -8,6 +8,13 @@ class DeployError(Exception):
 
     exit_code = 1
 
+    def amend(self, outcome: str) -> DeployError:
+        """The same error (type, exit code, details) with ``; outcome`` added to its message."""
+        amended = type(self).__new__(type(self))
+        amended.__dict__.update(self.__dict__)
+        amended.args = (f"{self}; {outcome}",)
+        return amended
+
 
 class ConfigError(DeployError):
     """Bad configuration or bad input (a name, a flag value); exit code 2."""
@@ -37,3 +44,12 @@ class IntegrityError(DeployError):
 
 class WriteFailed(DeployError):
     """A write failed part way; what the run changed was restored (or the message says not)."""
+
+
+class Interrupted(DeployError):
+    """A signal (SIGINT, SIGTERM, SIGHUP) stopped a run; exit code 128 + the signal's number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum

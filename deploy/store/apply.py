@@ -63,6 +63,7 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
     if not plan.changes and not record_empty:
         return RunResult(None, (), sess.recovered)
     store, index = sess.store, sess.index
+    sess.signals.check("nothing was changed")
     preflight(store, plan)
     # Debris of earlier runs that could not clean up after themselves goes first.
     for folder in dict.fromkeys(c.target.parent for c in plan.changes):
@@ -85,11 +86,12 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
                 new_mode=change.mode if change.new is not None else None,
                 created=started, created_ts=time.time(), state=ChangeState.PLANNED,
                 reverts=change.reverts))
-    write_backups(index, run, plan, backups)
+    write_backups(index, run, plan, backups, sess.signals.check)
     with index.transaction():
         index.changes.move(run, ChangeState.PLANNED, ChangeState.BACKED_UP)
-    write_targets(index, run, plan, backups, sess.before_target)
+    write_targets(index, run, plan, backups, sess.before_target, sess.signals.check)
     try:
+        sess.signals.check()
         commit_applied(index, run, plan, seqs, on_done)
     except BaseException as err:
         # The targets are written but the index could not say so: a run is all or
@@ -97,6 +99,7 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
         # final commit used to exit 1 with every target changed).
         undo_targets(index, run, plan, backups, list(range(len(plan.changes))), err)
         raise
+    sess.finished = run
     return RunResult(run, tuple(
         Applied(c.category, c.key, c.target, c.action, b, s)
         for c, b, s in zip(plan.changes, backups, seqs, strict=True)), sess.recovered)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from deploy import fsio
-from deploy.errors import IntegrityError, WriteFailed
+from deploy.errors import IntegrityError, Interrupted, WriteFailed
 from deploy.plan import Change, Plan
 from deploy.store.index import Index
 from deploy.store.tree import oserror, sync_folders
@@ -42,7 +42,8 @@ def stage_batch(items: list[Item],
             raise oserror("syncing", dest, err) from err
 
 
-def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]) -> None:
+def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None],
+                  check: Callable[[], None] = lambda: None) -> None:
     """Copy every old target to its backup: write a batch, fsync the batch, rename it,
     and fsync each backup folder once at the end."""
     written: list[Path] = []
@@ -51,6 +52,7 @@ def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]
     todo = [i for i, b in enumerate(backups) if b is not None]
     try:
         for start in range(0, len(todo), BATCH):
+            check()
             items: list[Item] = []
             for i in todo[start:start + BATCH]:
                 change, backup = plan.changes[i], backups[i]
@@ -76,16 +78,19 @@ def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]
                     raise oserror("renaming backup", backup, err) from err
                 written.append(backup)
         sync_folders(folders, "backup folder")
-    except BaseException:
+    except BaseException as err:
         # Nothing was changed yet: drop this run's backups and record it as failed.
         for left in staged.values():
             fsio.discard(left)
-        abandon(index, run, written)
+        abandon(index, run, written, interrupted=isinstance(err, Interrupted))
+        if isinstance(err, Interrupted):
+            raise err.amend("nothing was changed") from err
         raise
 
 
 def write_targets(index: Index, run: int, plan: Plan, backups: list[Path | None],
-                  before_target: Callable[[int, Change], None] | None = None) -> None:
+                  before_target: Callable[[int, Change], None] | None = None,
+                  check: Callable[[], None] = lambda: None) -> None:
     """Write every target: a batch of temp files, fsync the batch, rename it into place
     (link for targets that were absent, so nothing that appeared meanwhile is
     replaced), and fsync each target folder once at the end."""
@@ -111,6 +116,7 @@ def write_targets(index: Index, run: int, plan: Plan, backups: list[Path | None]
                 items.append((i, change.target, change.new, change.mode, "writing"))
             stage_batch(items, staged)
             for i in batch:
+                check()  # between two targets: each is old or new, and `done` says which
                 put_in_place(plan.changes[i], staged.pop(i, None))
                 done.append(i)
                 folders[plan.changes[i].target.parent] = None

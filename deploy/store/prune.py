@@ -26,8 +26,9 @@ def delete_backup(sess: Session, row: ChangeRow) -> None:
 
 def delete_backups(sess: Session, rows: Iterable[ChangeRow]) -> list[ChangeRow]:
     """Remove each backup of ``rows`` in turn; returns them."""
-    done = []
+    done: list[ChangeRow] = []
     for row in rows:
+        sess.signals.check(f"{len(done)} backup(s) pruned before it; the rest are kept")
         delete_backup(sess, row)
         done.append(row)
     return done

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from deploy.store import lock
 from deploy.store.index import Index
 from deploy.store.recover import recover
+from deploy.store.signals import Deferral, deferred
 from deploy.store.tree import Store, now_iso
 
 if TYPE_CHECKING:
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 class Session:
     """What a lock holder works with: the store, its index, and who is running."""
 
-    def __init__(self, store: Store, index: Index, *, command: str, actor: str) -> None:
+    def __init__(self, store: Store, index: Index, *, command: str, actor: str,
+                 signals: Deferral | None = None) -> None:
         self.store = store
         self.index = index
         self.command = command
@@ -34,18 +36,31 @@ class Session:
         self.clock: Callable[[], datetime] = datetime.now
         # Test hook for the fault-injection suite: called before each target write.
         self.before_target: Callable[[int, Change], None] | None = None
+        # SIGINT, SIGTERM and SIGHUP noted while the session holds the lock (``signals``).
+        self.signals = signals or Deferral()
+        # The last run this session finished, for the message of a signal that came after.
+        self.finished: int | None = None
 
 
 @contextmanager
 def open_session(store: Store, *, command: str, actor: str,
                  wait: float = 0) -> Iterator[Session]:
-    """Take the lock, open the index, record killed runs as interrupted, then yield."""
+    """Take the lock, open the index, record killed runs as interrupted, then yield.
+
+    Once the lock is held, SIGINT, SIGTERM and SIGHUP are deferred (``signals``): the
+    writers check for one where nothing is half done, and one that came after the last
+    check is raised here, when the session ends.
+    """
     store.ensure_tree()
-    with lock.hold(store.lock_path, command=command, started=now_iso(), wait=wait):
+    with lock.hold(store.lock_path, command=command, started=now_iso(), wait=wait), \
+            deferred() as signals:
         index = Index(store.index_path)
         try:
-            sess = Session(store, index, command=command, actor=actor)
+            sess = Session(store, index, command=command, actor=actor, signals=signals)
             sess.recovered = recover(store, index)
             yield sess
         finally:
             index.close()
+        signals.check(f"run {sess.finished} had finished and stays done; undo it with "
+                      f"`invoke rollback.release --run {sess.finished}`"
+                      if sess.finished is not None else "nothing was changed")

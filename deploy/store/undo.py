@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from deploy import fsio
-from deploy.errors import DeployError
+from deploy.errors import DeployError, Interrupted
 from deploy.plan import Plan
 from deploy.states import ChangeState, RunState
 from deploy.store.index import Index
@@ -23,17 +23,16 @@ def undo_targets(index: Index, run: int, plan: Plan, backups: list[Path | None],
     saying whether every target is back."""
     restored = restore(plan, backups, done)
     if restored:
-        finish_quietly(index, run, RunState.FAILED,
-                       move=(ChangeState.BACKED_UP, ChangeState.REVERTED))
+        # A signal's run is recorded as interrupted (what stopped it), every change reverted.
+        finish_quietly(index, run, RunState.INTERRUPTED if isinstance(err, Interrupted)
+                       else RunState.FAILED, move=(ChangeState.BACKED_UP, ChangeState.REVERTED))
     else:
         finish_quietly(index, run, RunState.INTERRUPTED, settled=True)
     if isinstance(err, DeployError) and restored:
-        raise type(err)(f"{err}; restored the {len(done)} target(s) already changed") \
-            from err
+        raise err.amend(f"restored the {len(done)} target(s) already changed") from err
     if isinstance(err, DeployError):
-        raise type(err)(
-            f"{err}; could not restore every target: run `invoke rollback.release "
-            f"--run {run}`") from err
+        raise err.amend(f"could not restore every target: run `invoke rollback.release "
+                        f"--run {run}`") from err
 
 
 def restore(plan: Plan, backups: list[Path | None], done: list[int]) -> bool:
@@ -67,11 +66,13 @@ def finish_quietly(index: Index, run: int, state: RunState, *,
         pass
 
 
-def abandon(index: Index, run: int, copies: list[Path]) -> None:
-    """Before any target changed: remove the run's copies and record it as failed."""
+def abandon(index: Index, run: int, copies: list[Path], *, interrupted: bool = False) -> None:
+    """Before any target changed: remove the run's copies and record it as failed (or as
+    interrupted, when a signal stopped it)."""
     for path in copies:
         try:
             os.unlink(path)
         except OSError:
             pass
-    finish_quietly(index, run, RunState.FAILED, move=(ChangeState.PLANNED, ChangeState.VOID))
+    finish_quietly(index, run, RunState.INTERRUPTED if interrupted else RunState.FAILED,
+                   move=(ChangeState.PLANNED, ChangeState.VOID))
