@@ -57,6 +57,8 @@ BY_NAME = {c.name: c for c in TABLE}
 NAMES: tuple[str, ...] = tuple(c.name for c in TABLE)
 # The folders a tree holds from its start: each category's, up to its first {key}.
 FOLDERS: tuple[str, ...] = tuple(c.folder.partition("/")[0] for c in TABLE)
+# Those that hold a subfolder per key (templates/{key}).
+NESTED: tuple[str, ...] = tuple(c.folder.partition("/")[0] for c in TABLE if "/" in c.folder)
 
 
 def get(name: str) -> Category:

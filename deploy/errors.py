@@ -22,6 +22,10 @@ class ConfigError(DeployError):
     exit_code = 2
 
 
+class Untrusted(ConfigError):
+    """Part of the backup tree is owned by another user, writable by others, or a link."""
+
+
 class BadName(ConfigError):
     """A user-given name that could escape its folder or confuse a shell."""
 

@@ -179,8 +179,9 @@ def unlink_durably(target: Path) -> None:
     fsync_dir(target.parent)
 
 
-def makedirs_durably(folder: Path) -> None:
-    """Create ``folder`` and missing parents, fsyncing each new entry's parent."""
+def makedirs_durably(folder: Path, mode: int = 0o755) -> None:
+    """Create ``folder`` and missing parents (``mode``, then the umask), fsyncing each new
+    entry's parent."""
     missing = []
     probe = folder
     while not probe.exists():
@@ -190,7 +191,7 @@ def makedirs_durably(folder: Path) -> None:
         probe = probe.parent
     for path in reversed(missing):
         try:
-            os.mkdir(path, 0o755)
+            os.mkdir(path, mode)
         except FileExistsError:
             continue
         fsync_dir(path.parent)

@@ -34,7 +34,7 @@ def _holder(fd: int) -> str:
 @contextmanager
 def hold(path: Path, *, command: str, started: str, wait: float = 0) -> Iterator[None]:
     """Hold the lock at ``path`` for the body; wait up to ``wait`` seconds, then raise Locked."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         deadline = time.monotonic() + max(wait, 0)
         while True:

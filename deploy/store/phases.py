@@ -16,6 +16,7 @@ from deploy.errors import IntegrityError, Interrupted, WriteFailed
 from deploy.plan import Change, Plan
 from deploy.store.index import Index
 from deploy.store.tree import oserror, sync_folders
+from deploy.store.trust import PRIVATE_DIR, PRIVATE_FILE
 from deploy.store.undo import abandon, undo_targets
 
 # Files written before one batched fsync; bounded so a huge run never holds too many fds.
@@ -59,11 +60,13 @@ def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]
                 assert backup is not None and change.old.mode is not None
                 if backup.parent not in folders:
                     try:
-                        fsio.makedirs_durably(backup.parent)
+                        fsio.makedirs_durably(backup.parent, PRIVATE_DIR)
                     except OSError as err:
                         raise oserror("creating backup folder", backup.parent, err) from err
                     folders[backup.parent] = None
-                items.append((i, backup, change.target, change.old.mode,
+                # Backups are data: 0600, no exec or set-id bits; the index keeps the
+                # target's mode and a restore gives it back.
+                items.append((i, backup, change.target, PRIVATE_FILE,
                               f"backing up {change.target} to"))
             stage_batch(items, staged, cold=True)
             for i, backup, *_rest in items:

@@ -8,12 +8,14 @@ from datetime import datetime
 from pathlib import Path
 
 from deploy import categories, fsio
-from deploy.errors import DeployError, IntegrityError, WriteFailed
+from deploy.errors import DeployError, IntegrityError, Untrusted, WriteFailed
+from deploy.store import trust
 from deploy.store.index import ChangeRow, Index, NoIndexYet
 from deploy.store.naming import category_folder
 
 INDEX_NAME = "index.sqlite"
 LOCK_NAME = "lock"
+JOURNAL_NAME = INDEX_NAME + "-journal"
 
 
 def now_iso() -> str:
@@ -52,13 +54,20 @@ class Store:
     @contextmanager
     def reading(self) -> Iterator[Index | None]:
         """The index opened read-only for the body (None when no run has written one yet),
-        closed after it: the one way to read the tree's records."""
-        index = self._read_index()
+        closed after it: the one way to read the tree's records. A tree another user
+        could have written is refused first (``trust``)."""
+        index = self._read_index() if self.check_trust() else None
         try:
             yield index
         finally:
             if index is not None:
                 index.close()
+
+    def check_trust(self) -> bool:
+        """Refuse a tree, folder, index or lock another user owns or may write, or a link;
+        returns whether the tree exists."""
+        return trust.check_tree(self.tree, categories.FOLDERS, categories.NESTED,
+                                (INDEX_NAME, JOURNAL_NAME, LOCK_NAME))
 
     def _read_index(self) -> Index | None:
         if not self.index_path.exists():
@@ -80,7 +89,10 @@ class Store:
         if row.pruned:
             raise IntegrityError(f"{path}: backup {row.seq} was pruned; nothing to restore")
         try:
+            trust.check(path, "backup", folder=False)
             state = fsio.read_state(path)
+        except Untrusted as err:
+            raise IntegrityError(str(err)) from err
         except OSError as err:
             raise IntegrityError(f"{path}: cannot read backup: {describe(err)}") from err
         if not state.exists:
@@ -91,6 +103,8 @@ class Store:
         return path
 
     def ensure_tree(self) -> None:
+        """Create what is missing of the tree (0700), check all of it, and tighten what an
+        earlier version left readable (the tree 0700, the index and the lock 0600)."""
         if self.tree.is_symlink():
             raise DeployError(f"{self.tree}: the backup tree is a symlink; refusing to write")
         for folder in categories.FOLDERS:
@@ -100,6 +114,15 @@ class Store:
             if path.is_dir():
                 continue
             try:
-                fsio.makedirs_durably(path)
+                fsio.makedirs_durably(path, trust.PRIVATE_DIR)
             except OSError as err:
                 raise oserror("creating backup folder", path, err) from err
+        self.check_trust()
+        try:
+            trust.tighten(self.tree, trust.PRIVATE_DIR)
+            for folder in categories.FOLDERS:
+                trust.tighten(self.tree / folder, trust.PRIVATE_DIR)
+            for name in (INDEX_NAME, JOURNAL_NAME, LOCK_NAME):
+                trust.tighten(self.tree / name, trust.PRIVATE_FILE)
+        except OSError as err:
+            raise oserror("making private", self.tree, err) from err

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from deploy.errors import DeployError
 from deploy.store.index.schema import SCHEMA, SCHEMA_VERSION
@@ -19,6 +20,21 @@ from deploy.store.index.schema import SCHEMA, SCHEMA_VERSION
 
 class IndexError_(DeployError):
     """The index could not be read or written."""
+
+
+def uri(path: Path, *options: str) -> str:
+    """The index's SQLite URI: never through a symlink (``nofollow``, SQLite 3.31+)."""
+    return "file:" + quote(str(path)) + "?" + "&".join([*options, "nofollow=1"])
+
+
+def create_private(path: Path) -> None:
+    """Create the index file 0600 before SQLite does (its journal takes the same mode)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _connect_readonly(path: Path) -> sqlite3.Connection:
@@ -30,7 +46,7 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     writing task, forever (found by the strace sweep). Rolling the journal back restores
     the last committed state, which is what any read-write open does first.
     """
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    db = sqlite3.connect(uri(path, "mode=ro"), uri=True, isolation_level=None)
     try:
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
@@ -39,12 +55,12 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         if not journal.exists() or not os.access(path.parent, os.W_OK):
             raise
         db.close()
-    recover = sqlite3.connect(path, isolation_level=None)
+    recover = sqlite3.connect(uri(path), uri=True, isolation_level=None)
     try:
         recover.execute("SELECT count(*) FROM sqlite_master").fetchone()
     finally:
         recover.close()
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    return sqlite3.connect(uri(path, "mode=ro"), uri=True, isolation_level=None)
 
 
 class NoIndexYet(IndexError_):
@@ -66,7 +82,8 @@ class Db:
                     self.db.close()
                     raise NoIndexYet(f"{path}: the backup index is being created")
             else:
-                self.db = sqlite3.connect(path, isolation_level=None)
+                create_private(path)
+                self.db = sqlite3.connect(uri(path), uri=True, isolation_level=None)
                 self.db.execute("PRAGMA journal_mode=DELETE")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self.db.executescript(SCHEMA)
