@@ -222,7 +222,7 @@ class BigIndexCase:
                           "old_mode": 0o755, "new_sha256": new_sha, "new_size": len(new),
                           "new_mode": 0o755, "created": iso, "created_ts": when.timestamp(),
                           "state": "applied", "undone_by": None, "reverts": None, "pruned": 0}
-                change_rows.append(tuple(values[c] for c in cols))
+                change_rows.append(tuple(values.get(c) for c in cols))
         import sqlite3
 
         db = sqlite3.connect(tree / "index.sqlite")

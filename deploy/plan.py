@@ -42,6 +42,13 @@ class Change(NamedTuple):
     render: Render | None = None
     reverts: int | None = None
     note: str = ""
+    owner: tuple[int, int] | None = None  # (uid, gid) to give it; None: keep the old one's
+
+    @property
+    def new_owner(self) -> tuple[int, int] | None:
+        """Who the written file belongs to: ``owner``, else the target's own (Ansible and
+        dpkg keep an existing target's owner and group), else whoever runs this."""
+        return self.owner if self.owner is not None else self.old.owner
 
     @property
     def action(self) -> str:

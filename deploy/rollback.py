@@ -48,7 +48,7 @@ def _restore_change(store: Store, row: ChangeRow, current: fsio.FileState, *,
         return None
     assert row.old_mode is not None and row.old_size is not None
     return Change(row.category, row.key, target, current, backup, row.old_sha256, row.old_size,
-                  row.old_mode, reverts=row.seq)
+                  row.old_mode, reverts=row.seq, owner=row.old_owner)
 
 
 def _holds(current: fsio.FileState, sha: str | None) -> bool:

@@ -28,7 +28,8 @@ def test_atomic_write_round_trip(tmp_path_factory: pytest.TempPathFactory, data:
 
     assert target.read_bytes() == data
     assert stat.S_IMODE(target.stat().st_mode) == mode
-    assert fsio.read_state(target) == fsio.FileState(True, sha, size, mode)
+    assert fsio.read_state(target) == fsio.FileState(True, sha, size, mode,
+                                                     os.getuid(), os.getgid())
     assert os.listdir(folder) == ["t"]
 
 
@@ -130,7 +131,8 @@ def test_read_contents_compares_like_bytes(tmp_path_factory: pytest.TempPathFact
     assert ca.same_bytes(cb) == (a == bytes(b)) == cb.same_bytes(ca)
     assert (ca.sha256, ca.size) == (hashlib.sha256(a).hexdigest(), len(a))
     assert (ca.data is None) == (len(a) >= fsio.CHUNK)
-    assert fsio.read_state(folder / "a") == fsio.FileState(True, ca.sha256, len(a), ca.mode)
+    assert fsio.read_state(folder / "a") == fsio.FileState(True, ca.sha256, len(a), ca.mode,
+                                                         os.getuid(), os.getgid())
 
 
 @pytest.mark.parametrize("hint_delta", [-100, -1, 0, 1, 100])

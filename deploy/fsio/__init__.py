@@ -30,6 +30,8 @@ import types
 
 from deploy.fsio import durable, large, read, temps
 from deploy.fsio.durable import (
+    Mismatch,
+    Owner,
     Staged,
     atomic_write,
     commit_temp,
@@ -69,7 +71,8 @@ from deploy.fsio.temps import (
 
 __all__ = [
     "ABSENT", "CHUNK", "KICK", "LARGE", "RING", "TEMP_MARK", "WINDOW", "Contents", "FileState",
-    "Staged", "atomic_write", "commit_temp", "create_from_temp", "discard", "fsync_dir",
+    "Mismatch", "Owner", "Staged", "atomic_write", "commit_temp", "create_from_temp", "discard",
+    "fsync_dir",
     "is_temp_name", "makedirs_durably", "read_alongside", "read_bytes", "read_contents",
     "read_state", "remove_stale_temps", "remove_temps", "sha256_bytes", "stage", "state_of",
     "sync", "temp_path", "unlink_durably", "write_temp",

@@ -20,8 +20,20 @@ import os
 from pathlib import Path
 
 from deploy.fsio.large import _advise, _copy_large, _write_all
-from deploy.fsio.read import LARGE, _chunks
+from deploy.fsio.read import LARGE, _chunks, _open_regular
 from deploy.fsio.temps import _unlink_quietly, temp_path
+
+
+class Mismatch(ValueError):
+    """The bytes written are not the bytes expected: the source changed since it was
+    planned. The temp file is removed before its mode or owner is set."""
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(f"sha256 {sha256}")
+        self.sha256 = sha256
+
+
+Owner = tuple[int, int]
 
 
 class Staged:
@@ -33,15 +45,20 @@ class Staged:
         self.tmp, self.fd, self.sha256, self.size, self.cold = tmp, fd, sha256, size, cold
 
 
-def stage(target: Path, data: bytes | Path, mode: int, *, cold: bool = False) -> Staged:
+def stage(target: Path, data: bytes | Path, mode: int, *, cold: bool = False,
+          expect: str | None = None, owner: Owner | None = None) -> Staged:
     """Write ``data`` to a temp file beside ``target`` with its final mode, not yet synced.
+
+    The temp file is 0600 while it is written; only once its bytes hash to ``expect``
+    (when given; else :class:`Mismatch`) does it get ``owner`` and then ``mode``.
 
     The descriptor stays open so that :func:`sync` can fsync a whole batch after every
     file of it was written: one journal commit then covers the batch ("group commit").
     ``cold``: a copy nobody will read soon (a backup); a large one keeps only a window
     of its pages in the page cache while it is written, and none once synced.
     """
-    tmp, sha, size, fd = _write(target, data, mode, sync=False, cold=cold)
+    tmp, sha, size, fd = _write(target, data, mode, sync=False, cold=cold, expect=expect,
+                                owner=owner)
     return Staged(tmp, fd, sha, size, cold)
 
 
@@ -69,27 +86,32 @@ def discard(staged: Staged) -> None:
     _unlink_quietly(staged.tmp)
 
 
-def write_temp(target: Path, data: bytes | Path, mode: int) -> tuple[Path, str, int]:
+def write_temp(target: Path, data: bytes | Path, mode: int, *, expect: str | None = None,
+               owner: Owner | None = None) -> tuple[Path, str, int]:
     """Write ``data`` (bytes, or the file at a Path) to a fsynced temp file beside ``target``.
 
     Returns (temp path, sha256, size). On any failure the temp file is removed
     and the original error propagates; cleanup never hides it.
     """
-    tmp, sha, size, _fd = _write(target, data, mode, sync=True)
+    tmp, sha, size, _fd = _write(target, data, mode, sync=True, expect=expect, owner=owner)
     return tmp, sha, size
 
 
-def _write(target: Path, data: bytes | Path, mode: int, *,
-           sync: bool, cold: bool = False) -> tuple[Path, str, int, int]:
+def _write(target: Path, data: bytes | Path, mode: int, *, sync: bool, cold: bool = False,
+           expect: str | None = None, owner: Owner | None = None
+           ) -> tuple[Path, str, int, int]:
     tmp = temp_path(target)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         digest = hashlib.sha256()
         size = 0
         if isinstance(data, Path):
-            src = os.open(data, os.O_RDONLY | os.O_CLOEXEC)
+            opened = _open_regular(data)  # never through a link, never blocking
+            if opened is None:
+                raise FileNotFoundError(2, "No such file or directory", str(data))
+            src, st = opened
             try:
-                hint = os.fstat(src).st_size
+                hint = st.st_size
                 if hint >= LARGE:
                     size = _copy_large(src, fd, digest, cold=cold)
                 else:
@@ -103,6 +125,10 @@ def _write(target: Path, data: bytes | Path, mode: int, *,
             digest.update(data)
             _write_all(fd, data)
             size = len(data)
+        if expect is not None and digest.hexdigest() != expect:
+            raise Mismatch(digest.hexdigest())
+        if owner is not None:
+            _chown(fd, owner)  # before the mode: chown clears set-id bits
         # mkstemp-style files start at 0600: set the mode before the rename.
         os.fchmod(fd, mode)
         if sync:
@@ -122,6 +148,19 @@ def _write(target: Path, data: bytes | Path, mode: int, *,
         os.close(fd)
         fd = -1
     return tmp, digest.hexdigest(), size, fd
+
+
+def _chown(fd: int, owner: Owner) -> None:
+    """Give the file ``owner`` (uid, gid) if it is not already theirs. Only root may give a
+    file away: anyone else keeps their own file, as before owners were recorded."""
+    st = os.fstat(fd)
+    if (st.st_uid, st.st_gid) == owner:
+        return
+    try:
+        os.fchown(fd, *owner)
+    except PermissionError:
+        if os.geteuid() == 0:
+            raise
 
 
 def commit_temp(tmp: Path, target: Path) -> None:
@@ -162,9 +201,10 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(target: Path, data: bytes | Path, mode: int) -> tuple[str, int]:
+def atomic_write(target: Path, data: bytes | Path, mode: int,
+                 owner: Owner | None = None) -> tuple[str, int]:
     """Write one file atomically and durably; returns (sha256, size)."""
-    tmp, sha, size = write_temp(target, data, mode)
+    tmp, sha, size = write_temp(target, data, mode, owner=owner)
     commit_temp(tmp, target)
     fsync_dir(target.parent)
     return sha, size

@@ -26,13 +26,25 @@ CHUNK = 1 << 20
 LARGE = 8 * CHUNK
 
 
+# Never follow a final symlink, never block: a FIFO opened without O_NONBLOCK waits for a
+# writer for ever (``deploy.scripts`` hung on one); what is opened is then checked regular.
+OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
 class FileState(NamedTuple):
-    """What a path holds now: absent, or a regular file with this hash, size and mode."""
+    """What a path holds now: absent, or a regular file with this hash, size, mode and
+    owner (uid, gid)."""
 
     exists: bool
     sha256: str | None = None
     size: int = 0
     mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+    @property
+    def owner(self) -> tuple[int, int] | None:
+        return (self.uid, self.gid) if self.uid is not None and self.gid is not None else None
 
 
 ABSENT = FileState(exists=False)
@@ -49,10 +61,12 @@ class Contents:
     and hash only when a hash is asked for; a large one was streamed through the hash.
     """
 
-    __slots__ = ("_sha256", "data", "mode", "size")
+    __slots__ = ("_sha256", "data", "gid", "mode", "size", "uid")
 
-    def __init__(self, size: int, mode: int, data: bytes | None, sha256: str | None = None):
+    def __init__(self, size: int, mode: int, data: bytes | None, sha256: str | None = None,
+                 uid: int | None = None, gid: int | None = None):
         self.size, self.mode, self.data, self._sha256 = size, mode, data, sha256
+        self.uid, self.gid = uid, gid
 
     @property
     def sha256(self) -> str:
@@ -69,7 +83,7 @@ class Contents:
         return self.sha256 == other.sha256
 
     def state(self) -> FileState:
-        return FileState(True, self.sha256, self.size, self.mode)
+        return FileState(True, self.sha256, self.size, self.mode, self.uid, self.gid)
 
 
 def read_contents(path: str | Path) -> Contents | None:
@@ -119,9 +133,10 @@ def read_alongside(path: str | Path, other: Callable[[], T]) -> tuple[Contents |
 
 
 def _open_regular(path: str | Path) -> tuple[int, os.stat_result] | None:
-    """Open a regular file for reading, never following a final symlink; None: missing."""
+    """Open a regular file for reading, never following a final symlink and never blocking
+    (a FIFO, socket or device is refused with EISDIR/ENXIO); None: missing."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, OPEN_READ)
     except FileNotFoundError:
         return None
     try:
@@ -139,7 +154,7 @@ def _read_open(fd: int, st: os.stat_result) -> Contents:
     if st.st_size < CHUNK:
         data = _read_small(fd, st.st_size)
         if len(data) < CHUNK:
-            return Contents(len(data), mode, data)
+            return Contents(len(data), mode, data, None, st.st_uid, st.st_gid)
         digest = hashlib.sha256(data)
         size = len(data)
     else:
@@ -147,7 +162,7 @@ def _read_open(fd: int, st: os.stat_result) -> Contents:
     for chunk in _chunks(fd, CHUNK):
         digest.update(chunk)
         size += len(chunk)
-    return Contents(size, mode, None, digest.hexdigest())
+    return Contents(size, mode, None, digest.hexdigest(), st.st_uid, st.st_gid)
 
 
 def state_of(contents: Contents | None) -> FileState:
@@ -198,8 +213,12 @@ def _chunks(fd: int, size_hint: int) -> Iterator[memoryview]:
 
 
 def read_bytes(path: Path) -> bytes:
-    """Read a small file (a version file, a template) whole, never following a symlink."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    """Read a small file (a version file, a template) whole, never following a symlink nor
+    blocking; a missing one raises FileNotFoundError, a non-regular one EISDIR."""
+    opened = _open_regular(path)
+    if opened is None:
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
+    fd, _st = opened
     try:
         parts = []
         while chunk := os.read(fd, CHUNK):

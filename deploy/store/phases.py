@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from deploy import fsio
-from deploy.errors import IntegrityError, Interrupted, WriteFailed
+from deploy.errors import DeployError, IntegrityError, Interrupted, WriteFailed
 from deploy.plan import Change, Plan
 from deploy.store.index import Index
 from deploy.store.tree import oserror, sync_folders
@@ -21,26 +23,41 @@ from deploy.store.undo import abandon, undo_targets
 
 # Files written before one batched fsync; bounded so a huge run never holds too many fds.
 BATCH = 256
-Item = tuple[int, Path, bytes | Path, int, str]
+
+
+class Item(NamedTuple):
+    """One file of a batch: the change's index, where it goes and what it holds."""
+
+    i: int
+    dest: Path
+    data: bytes | Path
+    mode: int
+    what: str                             # for errors: "writing", "backing up X to"
+    expect: str | None                    # the sha256 the bytes must have
+    owner: fsio.Owner | None
+    changed: Callable[[str], DeployError]  # the error when they do not
 
 
 def stage_batch(items: list[Item],
                 staged: dict[int, fsio.Staged], *, cold: bool = False) -> None:
     """Write a batch of temp files, then fsync them all (group commit).
 
-    ``items`` are (change index, final path, data, mode, what-for-errors); each staged
-    file lands in ``staged`` so that the caller can discard them all on failure.
+    Each staged file lands in ``staged`` so that the caller can discard them all on
+    failure. Bytes that do not hash as planned never get their mode or owner.
     """
-    for i, dest, data, mode, what in items:
+    for item in items:
         try:
-            staged[i] = fsio.stage(dest, data, mode, cold=cold)
+            staged[item.i] = fsio.stage(item.dest, item.data, item.mode, cold=cold,
+                                        expect=item.expect, owner=item.owner)
+        except fsio.Mismatch as err:
+            raise item.changed(err.sha256) from err
         except OSError as err:
-            raise oserror(what, dest, err) from err
-    for i, dest, _data, _mode, _what in items:
+            raise oserror(item.what, item.dest, err) from err
+    for item in items:
         try:
-            fsio.sync(staged[i])
+            fsio.sync(staged[item.i])
         except OSError as err:
-            raise oserror("syncing", dest, err) from err
+            raise oserror("syncing", item.dest, err) from err
 
 
 def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None],
@@ -66,15 +83,12 @@ def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]
                     folders[backup.parent] = None
                 # Backups are data: 0600, no exec or set-id bits; the index keeps the
                 # target's mode and a restore gives it back.
-                items.append((i, backup, change.target, PRIVATE_FILE,
-                              f"backing up {change.target} to"))
+                items.append(Item(i, backup, change.target, PRIVATE_FILE,
+                                  f"backing up {change.target} to", change.old.sha256, None,
+                                  partial(_changed_while_backed_up, change.target)))
             stage_batch(items, staged, cold=True)
-            for i, backup, *_rest in items:
-                change, done = plan.changes[i], staged.pop(i)
-                if change.old.sha256 is not None and done.sha256 != change.old.sha256:
-                    fsio.discard(done)
-                    raise WriteFailed(
-                        f"{change.target}: changed while being backed up; try again")
+            for item in items:
+                i, backup, done = item.i, item.dest, staged.pop(item.i)
                 try:
                     fsio.commit_temp(done.tmp, backup)
                 except OSError as err:
@@ -116,7 +130,9 @@ def write_targets(index: Index, run: int, plan: Plan, backups: list[Path | None]
                     except OSError as err:
                         raise oserror("creating folder", change.target.parent, err) from err
                     folders[change.target.parent] = None
-                items.append((i, change.target, change.new, change.mode, "writing"))
+                items.append(Item(i, change.target, change.new, change.mode, "writing",
+                                  change.new_sha256, change.new_owner,
+                                  partial(_not_as_planned, change)))
             stage_batch(items, staged)
             for i in batch:
                 check()  # between two targets: each is old or new, and `done` says which
@@ -131,6 +147,16 @@ def write_targets(index: Index, run: int, plan: Plan, backups: list[Path | None]
         raise
 
 
+def _changed_while_backed_up(target: Path, _sha256: str) -> DeployError:
+    return WriteFailed(f"{target}: changed while being backed up; try again")
+
+
+def _not_as_planned(change: Change, sha256: str) -> DeployError:
+    source = change.new if isinstance(change.new, Path) else "new content"
+    return IntegrityError(f"{source}: sha256 {sha256} != {change.new_sha256} expected; "
+                          f"{change.target} left as it was")
+
+
 def put_in_place(change: Change, staged: fsio.Staged | None) -> None:
     target = change.target
     if staged is None:
@@ -141,11 +167,6 @@ def put_in_place(change: Change, staged: fsio.Staged | None) -> None:
         except OSError as err:
             raise oserror("removing", target, err) from err
         return
-    if change.new_sha256 is not None and staged.sha256 != change.new_sha256:
-        fsio.discard(staged)
-        source = change.new if isinstance(change.new, Path) else "new content"
-        raise IntegrityError(f"{source}: sha256 {staged.sha256} != {change.new_sha256} "
-                             f"expected; {target} left as it was")
     try:
         try:
             if change.old.exists:

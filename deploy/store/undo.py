@@ -45,7 +45,7 @@ def restore(plan: Plan, backups: list[Path | None], done: list[int]) -> bool:
                 fsio.unlink_durably(change.target)
             else:
                 assert change.old.mode is not None
-                fsio.atomic_write(change.target, backup, change.old.mode)
+                fsio.atomic_write(change.target, backup, change.old.mode, change.old.owner)
         except OSError:
             ok = False
     return ok

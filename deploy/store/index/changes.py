@@ -7,7 +7,7 @@ from typing import Any
 
 from deploy.states import ChangeState
 from deploy.store.index.db import Db
-from deploy.store.index.rows import CHANGE_COLS, HAS_BACKUP, IMPORTED, IS_LIVE, ChangeRow
+from deploy.store.index.rows import HAS_BACKUP, IMPORTED, IS_LIVE, ChangeRow
 
 
 class Changes:
@@ -17,13 +17,16 @@ class Changes:
     def add(self, *, run: int, category: str, key: str, target: str, action: str,
             backup: str | None, old_sha256: str | None, old_size: int | None,
             old_mode: int | None, created: str, created_ts: float, state: ChangeState,
+            old_owner: tuple[int, int] | None = None,
             new_sha256: str | None = None, new_size: int | None = None,
             new_mode: int | None = None, reverts: int | None = None) -> int:
         values = {"run": run, "category": category, "key": key, "target": target,
                   "action": action, "backup": backup, "old_sha256": old_sha256,
                   "old_size": old_size, "old_mode": old_mode, "new_sha256": new_sha256,
                   "new_size": new_size, "new_mode": new_mode, "created": created,
-                  "created_ts": created_ts, "state": state, "reverts": reverts}
+                  "created_ts": created_ts, "state": state, "reverts": reverts,
+                  "old_uid": old_owner[0] if old_owner else None,
+                  "old_gid": old_owner[1] if old_owner else None}
         cur = self.db.execute(
             f"INSERT INTO changes ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
             tuple(values.values()))
@@ -40,17 +43,17 @@ class Changes:
 
     def of_run(self, run: int) -> list[ChangeRow]:
         return [ChangeRow(*r) for r in self.db.execute(
-            f"SELECT {CHANGE_COLS} FROM changes WHERE run = ? ORDER BY seq", (run,))]
+            f"SELECT {self.db.change_cols} FROM changes WHERE run = ? ORDER BY seq", (run,))]
 
     def get(self, seq: int) -> ChangeRow | None:
-        row = self.db.execute(f"SELECT {CHANGE_COLS} FROM changes WHERE seq = ?",
+        row = self.db.execute(f"SELECT {self.db.change_cols} FROM changes WHERE seq = ?",
                               (seq,)).fetchone()
         return ChangeRow(*row) if row else None
 
     def last_write(self, target: str) -> ChangeRow | None:
         """The newest change that left bytes in ``target`` (failed runs restored theirs)."""
         row = self.db.execute(
-            f"SELECT {CHANGE_COLS} FROM changes WHERE target = ? AND {IS_LIVE}"
+            f"SELECT {self.db.change_cols} FROM changes WHERE target = ? AND {IS_LIVE}"
             " ORDER BY seq DESC LIMIT 1", (target,)).fetchone()
         return ChangeRow(*row) if row else None
 
@@ -62,7 +65,7 @@ class Changes:
     def backups(self, category: str | None = None, target: str | None = None,
                 limit: int | None = None) -> list[ChangeRow]:
         """Changes that hold a backup file, newest first."""
-        sql = f"SELECT {CHANGE_COLS} FROM changes WHERE {HAS_BACKUP}"
+        sql = f"SELECT {self.db.change_cols} FROM changes WHERE {HAS_BACKUP}"
         params: list[Any] = []
         if category is not None:
             sql += " AND category = ?"

@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import quote
 
 from deploy.errors import DeployError
-from deploy.store.index.schema import SCHEMA, SCHEMA_VERSION
+from deploy.store.index.rows import ChangeRow
+from deploy.store.index.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
 
 
 class IndexError_(DeployError):
@@ -90,10 +91,20 @@ class Db:
                 self.db.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
                 )
+                for table, column, kind in ADDED_COLUMNS:
+                    if column not in self._columns(table):
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             self.db.execute("PRAGMA foreign_keys=ON")
+            have = self._columns("changes")
+            # What a change row is read with: NULL for a column an older index lacks.
+            self.change_cols = ", ".join(c if c in have else f"NULL AS {c}"
+                                         for c in ChangeRow._fields)
             self.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone()  # reads the schema
         except sqlite3.DatabaseError as err:
             raise IndexError_(f"{path}: cannot use the backup index: {err}") from err
+
+    def _columns(self, table: str) -> set[str]:
+        return {str(r[1]) for r in self.db.execute(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         self.db.close()

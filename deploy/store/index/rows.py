@@ -41,6 +41,14 @@ class ChangeRow(NamedTuple):
     undone_by: int | None
     reverts: int | None
     pruned: int
+    old_uid: int | None = None
+    old_gid: int | None = None
+
+    @property
+    def old_owner(self) -> tuple[int, int] | None:
+        if self.old_uid is None or self.old_gid is None:
+            return None
+        return self.old_uid, self.old_gid
 
 
 class RenderRow(NamedTuple):

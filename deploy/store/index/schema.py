@@ -40,12 +40,15 @@ CREATE TABLE IF NOT EXISTS changes (
     state TEXT NOT NULL,             -- planned | backed_up | applied | void | reverted | imported
     undone_by INTEGER,               -- the rollback run that undid this change
     reverts INTEGER,                 -- for a rollback's change: the change it reverted
-    pruned INTEGER NOT NULL DEFAULT 0
+    pruned INTEGER NOT NULL DEFAULT 0,
+    old_uid INTEGER,                 -- the target's owner and group before the change
+    old_gid INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
 CREATE INDEX IF NOT EXISTS changes_target ON changes(target, seq);
 CREATE INDEX IF NOT EXISTS changes_category ON changes(category, seq);
 CREATE INDEX IF NOT EXISTS changes_run ON changes(run, seq);
+CREATE INDEX IF NOT EXISTS changes_backup ON changes(backup);
 CREATE TABLE IF NOT EXISTS renders (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     change_seq INTEGER NOT NULL REFERENCES changes(seq),
@@ -64,3 +67,7 @@ CREATE TABLE IF NOT EXISTS template_code (
     code BLOB NOT NULL               -- marshalled compiled template code
 );
 """
+
+# Columns added after the first release: an older index gains them on its next read-write
+# open, and reads them as NULL until then.
+ADDED_COLUMNS = (("changes", "old_uid", "INTEGER"), ("changes", "old_gid", "INTEGER"))
