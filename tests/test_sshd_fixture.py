@@ -95,7 +95,7 @@ def test_stop_refuses_new_connections_and_start_brings_the_host_back(
     with pytest.raises(paramiko.ssh_exception.NoValidConnectionsError,
                        match=f"Unable to connect to port {host.port} on 127.0.0.1"):
         ssh_hosts.connection(host).open()
-    deadline = time.monotonic() + 30  # the open session went down with the host (seen late under load)
+    deadline = time.monotonic() + 30  # the open session went down with the host (late: load)
     while held.is_connected and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not held.is_connected
