@@ -25,7 +25,7 @@ class Category(NamedTuple):
     named_after_target: bool   # {name}: the target's file name (else the change's key)
     keep: KeepSetting          # the [tool.deploy.backup] setting that bounds a target's backups
     flag: str                  # the rollback task's narrowing flag
-    help: str                  # what the narrowing flag takes
+    help: str                  # what the narrowing flag takes (its --help text)
 
 
 SCRIPTS = Category(
@@ -40,7 +40,7 @@ VERSIONS = Category(
 TEMPLATES = Category(
     name="templates", folder="templates/{key}", stem="{name}_{stamp}", suffix=".backup",
     millis=False, named_after_target=False, keep="max_backups_per_type",
-    flag="id", help="only this template id (repeatable)")
+    flag="id", help="only this template id (repeatable; exactly one with --render)")
 FRAMEWORK = Category(
     name="framework", folder="framework", stem="framework_CLAUDE_md_{stamp}", suffix=".backup",
     millis=True, named_after_target=False, keep="framework_keep",
@@ -50,7 +50,7 @@ PARENTS = Category(
     # shares one folder, so restores go through the index, never by looking for a name.
     name="parents", folder="parent_directory_manager", stem="{name}_{stamp}", suffix=".backup",
     millis=False, named_after_target=True, keep="max_backups_per_type",
-    flag="dir", help="only the CLAUDE.md of this parent folder (repeatable)")
+    flag="dir", help="only this parent folder (repeatable; must be configured)")
 
 TABLE: tuple[Category, ...] = (SCRIPTS, VERSIONS, TEMPLATES, FRAMEWORK, PARENTS)
 BY_NAME = {c.name: c for c in TABLE}

@@ -6,9 +6,7 @@ in this one; nothing heavy is imported when the task list is built.
 
 from __future__ import annotations
 
-from typing import Any
-
-from invoke import task
+from invoke import Context, task
 
 
 @task(help={"quick": "smaller sizes and 3 repeats (about half a minute)",
@@ -18,7 +16,7 @@ from invoke import task
             "dir_": "make the scratch folder under DIR (default: the temp dir)",
             "profile": "rerun each row that misses its target under cProfile",
             "keep": "keep the scratch folder"})
-def bench(c: Any, quick: bool = False, rows: str | None = None, repeat: int = 0,
+def bench(c: Context, quick: bool = False, rows: str | None = None, repeat: int = 0,
           json_: str | None = None, dir_: str | None = None, profile: bool = False,
           keep: bool = False) -> None:
     """Time the real CLI against same-run baselines and print the ratio table."""

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
 
@@ -20,14 +20,21 @@ if TYPE_CHECKING:
     from deploy.store import Index, RunResult, Session, Store
 
 ROOT = Path(__file__).resolve().parent.parent
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+# One JSON object of a --json document: string keys, any JSON value.
+Record = dict[str, Any]
 
+# The flags' help, written once: every task that writes takes WRITE_HELP's flags, every task
+# that only reads READ_HELP's, and every task that deploys rendered files --on-conflict.
 WRITE_HELP = {
     "dry_run": "print the plan with unified diffs; write nothing at all",
     "json_": "print one JSON document on stdout",
     "wait": "seconds to wait for another run's lock (default 0), then exit 4",
     "prefix": "stage every target and the state dir under DIR (also DEPLOY_PREFIX)",
 }
+READ_HELP = {"json_": WRITE_HELP["json_"], "prefix": WRITE_HELP["prefix"]}
+CONFLICT_HELP = "when a rendered target was edited by hand: fail (default), keep, overwrite, merge"
 
 
 def config_path() -> Path:
@@ -40,6 +47,14 @@ def settings(prefix: str | None = None) -> Config:
 
     staged = prefix or os.environ.get("DEPLOY_PREFIX") or None
     return load(config_path(), prefix=Path(staged).resolve() if staged else None)
+
+
+def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
+    """The configuration and its backup store: where every task that reads the tree starts."""
+    from deploy.store import Store
+
+    cfg = settings(prefix)
+    return cfg, Store(cfg.state_dir)
 
 
 def actor() -> str:
@@ -68,12 +83,12 @@ def report_error(message: str) -> None:
         print(f"::error title=deploy::{escaped}", file=sys.stderr)
 
 
-def guarded(fn: F) -> F:
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Map the toolkit's errors (and stray OSErrors) to one ``error:`` line and an exit code."""
     from deploy.errors import DeployError
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except DeployError as err:
@@ -96,10 +111,10 @@ def guarded(fn: F) -> F:
                          "(set DEPLOY_DEBUG=1 for the traceback)")
             raise Exit(code=1) from None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def emit_json(document: Any) -> None:
+def emit_json(document: Record) -> None:
     json.dump(document, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
 
@@ -130,13 +145,26 @@ ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed",
                "import": "imported"}
 
 
-def change_records(result: RunResult) -> list[dict[str, Any]]:
-    return [{"category": a.category, "target": str(a.target), "action": a.action,
-             "backup": str(a.backup) if a.backup else None, "key": a.key, "seq": a.seq}
-            for a in result.changes]
+def plan_records(plan: Plan) -> list[Record]:
+    """A plan's changes as the ``changes`` of a dry run's JSON (nothing is backed up yet)."""
+    return [{"category": c.category, "target": str(c.target), "action": c.action,
+             "backup": None} for c in plan.changes]
 
 
-def print_result(result: RunResult, plan: Plan, store: Store, *, kind: str) -> None:
+def change_records(result: RunResult, *, ids: bool = True) -> list[Record]:
+    """A run's changes as the ``changes`` of its JSON; with ``ids``, also each change's key
+    and index id (``seq``). ``backups.migrate`` has always printed its records without."""
+    records: list[Record] = []
+    for a in result.changes:
+        record: Record = {"category": a.category, "target": str(a.target), "action": a.action,
+                          "backup": str(a.backup) if a.backup else None}
+        if ids:
+            record |= {"key": a.key, "seq": a.seq}
+        records.append(record)
+    return records
+
+
+def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) -> None:
     for run in result.recovered:
         print(f"note: run {run} was killed part way; recorded as interrupted")
     if result.run is None and not result.changes:
@@ -169,21 +197,20 @@ def step_summary(title: str, result: RunResult) -> None:
 
 
 @contextmanager
-def writing(cfg: Config, wait: int) -> Iterator[Session]:
-    from deploy.store import Store, open_session
+def writing(store: Store, wait: int) -> Iterator[Session]:
+    """A session on ``store`` for this command line: its lock held (waiting ``wait`` s)."""
+    from deploy.store import open_session
 
-    with open_session(Store(cfg.state_dir), command=command_line(), actor=actor(),
-                      wait=wait) as sess:
+    with open_session(store, command=command_line(), actor=actor(), wait=wait) as sess:
         yield sess
 
 
-def write_task(cfg: Config, *, kind: RunKind, title: str, build: Callable[[Index | None], Plan],
-               dry_run: bool, json_: bool, wait: int,
-               after: Callable[[Session, Plan], dict[str, Any]] | None = None) -> None:
+def write_task(store: Store, *, kind: RunKind, title: str,
+               build: Callable[[Index | None], Plan], dry_run: bool, json_: bool, wait: int,
+               after: Callable[[Session, Plan], Record] | None = None) -> None:
     """The shape every writing task shares: plan (read-only for a dry run), apply, report."""
-    from deploy.store import Store, apply
+    from deploy.store import apply
 
-    store = Store(cfg.state_dir)
     # Plan read-only first: a dry run stops here, and so does a run with nothing to change
     # (the no-change fast path takes no lock and writes not even the lock's holder line).
     with store.reading() as index:
@@ -196,9 +223,7 @@ def write_task(cfg: Config, *, kind: RunKind, title: str, build: Callable[[Index
     if dry_run:
         assert plan is not None  # a dry run never waits for recovery
         if json_:
-            emit_json({"run": None, "dry_run": True, "changes": [
-                {"category": c.category, "target": str(c.target), "action": c.action,
-                 "backup": None} for c in plan.changes]})
+            emit_json({"run": None, "dry_run": True, "changes": plan_records(plan)})
         else:
             print_plan(plan)
         return
@@ -209,7 +234,7 @@ def write_task(cfg: Config, *, kind: RunKind, title: str, build: Callable[[Index
         else:
             print_plan(plan, diffs=False)
         return
-    with writing(cfg, wait) as sess:
+    with writing(store, wait) as sess:
         # Plan again under the lock only if another run came between: the index is how we
         # know. A file edited meanwhile by hand is caught anyway, because every copy is
         # hashed as it is written and must match the plan's sha256.

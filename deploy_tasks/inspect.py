@@ -4,38 +4,43 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from invoke import task
+from invoke import Context, task
 
-from deploy_tasks.common import WRITE_HELP, emit_json, guarded, settings, writing
+from deploy_tasks.common import (
+    READ_HELP,
+    WRITE_HELP,
+    Record,
+    change_records,
+    config_and_store,
+    emit_json,
+    guarded,
+    settings,
+    writing,
+)
 
-JSON_HELP = {"json_": WRITE_HELP["json_"], "prefix": WRITE_HELP["prefix"]}
+if TYPE_CHECKING:
+    from deploy.store import ChangeRow, Index, RunRow, Store
 
 
-def _store(prefix: str | None) -> tuple[Any, Any]:
-    from deploy.store import Store
-
-    cfg = settings(prefix)
-    return cfg, Store(cfg.state_dir)
+def _run_record(index: Index, run: RunRow) -> Record:
+    return {"id": run.id, "kind": run.kind, "actor": run.actor, "started": run.started,
+            "finished": run.finished, "state": run.state,
+            "categories": [x for x in run.categories.split(",") if x],
+            "changed": index.runs.changed(run.id), "undoes": run.undoes, "command": run.command}
 
 
 @task(help={"limit": "at most this many runs (default 50)", "page": "page number, from 1",
-            **JSON_HELP})
+            **READ_HELP})
 @guarded
-def history(c: Any, limit: int = 50, page: int = 1, json_: bool = False,
+def history(c: Context, limit: int = 50, page: int = 1, json_: bool = False,
             prefix: str | None = None) -> None:
     """The runs, newest first: kind, actor, state, categories and how many targets changed."""
-    _cfg, store = _store(prefix)
-    runs = []
+    _cfg, store = config_and_store(prefix)
     with store.reading() as index:
-        for run in index.runs.newest(limit, (max(page, 1) - 1) * limit) if index else []:
-            runs.append({"id": run.id, "kind": run.kind, "actor": run.actor,
-                         "started": run.started, "finished": run.finished,
-                         "state": run.state,
-                         "categories": [x for x in run.categories.split(",") if x],
-                         "changed": index.runs.changed(run.id), "undoes": run.undoes,
-                         "command": run.command})
+        runs = [_run_record(index, run)
+                for run in index.runs.newest(limit, (max(page, 1) - 1) * limit)] if index else []
     if json_:
         emit_json({"runs": runs, "page": page, "limit": limit})
         return
@@ -48,8 +53,8 @@ def history(c: Any, limit: int = 50, page: int = 1, json_: bool = False,
               f"{','.join(r['categories']) or '-'}{undoes}")
 
 
-def _backup_record(store: Any, row: Any, now: float) -> dict[str, Any]:
-    path = store.tree / row.backup
+def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
+    path = store.backup_path(row)
     return {"id": row.seq, "category": row.category, "target": row.target,
             "filename": path.name, "path": str(path), "size": row.old_size,
             "created": row.created, "age_hours": round((now - row.created_ts) / 3600, 2),
@@ -57,16 +62,16 @@ def _backup_record(store: Any, row: Any, now: float) -> dict[str, Any]:
 
 
 @task(help={"limit": "list at most this many backups per category (default 20; 0 = all)",
-            **JSON_HELP})
+            **READ_HELP})
 @guarded
-def status(c: Any, limit: int = 20, json_: bool = False, prefix: str | None = None) -> None:
+def status(c: Context, limit: int = 20, json_: bool = False, prefix: str | None = None) -> None:
     """Per category: backup_directory, backup_count and the backups, newest first."""
     from deploy.categories import NAMES
     from deploy.store import category_folder
 
-    _cfg, store = _store(prefix)
+    _cfg, store = config_and_store(prefix)
     now = time.time()
-    out: dict[str, Any] = {}
+    out: dict[str, Record] = {}
     with store.reading() as index:
         for category in NAMES:
             rows = index.changes.backups(category=category, limit=limit or None) \
@@ -88,9 +93,9 @@ def status(c: Any, limit: int = 20, json_: bool = False, prefix: str | None = No
 
 
 @task(help={"category": "only this category", "limit": "at most this many (default all)",
-            **JSON_HELP})
+            **READ_HELP})
 @guarded
-def list_(c: Any, category: str | None = None, limit: int = 0, json_: bool = False,
+def list_(c: Context, category: str | None = None, limit: int = 0, json_: bool = False,
           prefix: str | None = None) -> None:
     """Every backup with its id, newest first."""
     from deploy.categories import NAMES
@@ -98,7 +103,7 @@ def list_(c: Any, category: str | None = None, limit: int = 0, json_: bool = Fal
 
     if category is not None and category not in NAMES:
         raise ConfigError(f"unknown category {category!r}; one of {', '.join(NAMES)}")
-    _cfg, store = _store(prefix)
+    _cfg, store = config_and_store(prefix)
     now = time.time()
     with store.reading() as index:
         rows = index.changes.backups(category=category, limit=limit or None) if index else []
@@ -113,13 +118,13 @@ def list_(c: Any, category: str | None = None, limit: int = 0, json_: bool = Fal
               f"{b['target']}")
 
 
-@task(help=JSON_HELP)
+@task(help=READ_HELP)
 @guarded
-def verify(c: Any, json_: bool = False, prefix: str | None = None) -> None:
+def verify(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     """Re-hash every backup against the index; exit 1 naming each mismatch or missing file."""
     from deploy.errors import IntegrityError
 
-    _cfg, store = _store(prefix)
+    _cfg, store = config_and_store(prefix)
     checked, problems = 0, []
     with store.reading() as index:
         for row in index.changes.backups() if index else []:
@@ -136,10 +141,9 @@ def verify(c: Any, json_: bool = False, prefix: str | None = None) -> None:
         raise IntegrityError("; ".join(problems))
 
 
-@task(help={"dry_run": WRITE_HELP["dry_run"], "json_": WRITE_HELP["json_"],
-            "wait": WRITE_HELP["wait"], "prefix": WRITE_HELP["prefix"]})
+@task(help=WRITE_HELP)
 @guarded
-def prune(c: Any, dry_run: bool = False, json_: bool = False, wait: int = 0,
+def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
           prefix: str | None = None) -> None:
     """Apply the retention settings; the newest backup of every target always stays.
 
@@ -149,17 +153,17 @@ def prune(c: Any, dry_run: bool = False, json_: bool = False, wait: int = 0,
     from deploy import retention
     from deploy.store import delete_backups
 
-    cfg, store = _store(prefix)
+    cfg, store = config_and_store(prefix)
     with store.reading() as index:
         doomed = retention.select(index.changes.backups(), cfg.backup) if index else []
         pending = index is not None
     pruned = []
     if pending and not dry_run:
-        with writing(cfg, wait) as sess:
+        with writing(store, wait) as sess:
             doomed = retention.select(sess.index.changes.backups(), cfg.backup)
             pruned = delete_backups(sess, doomed)
     records = [{"id": r.seq, "category": r.category, "target": r.target,
-                "path": str(store.tree / r.backup)} for r in doomed]
+                "path": str(store.backup_path(r))} for r in doomed]
     if json_:
         emit_json({"dry_run": dry_run, "pruned": records if pruned or dry_run else []})
         return
@@ -169,9 +173,9 @@ def prune(c: Any, dry_run: bool = False, json_: bool = False, wait: int = 0,
     print(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")
 
 
-@task(help=JSON_HELP)
+@task(help=READ_HELP)
 @guarded
-def legacy(c: Any, json_: bool = False, prefix: str | None = None) -> None:
+def legacy(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     """List backups lying in the old locations (nothing migrates by itself)."""
     from deploy import legacy as old
 
@@ -188,16 +192,15 @@ def legacy(c: Any, json_: bool = False, prefix: str | None = None) -> None:
         print(f"{b.category:<10} {b.path}  -> {b.target}")
 
 
-@task(help={"dry_run": WRITE_HELP["dry_run"], "json_": WRITE_HELP["json_"],
-            "wait": WRITE_HELP["wait"], "prefix": WRITE_HELP["prefix"]})
+@task(help=WRITE_HELP)
 @guarded
-def migrate(c: Any, dry_run: bool = False, json_: bool = False, wait: int = 0,
+def migrate(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
             prefix: str | None = None) -> None:
     """Copy legacy backups into the central tree (opt-in; the old files stay where they are)."""
     from deploy import legacy as old
     from deploy.store import RunResult, import_files
 
-    cfg = settings(prefix)
+    cfg, store = config_and_store(prefix)
     found = old.find(cfg)
     if dry_run:
         if json_:
@@ -211,13 +214,11 @@ def migrate(c: Any, dry_run: bool = False, json_: bool = False, wait: int = 0,
         return
     result = RunResult(None, ())
     if found:
-        with writing(cfg, wait) as sess:
+        with writing(store, wait) as sess:
             result = import_files(sess, [(b.category, b.key, b.path, b.target, b.when)
                                          for b in found])
     if json_:
-        emit_json({"run": result.run, "changes": [
-            {"category": a.category, "target": str(a.target), "action": a.action,
-             "backup": str(a.backup) if a.backup else None} for a in result.changes]})
+        emit_json({"run": result.run, "changes": change_records(result, ids=False)})
         return
     if not result.changes:
         print("nothing to migrate" + (": every legacy backup is already in the tree"

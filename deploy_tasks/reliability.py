@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from invoke import task
+from invoke import Context, task
 from invoke.exceptions import Exit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 @task(help={"quick": "the default-size suite CI runs (without it: the long sweeps too)",
             "k": "only tests matching this pytest -k expression"})
-def reliability(c: Any, quick: bool = False, k: str | None = None) -> None:
+def reliability(c: Context, quick: bool = False, k: str | None = None) -> None:
     """Run the reliability suite (faults, kills, races, bad input) and print the table."""
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         report = Path(tmp) / "report.json"

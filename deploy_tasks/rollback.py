@@ -2,48 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from invoke import task
+from invoke import Context, task
 
+from deploy.categories import NAMES, SCRIPTS, Category
 from deploy_tasks.common import (
     WRITE_HELP,
     change_records,
+    config_and_store,
     emit_json,
     guarded,
+    plan_records,
     print_plan,
     print_result,
-    settings,
     step_summary,
     writing,
 )
 
-ROLLBACK_HELP = {
-    "to": "restore this backup id (see backups.list) instead of stepping back a run",
+if TYPE_CHECKING:
+    from deploy.config import Config
+    from deploy.rollback import RollbackPlan
+    from deploy.store import Index
+
+# The flags every rollback takes; a category's rollback can also restore one backup (--to).
+UNDO_HELP = {
     "force": "restore even if the target changed since the run wrote it (it is backed up first)",
     **WRITE_HELP,
 }
+ROLLBACK_HELP = {
+    "to": "restore this backup id (see backups.list) instead of stepping back a run",
+    **UNDO_HELP,
+}
+
+
+def rollback_help(category: Category) -> dict[str, str]:
+    """A category's rollback flags: its narrowing flag, as the category table describes it
+    (``--name``, ``--subsystem``, ``--id``, ``--dir``; the framework has none), and
+    ROLLBACK_HELP's."""
+    narrowing = {category.flag: category.help} if category.flag else {}
+    return {**narrowing, **ROLLBACK_HELP}
 
 
 def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None, run: int | None,
                  force: bool, dry_run: bool, json_: bool, wait: int, prefix: str | None,
-                 key_check: Any = None) -> None:
+                 key_check: Callable[[Config, str], str] | None = None) -> None:
     from deploy import rollback
+    from deploy.plan import Plan
     from deploy.states import RunKind
-    from deploy.store import Store, apply
+    from deploy.store import apply
 
-    cfg = settings(prefix)
+    cfg, store = config_and_store(prefix)
     if key_check is not None:
         keys = [key_check(cfg, k) for k in keys]
-    store = Store(cfg.state_dir)
     integrity = cfg.backup.integrity_checking
 
-    def build(index: Any) -> rollback.RollbackPlan:
+    def build(index: Index | None) -> RollbackPlan:
         if index is None:
             if to is not None or run is not None:
                 from deploy.errors import ConfigError
                 raise ConfigError(f"{store.tree}: no backup index yet; nothing to restore")
-            return rollback.RollbackPlan(rollback.Plan(categories=categories), None, (), ())
+            return rollback.RollbackPlan(Plan(categories=categories), None, (), ())
         if to is not None:
             return rollback.plan_backup(store, index, categories, to, keys=keys, force=force,
                                         integrity=integrity)
@@ -55,9 +75,8 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         with store.reading() as index:
             rp = build(index)
         if json_:
-            emit_json({"run": None, "dry_run": True, "undoes": rp.run, "changes": [
-                {"category": c.category, "target": str(c.target), "action": c.action,
-                 "backup": None} for c in rp.plan.changes]})
+            emit_json({"run": None, "dry_run": True, "undoes": rp.run,
+                       "changes": plan_records(rp.plan)})
         elif rp.run is None and not rp.plan.changes:
             print(f"nothing to roll back in {what}")
         else:
@@ -65,7 +84,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
                 print(f"would undo run {rp.run}")
             print_plan(rp.plan)
         return
-    with writing(cfg, wait) as sess:
+    with writing(store, wait) as sess:
         rp = build(sess.index)
         if rp.run is None and not rp.plan.changes:
             result = None
@@ -86,29 +105,27 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
     else:
         if rp.run is not None:
             print(f"undid run {rp.run}")
-        print_result(result, rp.plan, store, kind="rollback")
+        print_result(result, rp.plan, store, kind=RunKind.ROLLBACK)
 
 
-@task(iterable=["name"], help={"name": "only this script (repeatable)", **ROLLBACK_HELP})
+@task(iterable=["name"], help=rollback_help(SCRIPTS))
 @guarded
-def scripts(c: Any, name: list[str] | None = None, to: int | None = None, force: bool = False,
-            dry_run: bool = False, json_: bool = False, wait: int = 0,
+def scripts(c: Context, name: list[str] | None = None, to: int | None = None,
+            force: bool = False, dry_run: bool = False, json_: bool = False, wait: int = 0,
             prefix: str | None = None) -> None:
     """Undo the latest not-yet-undone run's script changes (run again to step further back)."""
     from deploy.names import check_name
 
-    run_rollback(("scripts",), keys=list(name or ()), to=to, run=None, force=force,
+    run_rollback((SCRIPTS.name,), keys=list(name or ()), to=to, run=None, force=force,
                  dry_run=dry_run, json_=json_, wait=wait, prefix=prefix,
                  key_check=lambda _cfg, k: check_name(k, "script name"))
 
 
 @task(help={"run": "the run to undo (default: the latest not undone; may be a rollback)",
-            **{k: v for k, v in ROLLBACK_HELP.items() if k != "to"}})
+            **UNDO_HELP})
 @guarded
-def release(c: Any, run: int | None = None, force: bool = False, dry_run: bool = False,
+def release(c: Context, run: int | None = None, force: bool = False, dry_run: bool = False,
             json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
     """Undo every change of one run, across categories, newest change first."""
-    from deploy.categories import NAMES
-
     run_rollback(NAMES, keys=[], to=None, run=run, force=force, dry_run=dry_run,
                  json_=json_, wait=wait, prefix=prefix)

@@ -3,11 +3,16 @@ this module holds the scripts-specific task bodies."""
 
 from __future__ import annotations
 
-from typing import Any
+from invoke import Context, task
 
-from invoke import task
-
-from deploy_tasks.common import WRITE_HELP, emit_json, guarded, settings, write_task
+from deploy_tasks.common import (
+    READ_HELP,
+    WRITE_HELP,
+    config_and_store,
+    emit_json,
+    guarded,
+    write_task,
+)
 
 
 @task(iterable=["name"], help={
@@ -16,29 +21,29 @@ from deploy_tasks.common import WRITE_HELP, emit_json, guarded, settings, write_
                    "target is backed up and replaced (see scripts.status for drift)",
     **WRITE_HELP})
 @guarded
-def deploy_scripts(c: Any, name: list[str] | None = None, on_conflict: str = "fail",
+def deploy_scripts(c: Context, name: list[str] | None = None, on_conflict: str = "fail",
                    dry_run: bool = False, json_: bool = False, wait: int = 0,
                    prefix: str | None = None) -> None:
     """Deploy scripts into the scripts target, mode 0755, backing up each target first."""
     from deploy import conflict, scripts
+    from deploy.states import RunKind
 
     conflict.check_policy(on_conflict)
-    cfg = settings(prefix)
-    write_task(cfg, kind="deploy", title="deploy.scripts",
+    cfg, store = config_and_store(prefix)
+    write_task(store, kind=RunKind.DEPLOY, title="deploy.scripts",
                build=lambda _index: scripts.plan(cfg.scripts_source, cfg.scripts_target, name),
                dry_run=dry_run, json_=json_, wait=wait)
 
 
-@task(help={"verify": "run each deployed script's --version (5 s timeout)",
-            "json_": WRITE_HELP["json_"], "prefix": WRITE_HELP["prefix"]})
+@task(help={"verify": "run each deployed script's --version (5 s timeout)", **READ_HELP})
 @guarded
-def status(c: Any, verify: bool = False, json_: bool = False, prefix: str | None = None) -> None:
+def status(c: Context, verify: bool = False, json_: bool = False,
+           prefix: str | None = None) -> None:
     """Each script: synchronized, outdated, drifted, not deployed or source missing."""
     from deploy import scripts
-    from deploy.store import Store
 
-    cfg = settings(prefix)
-    with Store(cfg.state_dir).reading() as index:
+    cfg, store = config_and_store(prefix)
+    with store.reading() as index:
         rows = scripts.status(cfg.scripts_source, cfg.scripts_target, index, verify=verify)
     if json_:
         emit_json({"scripts": [{"name": r.name, "state": r.state, "target": str(r.target),

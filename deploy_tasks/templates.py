@@ -4,30 +4,32 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from invoke import task
+from invoke import Context, task
 
+from deploy.categories import TEMPLATES
 from deploy_tasks.common import (
+    CONFLICT_HELP,
+    READ_HELP,
     WRITE_HELP,
     change_records,
+    config_and_store,
     emit_json,
     guarded,
+    plan_records,
     print_plan,
     print_result,
-    settings,
     step_summary,
     write_task,
     writing,
 )
-from deploy_tasks.rollback import ROLLBACK_HELP, run_rollback
+from deploy_tasks.rollback import rollback_help, run_rollback
 
 if TYPE_CHECKING:
     from deploy.store import Index
 
 T = TypeVar("T")
-
-CONFLICT_HELP = "when a rendered target was edited by hand: fail (default), keep, overwrite, merge"
 
 
 def showing_conflicts(build: Callable[[Index | None], T],
@@ -55,32 +57,30 @@ def showing_conflicts(build: Callable[[Index | None], T],
 @task(iterable=["id_"], help={"id_": "render only this template id (repeatable)",
                               "on_conflict": CONFLICT_HELP, **WRITE_HELP})
 @guarded
-def deploy_templates(c: Any, id_: list[str] | None = None, on_conflict: str = "fail",
+def deploy_templates(c: Context, id_: list[str] | None = None, on_conflict: str = "fail",
                      dry_run: bool = False, json_: bool = False, wait: int = 0,
                      prefix: str | None = None) -> None:
     """Render templates to their targets (all, or the given ids); hand edits are conflicts."""
     from deploy import conflict, context, templates
+    from deploy.states import RunKind
 
     conflict.check_policy(on_conflict)
-    cfg = settings(prefix)
+    cfg, store = config_and_store(prefix)
     stamp = context.deployed_at()  # one deployed_at for the whole run, however often planned
     build = showing_conflicts(
         lambda index: templates.plan(cfg, index, ids=id_, on_conflict=on_conflict, stamp=stamp),
         json_)
-    write_task(cfg, kind="deploy", title="deploy.templates", build=build, dry_run=dry_run,
-               json_=json_, wait=wait)
+    write_task(store, kind=RunKind.DEPLOY, title="deploy.templates", build=build,
+               dry_run=dry_run, json_=json_, wait=wait)
 
 
-@task(help={"id_": "the template id", "json_": WRITE_HELP["json_"],
-            "prefix": WRITE_HELP["prefix"]})
+@task(help={"id_": "the template id", **READ_HELP})
 @guarded
-def history(c: Any, id_: str, json_: bool = False, prefix: str | None = None) -> None:
+def history(c: Context, id_: str, json_: bool = False, prefix: str | None = None) -> None:
     """Every render of one template, newest first: number, hashes, backup and run."""
     from deploy import templates
-    from deploy.store import Store
 
-    cfg = settings(prefix)
-    store = Store(cfg.state_dir)
+    _cfg, store = config_and_store(prefix)
     with store.reading() as index:
         records = templates.history(index, id_)
     if json_:
@@ -103,37 +103,34 @@ def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, js
                      wait: int, prefix: str | None) -> None:
     from deploy import templates
     from deploy.states import RunKind
-    from deploy.store import Store, apply
+    from deploy.store import apply
 
-    cfg = settings(prefix)
-    store = Store(cfg.state_dir)
+    _cfg, store = config_and_store(prefix)
     # Plan read-only first: bad input or drift stops here without taking the lock.
     with store.reading() as index:
         plan = templates.plan_render(index, template_id, n, force=force)
     if dry_run:
         if json_:
-            emit_json({"run": None, "dry_run": True, "render": n, "changes": [
-                {"category": c.category, "target": str(c.target), "action": c.action,
-                 "backup": None} for c in plan.changes]})
+            emit_json({"run": None, "dry_run": True, "render": n,
+                       "changes": plan_records(plan)})
         else:
             print_plan(plan)
         return
-    with writing(cfg, wait) as sess:
+    with writing(store, wait) as sess:
         plan = templates.plan_render(sess.index, template_id, n, force=force)
         result = apply(sess, plan, kind=RunKind.ROLLBACK)
     step_summary(f"rollback.templates --render {n}", result)
     if json_:
         emit_json({"run": result.run, "render": n, "changes": change_records(result)})
     else:
-        print_result(result, plan, store, kind="rollback")
+        print_result(result, plan, store, kind=RunKind.ROLLBACK)
 
 
 @task(iterable=["id_"], help={
-    "id_": "only this template id (repeatable; exactly one with --render)",
     "render": "write back render N of --id (see templates.history) instead",
-    **ROLLBACK_HELP})
+    **rollback_help(TEMPLATES)})
 @guarded
-def rollback_templates(c: Any, id_: list[str] | None = None, to: int | None = None,
+def rollback_templates(c: Context, id_: list[str] | None = None, to: int | None = None,
                        render: int | None = None, force: bool = False, dry_run: bool = False,
                        json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
     """Undo the latest not-yet-undone run's template changes, or restore one render."""
@@ -151,6 +148,6 @@ def rollback_templates(c: Any, id_: list[str] | None = None, to: int | None = No
         _rollback_render(check_template_id(ids[0]), number, force=force, dry_run=dry_run,
                          json_=json_, wait=wait, prefix=prefix)
         return
-    run_rollback(("templates",), keys=ids, to=to, run=None, force=force, dry_run=dry_run,
+    run_rollback((TEMPLATES.name,), keys=ids, to=to, run=None, force=force, dry_run=dry_run,
                  json_=json_, wait=wait, prefix=prefix,
                  key_check=lambda _cfg, k: check_template_id(k))

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from invoke import Context, task
 
-from invoke import task
+from deploy.categories import VERSIONS
+from deploy_tasks.common import (
+    READ_HELP,
+    WRITE_HELP,
+    config_and_store,
+    emit_json,
+    guarded,
+    settings,
+    write_task,
+)
+from deploy_tasks.rollback import rollback_help, run_rollback
 
-from deploy_tasks.common import WRITE_HELP, emit_json, guarded, settings, write_task
-from deploy_tasks.rollback import ROLLBACK_HELP, run_rollback
-
-READ_HELP = {"json_": WRITE_HELP["json_"], "prefix": WRITE_HELP["prefix"]}
 DOWNGRADE_HELP = "allow setting a version lower than the current one"
 
 
 @task(help=READ_HELP)
 @guarded
-def show(c: Any, json_: bool = False, prefix: str | None = None) -> None:
+def show(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     """Each subsystem and its version (from the <NAME>_VERSION files), and VERSION."""
     from deploy import versions
 
@@ -44,14 +50,15 @@ def show(c: Any, json_: bool = False, prefix: str | None = None) -> None:
             "create": "create the version file when the subsystem has none (needs --to)",
             **WRITE_HELP})
 @guarded
-def bump(c: Any, subsystem: str, to: str | None = None, allow_downgrade: bool = False,
+def bump(c: Context, subsystem: str, to: str | None = None, allow_downgrade: bool = False,
          create: bool = False, dry_run: bool = False, json_: bool = False, wait: int = 0,
          prefix: str | None = None) -> None:
     """Set one subsystem's version; without --to, the next serial, same width (009 -> 010)."""
     from deploy import versions
+    from deploy.states import RunKind
 
-    cfg = settings(prefix)
-    write_task(cfg, kind="bump", title=f"versions.bump {subsystem}",
+    cfg, store = config_and_store(prefix)
+    write_task(store, kind=RunKind.BUMP, title=f"versions.bump {subsystem}",
                build=lambda _index: versions.plan_bump(
                    cfg.versions_dir, subsystem, to, allow_downgrade=allow_downgrade,
                    create=create),
@@ -61,15 +68,16 @@ def bump(c: Any, subsystem: str, to: str | None = None, allow_downgrade: bool = 
 @task(iterable=["set_"], help={"set_": "NAME=VERSION (repeatable)",
                                "allow_downgrade": DOWNGRADE_HELP, **WRITE_HELP})
 @guarded
-def bulk(c: Any, set_: list[str] | None = None, allow_downgrade: bool = False,
+def bulk(c: Context, set_: list[str] | None = None, allow_downgrade: bool = False,
          dry_run: bool = False, json_: bool = False, wait: int = 0,
          prefix: str | None = None) -> None:
     """Set several versions at once as one run: every item is checked first; all or nothing."""
     from deploy import versions
+    from deploy.states import RunKind
 
-    cfg = settings(prefix)
+    cfg, store = config_and_store(prefix)
     pairs = [versions.parse_setting(text) for text in set_ or ()]
-    write_task(cfg, kind="bump", title="versions.bulk",
+    write_task(store, kind=RunKind.BUMP, title="versions.bulk",
                build=lambda _index: versions.plan_bulk(cfg.versions_dir, pairs,
                                                        allow_downgrade=allow_downgrade),
                dry_run=dry_run, json_=json_, wait=wait)
@@ -77,7 +85,7 @@ def bulk(c: Any, set_: list[str] | None = None, allow_downgrade: bool = False,
 
 @task(help=READ_HELP)
 @guarded
-def check(c: Any, json_: bool = False, prefix: str | None = None) -> None:
+def check(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     """Compare the versions with [tool.deploy.versions.requires]; exit 3 when one is not met."""
     from deploy import versions
 
@@ -99,15 +107,14 @@ def check(c: Any, json_: bool = False, prefix: str | None = None) -> None:
         raise error
 
 
-@task(iterable=["subsystem"], help={"subsystem": "only this subsystem (repeatable)",
-                                    **ROLLBACK_HELP})
+@task(iterable=["subsystem"], help=rollback_help(VERSIONS))
 @guarded
-def rollback_versions(c: Any, subsystem: list[str] | None = None, to: int | None = None,
+def rollback_versions(c: Context, subsystem: list[str] | None = None, to: int | None = None,
                       force: bool = False, dry_run: bool = False, json_: bool = False,
                       wait: int = 0, prefix: str | None = None) -> None:
     """Undo the latest not-yet-undone run's version changes (run again to step further back)."""
     from deploy.versions import subsystem_key
 
-    run_rollback(("versions",), keys=list(subsystem or ()), to=to, run=None, force=force,
+    run_rollback((VERSIONS.name,), keys=list(subsystem or ()), to=to, run=None, force=force,
                  dry_run=dry_run, json_=json_, wait=wait, prefix=prefix,
                  key_check=lambda _cfg, k: subsystem_key(k))
