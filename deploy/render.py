@@ -22,9 +22,6 @@ from deploy import fsio
 from deploy.codes import Codes
 from deploy.errors import ConfigError
 
-# The shape of what :func:`deployed_at` returns, to find an earlier run's stamp in its output.
-STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z)?")
-MAX_STAMPS = 4
 UNDEFINED = re.compile(r"'(?P<name>[^']+)' is undefined")
 NO_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>[^']+)'")
 
@@ -139,30 +136,3 @@ def render(template: Template, variables: Mapping[str, Any], codes: Codes | None
         file, line = _template_line(err.__traceback__, None)
         raise ConfigError(f"{file or path}:{line or '?'}: template failed: "
                           f"{type(err).__name__}: {err}") from err
-
-
-def render_stable(template: Template, variables: Mapping[str, Any],
-                  previous: bytes | None, codes: Codes | None = None) -> bytes:
-    """Render, keeping the earlier ``deployed_at`` when nothing else changed.
-
-    A template that shows ``deployed_at`` would otherwise differ on every run, and
-    every deploy would rewrite (and back up) it. So when the new output differs
-    from ``previous`` (our last render of this target), each stamp found in
-    ``previous`` is tried in turn: if one reproduces ``previous`` exactly, the
-    template and every other variable are unchanged and that output is returned.
-    """
-    output = render(template, variables, codes)
-    if previous is None or output == previous:
-        return output
-    try:
-        text = previous.decode("utf-8")
-    except UnicodeDecodeError:
-        return output
-    stamps = list(dict.fromkeys(STAMP.findall(text)))[:MAX_STAMPS]
-    for stamp in stamps:
-        if stamp == variables.get("deployed_at"):
-            continue
-        again = render(template, {**variables, "deployed_at": stamp}, codes)
-        if again == previous:
-            return again
-    return output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deploy import config, context, render
+from deploy import config, context, render, rendercache
 from deploy.errors import ConfigError
 
 
@@ -143,7 +143,7 @@ def test_deployed_at_is_iso_8601(tmp_path: Path) -> None:
     stamp = context.deployed_at()
 
     assert datetime.fromisoformat(stamp).tzinfo is not None
-    assert render.STAMP.fullmatch(stamp)
+    assert context.STAMP.fullmatch(stamp)
 
 
 def test_render_stable_keeps_an_earlier_stamp_when_nothing_else_changed(tmp_path: Path) -> None:
@@ -151,9 +151,9 @@ def test_render_stable_keeps_an_earlier_stamp_when_nothing_else_changed(tmp_path
     tpl = template(tmp_path, "at {{ deployed_at }}\nv {{ v }}\n")
     first = render.render(tpl, {"deployed_at": "2025-01-01T00:00:00+00:00", "v": 1})
 
-    same = render.render_stable(tpl, {"deployed_at": "2025-02-02T00:00:00+00:00", "v": 1},
+    same = rendercache.render_stable(tpl, {"deployed_at": "2025-02-02T00:00:00+00:00", "v": 1},
                                 first)
-    changed = render.render_stable(tpl, {"deployed_at": "2025-02-02T00:00:00+00:00", "v": 2},
+    changed = rendercache.render_stable(tpl, {"deployed_at": "2025-02-02T00:00:00+00:00", "v": 2},
                                    first)
 
     assert same == first
