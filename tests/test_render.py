@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,52 @@ def test_undefined_variable_names_file_line_and_variable(tmp_path: Path, text: s
     assert f"{tpl.path}:{line}:" in message
     assert f"undefined variable {name!r}" in message
     assert caught.value.exit_code == 2
+
+
+def test_every_undefined_variable_in_one_error_sorted_by_line(tmp_path: Path) -> None:
+    """One error names each undefined variable with its line, in line order, whichever the
+    render met first; names the template binds (set, for, macro) or guards (is defined,
+    default) are not listed."""
+    tpl = template(tmp_path, (
+        "{% set local = 1 %}{{ local }}\n"
+        "{{ zeta }}\n"
+        "{% for item in items %}{{ item }} {{ loop.index }}{% endfor %}\n"
+        "{% macro m(arg) %}{{ arg }}{% endmacro %}{{ m(1) }}\n"
+        "{% if maybe is defined %}{{ maybe }}{% endif %}{{ opt | default('x') }}\n"
+        "{{ alpha }} {{ known }} {{ zeta }}\n"))
+
+    with pytest.raises(ConfigError) as caught:
+        render.render(tpl, {"known": 1})
+
+    message = str(caught.value)
+    assert message.startswith(f"{tpl.path}:2: undefined variable 'zeta'; ")
+    found = re.findall(r":(\d+): undefined variable '(\w+)'", message)
+    assert found == [("2", "zeta"), ("3", "items"), ("6", "alpha"), ("6", "zeta")]
+    assert "tool.deploy.context" in message
+    assert "\n" not in message
+
+
+def test_only_runtime_undefined_errors_keep_jinjas_words(tmp_path: Path) -> None:
+    """An attribute missing from a defined value is reported as before, with Jinja's
+    words, next to any top-level undefined name of the same template."""
+    tpl = template(tmp_path, "{{ cfg.port }}\n{{ gone }}\n")
+
+    with pytest.raises(ConfigError) as caught:
+        render.render(tpl, {"cfg": {}})
+
+    assert str(caught.value).startswith(
+        f"{tpl.path}:1: undefined variable 'port' ('dict object' has no attribute 'port'); "
+        f"{tpl.path}:2: undefined variable 'gone'; ")
+
+
+def test_undeclared_lists_uses_not_bound_at_that_point(tmp_path: Path) -> None:
+    """A loop variable used after its loop, or a name used before its set, is undeclared
+    there and only there."""
+    from jinja2 import Environment
+
+    text = "{{ x }}\n{% set x = 1 %}{{ x }}\n{% for y in [1] %}{{ y }}{% endfor %}\n{{ y }}\n"
+
+    assert render.undeclared(Environment(), text, {}) == [(1, "x"), (4, "y")]
 
 
 def test_undefined_variable_in_an_included_template_names_that_file(tmp_path: Path) -> None:
