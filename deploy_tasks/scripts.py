@@ -25,7 +25,9 @@ def deploy_scripts(c: Any, name: list[str] | None = None, on_conflict: str = "fa
     conflict.check_policy(on_conflict)
     cfg = settings(prefix)
     write_task(cfg, kind="deploy", title="deploy.scripts",
-               build=lambda _index: scripts.plan(cfg.scripts_source, cfg.scripts_target, name),
+               build=lambda _index: scripts.plan(cfg.scripts_source, cfg.scripts_target, name,
+                                                 include=cfg.scripts_include,
+                                                 exclude=cfg.scripts_exclude),
                dry_run=dry_run, json_=json_, wait=wait)
 
 
@@ -39,7 +41,8 @@ def status(c: Any, verify: bool = False, json_: bool = False, prefix: str | None
 
     cfg = settings(prefix)
     with Store(cfg.state_dir).reading() as index:
-        rows = scripts.status(cfg.scripts_source, cfg.scripts_target, index, verify=verify)
+        rows = scripts.status(cfg.scripts_source, cfg.scripts_target, index, verify=verify,
+                              include=cfg.scripts_include, exclude=cfg.scripts_exclude)
     if json_:
         emit_json({"scripts": [{"name": r.name, "state": r.state, "target": str(r.target),
                                 "source": str(r.source) if r.source else None,
