@@ -136,6 +136,20 @@ def test_serial_stays_while_nothing_changes_and_steps_when_the_content_does(
     assert deploy_at(project, STAMPS[6]) == []
 
 
+def test_deployment_date_alone_is_kept_like_deployed_at(project: Project) -> None:
+    """A template that shows DEPLOYMENT_DATE (no offset) but not deployed_at keeps it too
+    when a full render is needed and nothing it shows changed."""
+    fw(project)
+    project.write({"tpl/CLAUDE.md": "{{CLAUDE_MD_VERSION}} at {{DEPLOYMENT_DATE}}\n"})
+    deploy_at(project, STAMPS[0])
+
+    project.write({"versions/MEMORY_VERSION": "004\n"})  # the digest changes: no cache hit
+    changed = deploy_at(project, STAMPS[1])
+
+    assert changed == []
+    assert (project.root / "p1/CLAUDE.md").read_text() == "012-001 at 2026-03-01T10:00:00\n"
+
+
 def test_a_date_line_alone_keeps_the_serial(project: Project) -> None:
     """A pinned DEPLOYMENT_DATE that changes rewrites its line but keeps the serial: only
     the version and date lines differ (the original's normalised comparison)."""

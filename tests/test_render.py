@@ -205,3 +205,20 @@ def test_render_stable_keeps_an_earlier_stamp_when_nothing_else_changed(tmp_path
 
     assert same == first
     assert changed == b"at 2025-02-02T00:00:00+00:00\nv 2\n"
+
+
+def test_render_stable_keeps_an_earlier_deployment_date_unless_pinned(tmp_path: Path) -> None:
+    """DEPLOYMENT_DATE follows the run stamp like deployed_at; a pinned one is left alone."""
+    tpl = template(tmp_path, "at {{ DEPLOYMENT_DATE }}\nv {{ v }}\n")
+    old = {"deployed_at": "2025-01-01T00:00:00+01:00", "DEPLOYMENT_DATE": "2025-01-01T00:00:00"}
+    new = {"deployed_at": "2025-02-02T00:00:00+01:00", "DEPLOYMENT_DATE": "2025-02-02T00:00:00"}
+    first = render.render(tpl, {**old, "v": 1})
+
+    same = rendercache.render_stable(tpl, {**new, "v": 1}, first)
+    changed = rendercache.render_stable(tpl, {**new, "v": 2}, first)
+    pinned = rendercache.render_stable(
+        tpl, {**new, "DEPLOYMENT_DATE": "2024-12-24T18:00:00", "v": 1}, first)
+
+    assert same == first
+    assert changed == b"at 2025-02-02T00:00:00\nv 2\n"
+    assert pinned == b"at 2024-12-24T18:00:00\nv 1\n"
