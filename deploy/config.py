@@ -43,6 +43,8 @@ class Config(NamedTuple):
     requires: dict[str, str]
     context: dict[str, Any]
     backup: BackupSettings
+    scripts_include: tuple[str, ...] = ("*",)
+    scripts_exclude: tuple[str, ...] = ()
     framework_template: Path | None = None
     framework_install_to: Path | None = None
     parents: tuple[Path, ...] = ()
@@ -52,7 +54,7 @@ class Config(NamedTuple):
 
 TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup"}
 SECTION_KEYS: dict[str, dict[str, type]] = {
-    "scripts": {"source": str, "target": str},
+    "scripts": {"source": str, "target": str, "include": list, "exclude": list},
     "versions": {"dir": str, "requires": dict},
     "framework": {"template": str, "install_to": str, "parents": list},
     "backup": {"retention_days": int, "max_backups_per_type": int, "framework_keep": int,
@@ -73,6 +75,20 @@ def _check(table: dict[str, Any], allowed: dict[str, type], where: str) -> None:
         kind = allowed[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(f"{where}.{key} must be {_type_name(kind)}, not {value!r}")
+
+
+def _globs(section: dict[str, Any], key: str, default: tuple[str, ...],
+           where: str) -> tuple[str, ...]:
+    """A list of file-name globs (``scripts.include``, ``scripts.exclude``), checked."""
+    globs = section.get(key, list(default))
+    for i, glob in enumerate(globs):
+        if not isinstance(glob, str):
+            raise ConfigError(f"{where}.{key}[{i}] must be a string (a file-name glob), "
+                              f"not {glob!r}")
+        if "/" in glob or "\x00" in glob:
+            raise ConfigError(f"{where}.{key}[{i}] {glob!r}: globs match file names in "
+                              "scripts.source, not paths")
+    return tuple(globs)
 
 
 def _staged(path: Path, prefix: Path | None) -> Path:
@@ -138,6 +154,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             check_name(sub, "subsystem")
             if not isinstance(spec, str):
                 raise ConfigError(f"{where}.versions.requires.{sub} must be a string")
+        include = _globs(sections["scripts"], "include", ("*",), f"{where}.scripts")
+        exclude = _globs(sections["scripts"], "exclude", (), f"{where}.scripts")
         parents = sections["framework"].get("parents", [])
         if not all(isinstance(p, str) for p in parents):
             raise ConfigError(f"{where}.framework.parents must be a list of strings")
@@ -181,6 +199,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         state_dir=_staged(resolve(table.get("state_dir", "~/.claude-pm"), folder=True), prefix),
         scripts_source=resolve(scripts.get("source", "bin"), folder=True),
         scripts_target=_staged(resolve(scripts.get("target", "~/.local/bin"), folder=True), prefix),
+        scripts_include=include,
+        scripts_exclude=exclude,
         versions_dir=resolve(sections["versions"].get("dir", "."), folder=True),
         requires=dict(requires),
         framework_template=resolve(framework.get("template", "templates/framework/CLAUDE.md")),

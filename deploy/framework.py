@@ -13,6 +13,10 @@ All parent backups share one folder (``parent_directory_manager/``) and one
 file name stem (``CLAUDE.md_...``); the original restored whichever file in it
 looked newest, which could be another folder's. Restores here go through the
 index, row by row, so each folder gets its own file back.
+
+Each parent's render also sees ``CLAUDE_MD_VERSION``, ``<FRAMEWORK_VERSION>-<NNN>``,
+the original's per-folder serial; :func:`deploy.rendercache.render_versioned` derives
+it from our previous render of that folder.
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
         codes = Codes(index.renders.code if index is not None else None)
         items.extend(rendercache.render_target(
             index, PARENTS.name, str(parent), parent / PARENT_FILE, template,
-            {**variables, "parent_dir": str(parent)}, codes) for parent in cfg.parents)
+            {**variables, "parent_dir": str(parent)}, codes, versioned=True)
+            for parent in cfg.parents)
     return conflict.resolve(index, items, on_conflict, (CATEGORY, PARENTS.name))
 
 

@@ -27,7 +27,8 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
     # The versions gate first: an incompatible release writes nothing (exit 3).
     versions.gate(cfg.versions_dir, cfg.requires)
     combined = combine(
-        scripts.plan(cfg.scripts_source, cfg.scripts_target),
+        scripts.plan(cfg.scripts_source, cfg.scripts_target, include=cfg.scripts_include,
+                     exclude=cfg.scripts_exclude),
         framework.plan_if_configured(cfg, index, on_conflict=on_conflict, stamp=stamp),
         templates.plan(cfg, index, on_conflict=on_conflict, stamp=stamp))
     check_targets(combined)

@@ -22,11 +22,10 @@ from deploy import fsio
 from deploy.codes import Codes
 from deploy.errors import ConfigError
 
-# The shape of what :func:`deployed_at` returns, to find an earlier run's stamp in its output.
-STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z)?")
-MAX_STAMPS = 4
 UNDEFINED = re.compile(r"'(?P<name>[^']+)' is undefined")
 NO_ATTRIBUTE = re.compile(r"has no attribute '(?P<name>[^']+)'")
+# Tests and filters that make a name optional where it is used.
+GUARDS = {"defined", "undefined", "default", "d"}
 
 
 class Template(NamedTuple):
@@ -82,6 +81,121 @@ def _undefined_name(message: str) -> str:
     return match.group("name") if match else "?"
 
 
+def _undefined_message(env: Any, template: Template, source: str,
+                       variables: Mapping[str, Any], err: Exception) -> str:
+    """One message naming every undefined variable of the template, each with its line.
+
+    Rendering stops at the first undefined name; the template's syntax tree names the
+    rest, so one run shows them all. The name that failed comes from the render (its
+    file and line, and Jinja's words when it is an attribute or an included file's).
+    """
+    detail = getattr(err, "message", None) or str(err)
+    name = _undefined_name(detail)
+    file, line = _template_line(err.__traceback__, None)
+    path = str(template.path)
+    found = undeclared(env, source, variables, path)
+    entries = {(path, at, missing): f"{path}:{at}: undefined variable {missing!r}"
+               for at, missing in found}
+    failed = (file or path, line or 0, name)
+    if failed not in entries:
+        entries[failed] = f"{file or path}:{line or '?'}: undefined variable {name!r} ({detail})"
+    # Sorted by line, the template's own first; an included file's name follows.
+    message = "; ".join(entries[key] for key in
+                        sorted(entries, key=lambda k: (k[0] != path, k[1], k[2])))
+    if found:
+        names = list(dict.fromkeys(missing for _, missing in found))
+        message += (f"; define {'it' if len(names) == 1 else 'them'} in [tool.deploy.context] "
+                    f"({names[0]} = \"{{{{{names[0]}}}}}\" keeps a placeholder as written)")
+    return message
+
+
+def undeclared(env: Any, text: str, variables: Mapping[str, Any],
+               filename: str | None = None) -> list[tuple[int, str]]:
+    """(line, name) of every use of a variable that neither ``variables`` nor the template
+    itself (set, for, macro, with, import) defines, sorted by line.
+
+    A name the template tests with ``is defined`` or passes to ``default`` somewhere is
+    optional there and never listed; Jinja's own analysis
+    (``jinja2.meta.find_undeclared_variables``) must agree on each name.
+    """
+    from jinja2 import meta, nodes
+
+    tree = env.parse(text, None, filename)
+    names = meta.find_undeclared_variables(tree) - set(variables) - set(env.globals)
+    if not names:
+        return []
+    guarded = {n.node.name for n in tree.find_all((nodes.Test, nodes.Filter))
+               if n.name in GUARDS and isinstance(n.node, nodes.Name)}
+    uses: set[tuple[int, str]] = set()
+    _loads(tree, frozenset(), uses)
+    return sorted(u for u in uses if u[1] in names and u[1] not in guarded)
+
+
+def _stored(target: Any) -> set[str]:
+    from jinja2 import nodes
+
+    if target is None:
+        return set()
+    # find_all looks below a node only: a plain target is a Name itself.
+    found = [target] if isinstance(target, nodes.Name) else target.find_all(nodes.Name)
+    return {n.name for n in found}
+
+
+def _loads(node: Any, bound: frozenset[str], uses: set[tuple[int, str]]) -> None:
+    """Collect the variable loads under ``node`` that ``bound`` does not cover."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Name):
+        if node.ctx == "load" and node.name not in bound:
+            uses.add((node.lineno, node.name))
+        return
+    if isinstance(node, nodes.For):
+        _loads(node.iter, bound, uses)
+        inner = bound | _stored(node.target) | {"loop"}
+        for part in (node.test, *node.body):
+            if part is not None:
+                _loads(part, inner, uses)
+        _body(node.else_, bound, uses)
+        return
+    if isinstance(node, (nodes.Macro, nodes.CallBlock)):
+        if isinstance(node, nodes.CallBlock):
+            _loads(node.call, bound, uses)
+        for default in node.defaults:
+            _loads(default, bound, uses)
+        args = {a.name for a in node.args} | {"caller", "varargs", "kwargs"}
+        _body(node.body, bound | args, uses)
+        return
+    if isinstance(node, nodes.With):
+        for value in node.values:
+            _loads(value, bound, uses)
+        _body(node.body, bound | {n for t in node.targets for n in _stored(t)}, uses)
+        return
+    for field in node.fields:
+        child = getattr(node, field, None)
+        if isinstance(child, list):
+            _body(child, bound, uses)
+        elif isinstance(child, nodes.Node):
+            _loads(child, bound, uses)
+
+
+def _body(items: list[Any], bound: frozenset[str], uses: set[tuple[int, str]]) -> None:
+    """A list of nodes in order: a set, macro or import binds its names for what follows."""
+    from jinja2 import nodes
+
+    for item in items:
+        if not isinstance(item, nodes.Node):
+            continue
+        _loads(item, bound, uses)
+        if isinstance(item, (nodes.Assign, nodes.AssignBlock)):
+            bound = bound | _stored(item.target)
+        elif isinstance(item, nodes.Macro):
+            bound = bound | {item.name}
+        elif isinstance(item, nodes.Import):
+            bound = bound | {item.target}
+        elif isinstance(item, nodes.FromImport):
+            bound = bound | {n if isinstance(n, str) else n[1] for n in item.names}
+
+
 def render(template: Template, variables: Mapping[str, Any], codes: Codes | None = None) -> bytes:
     """Render ``template`` with ``variables`` to UTF-8 bytes, or raise ConfigError naming
     the file, line and cause; ``codes`` saves compiling a template compiled before."""
@@ -118,10 +232,7 @@ def render(template: Template, variables: Mapping[str, Any], codes: Codes | None
     try:
         return compiled.render(**variables).encode("utf-8")
     except jinja2.UndefinedError as err:
-        name = _undefined_name(err.message or str(err))
-        file, line = _template_line(err.__traceback__, None)
-        raise ConfigError(f"{file or path}:{line or '?'}: undefined variable {name!r} "
-                          f"({err.message})") from err
+        raise ConfigError(_undefined_message(env, template, text, variables, err)) from err
     except jinja2.TemplateSyntaxError as err:
         # Raised by an {% include %}d template: it names its own file.
         raise ConfigError(f"{err.filename or path}:{err.lineno}: template syntax error: "
@@ -139,30 +250,3 @@ def render(template: Template, variables: Mapping[str, Any], codes: Codes | None
         file, line = _template_line(err.__traceback__, None)
         raise ConfigError(f"{file or path}:{line or '?'}: template failed: "
                           f"{type(err).__name__}: {err}") from err
-
-
-def render_stable(template: Template, variables: Mapping[str, Any],
-                  previous: bytes | None, codes: Codes | None = None) -> bytes:
-    """Render, keeping the earlier ``deployed_at`` when nothing else changed.
-
-    A template that shows ``deployed_at`` would otherwise differ on every run, and
-    every deploy would rewrite (and back up) it. So when the new output differs
-    from ``previous`` (our last render of this target), each stamp found in
-    ``previous`` is tried in turn: if one reproduces ``previous`` exactly, the
-    template and every other variable are unchanged and that output is returned.
-    """
-    output = render(template, variables, codes)
-    if previous is None or output == previous:
-        return output
-    try:
-        text = previous.decode("utf-8")
-    except UnicodeDecodeError:
-        return output
-    stamps = list(dict.fromkeys(STAMP.findall(text)))[:MAX_STAMPS]
-    for stamp in stamps:
-        if stamp == variables.get("deployed_at"):
-            continue
-        again = render(template, {**variables, "deployed_at": stamp}, codes)
-        if again == previous:
-            return again
-    return output

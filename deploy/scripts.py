@@ -1,4 +1,11 @@
-"""Scripts: every regular file in the source folder, deployed as ``<target>/<name>``, mode 0755.
+"""Scripts: the regular files of the source folder, deployed as ``<target>/<name>``, mode 0755.
+
+Which files are scripts: those whose names match a glob of ``scripts.include``
+(default ``*``) and none of ``scripts.exclude`` (default none), matched with
+fnmatch against the file name. Dotfiles and what editors, patch tools and
+backups leave beside a file (:data:`LEFTOVERS`) are never scripts: the original
+deployed an explicit list, and its ``bin/`` held ``VERSION`` and backups that a
+"every file" rule would have shipped. A dry run lists each file left out and why.
 
 Scripts belong to the toolkit: a differing target is backed up and replaced,
 and ``status`` reports the drift.
@@ -6,9 +13,11 @@ and ``status`` reports the drift.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
+from fnmatch import fnmatch
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -23,11 +32,53 @@ from deploy.store import Index
 CATEGORY = SCRIPTS.name
 SCRIPT_MODE = 0o755
 VERSION_TIMEOUT = 5.0
+INCLUDE = ("*",)
+EXCLUDE: tuple[str, ...] = ()
+# Never scripts, whatever the globs say: editor swap and backup files, patch and merge
+# rejects, and backups like the original's own (claude-pm.backup.20250714_111423).
+LEFTOVERS = ("*~", "*.swp", "*.bak", "*.orig", "*.rej", "*.backup*")
 
 
-def sources(source_dir: Path) -> dict[str, Path]:
-    """Every regular file directly in ``source_dir``, by name (symlinks are not scripts)."""
-    return {name: Path(path) for name, path in _source_paths(source_dir).items()}
+def left_out(name: str, include: tuple[str, ...] = INCLUDE,
+             exclude: tuple[str, ...] = EXCLUDE) -> str | None:
+    """Why the file ``name`` of the source folder is not a script, or None when it is one."""
+    if name.startswith("."):
+        return "dotfile"
+    for glob in LEFTOVERS:
+        if fnmatch(name, glob):
+            return f"editor or backup leftover {json.dumps(glob)}"
+    if not any(fnmatch(name, glob) for glob in include):
+        return f"not matched by scripts.include [{', '.join(map(json.dumps, include))}]"
+    for glob in exclude:
+        if fnmatch(name, glob):
+            return f"excluded by scripts.exclude {json.dumps(glob)}"
+    return None
+
+
+class Sources(NamedTuple):
+    """The source folder's files: the scripts, and the others with why they are not."""
+
+    scripts: dict[str, str]
+    left_out: dict[str, tuple[str, str]]  # name -> (path, reason)
+
+
+def scan(source_dir: Path, include: tuple[str, ...] = INCLUDE,
+         exclude: tuple[str, ...] = EXCLUDE) -> Sources:
+    """Sort the regular files directly in ``source_dir`` into scripts and the rest."""
+    found = Sources({}, {})
+    for name, path in _source_paths(source_dir).items():
+        reason = left_out(name, include, exclude)
+        if reason is None:
+            found.scripts[name] = path
+        else:
+            found.left_out[name] = (path, reason)
+    return found
+
+
+def sources(source_dir: Path, include: tuple[str, ...] = INCLUDE,
+            exclude: tuple[str, ...] = EXCLUDE) -> dict[str, Path]:
+    """Every script in ``source_dir``, by name (symlinks are not scripts)."""
+    return {name: Path(path) for name, path in scan(source_dir, include, exclude).scripts.items()}
 
 
 def _source_paths(source_dir: Path) -> dict[str, str]:
@@ -41,23 +92,31 @@ def _source_paths(source_dir: Path) -> dict[str, str]:
             if e.is_file(follow_symlinks=False) and not fsio.is_temp_name(e.name)}
 
 
-def select(available: Collection[str], names: Iterable[str] | None, folder: Path) -> list[str]:
+def select(available: Collection[str], names: Iterable[str] | None, folder: Path,
+           others: Mapping[str, tuple[str, str]] | None = None) -> list[str]:
     if not names:
         return sorted(available)
     chosen = []
     for name in names:
         check_name(name, "script name")
+        if others is not None and name in others:
+            raise ConfigError(f"{folder / name}: not a script ({others[name][1]})")
         if name not in available:
             raise ConfigError(f"{folder / name}: no such script in the source folder")
         chosen.append(name)
     return list(dict.fromkeys(chosen))
 
 
-def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None) -> Plan:
-    """Plan copying each chosen script over its target; unchanged ones are skipped."""
-    available = _source_paths(source_dir)
-    changes, skips = [], []
-    for name in select(available, names, source_dir):
+def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None, *,
+         include: tuple[str, ...] = INCLUDE, exclude: tuple[str, ...] = EXCLUDE) -> Plan:
+    """Plan copying each chosen script over its target; unchanged ones are skipped, and
+    so (with their reasons, when no names are given) are the files that are not scripts."""
+    found = scan(source_dir, include, exclude)
+    available = found.scripts
+    changes: list[Change] = []
+    skips = [] if names else [Skip(CATEGORY, name, Path(path), reason)
+                              for name, (path, reason) in sorted(found.left_out.items())]
+    for name in select(available, names, source_dir, found.left_out):
         target = target_dir / name
         # A large script and its target hash on two cores at once.
         src, old = fsio.read_alongside(available[name], partial(target_contents, target))
@@ -74,7 +133,7 @@ def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None)
 
 class ScriptStatus(NamedTuple):
     name: str
-    state: str  # synchronized | outdated | drifted | not deployed | source missing
+    state: str  # synchronized | outdated | drifted | not deployed | source missing | excluded
     source: Path | None
     target: Path
     version: str | None = None
@@ -95,10 +154,13 @@ def _version(target: Path) -> str:
 
 
 def status(source_dir: Path, target_dir: Path, index: Index | None, *,
-           verify: bool = False) -> list[ScriptStatus]:
+           verify: bool = False, include: tuple[str, ...] = INCLUDE,
+           exclude: tuple[str, ...] = EXCLUDE) -> list[ScriptStatus]:
     """Per script: synchronized, outdated (source newer), drifted (target edited since we wrote
-    it), not deployed, or source missing (we deployed it, the source is gone)."""
-    available = sources(source_dir)
+    it), not deployed, source missing (we deployed it, the source is gone), or excluded (we
+    deployed it, its source is no script any more)."""
+    found = scan(source_dir, include, exclude)
+    available = {name: Path(path) for name, path in found.scripts.items()}
     names = set(available)
     if index is not None:
         names |= index.changes.keys(CATEGORY)
@@ -111,7 +173,7 @@ def status(source_dir: Path, target_dir: Path, index: Index | None, *,
         if src is None:
             if last is None or not current.exists:
                 continue
-            state = "source missing"
+            state = "excluded" if name in found.left_out else "source missing"
         elif not current.exists:
             state = "not deployed"
         elif last is not None and current.sha256 != last.new_sha256:

@@ -31,7 +31,9 @@ def deploy_scripts(c: Context, name: list[str] | None = None, on_conflict: str =
     conflict.check_policy(on_conflict)
     cfg, store = config_and_store(prefix)
     write_task(store, kind=RunKind.DEPLOY, title="deploy.scripts",
-               build=lambda _index: scripts.plan(cfg.scripts_source, cfg.scripts_target, name),
+               build=lambda _index: scripts.plan(cfg.scripts_source, cfg.scripts_target, name,
+                                                 include=cfg.scripts_include,
+                                                 exclude=cfg.scripts_exclude),
                dry_run=dry_run, json_=json_, wait=wait)
 
 
@@ -44,7 +46,8 @@ def status(c: Context, verify: bool = False, json_: bool = False,
 
     cfg, store = config_and_store(prefix)
     with store.reading() as index:
-        rows = scripts.status(cfg.scripts_source, cfg.scripts_target, index, verify=verify)
+        rows = scripts.status(cfg.scripts_source, cfg.scripts_target, index, verify=verify,
+                              include=cfg.scripts_include, exclude=cfg.scripts_exclude)
     if json_:
         emit_json({"scripts": [{"name": r.name, "state": r.state, "target": str(r.target),
                                 "source": str(r.source) if r.source else None,

@@ -23,6 +23,7 @@ def test_defaults_resolve_against_home_and_config_folder(tmp_path: Path) -> None
     assert cfg.state_dir == tmp_path / "h/.claude-pm"
     assert cfg.scripts_target == tmp_path / "h/.local/bin"
     assert cfg.scripts_source == tmp_path / "bin"
+    assert (cfg.scripts_include, cfg.scripts_exclude) == (("*",), ())
     assert cfg.framework_install_to == tmp_path / "h/.claude-pm/framework/CLAUDE.md"
     assert cfg.backup.framework_keep == 2 and cfg.backup.integrity_checking
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from deploy import config, context, render
+from deploy import config, context, render, rendercache
 from deploy.errors import ConfigError
 
 
@@ -49,6 +50,52 @@ def test_undefined_variable_names_file_line_and_variable(tmp_path: Path, text: s
     assert f"{tpl.path}:{line}:" in message
     assert f"undefined variable {name!r}" in message
     assert caught.value.exit_code == 2
+
+
+def test_every_undefined_variable_in_one_error_sorted_by_line(tmp_path: Path) -> None:
+    """One error names each undefined variable with its line, in line order, whichever the
+    render met first; names the template binds (set, for, macro) or guards (is defined,
+    default) are not listed."""
+    tpl = template(tmp_path, (
+        "{% set local = 1 %}{{ local }}\n"
+        "{{ zeta }}\n"
+        "{% for item in items %}{{ item }} {{ loop.index }}{% endfor %}\n"
+        "{% macro m(arg) %}{{ arg }}{% endmacro %}{{ m(1) }}\n"
+        "{% if maybe is defined %}{{ maybe }}{% endif %}{{ opt | default('x') }}\n"
+        "{{ alpha }} {{ known }} {{ zeta }}\n"))
+
+    with pytest.raises(ConfigError) as caught:
+        render.render(tpl, {"known": 1})
+
+    message = str(caught.value)
+    assert message.startswith(f"{tpl.path}:2: undefined variable 'zeta'; ")
+    found = re.findall(r":(\d+): undefined variable '(\w+)'", message)
+    assert found == [("2", "zeta"), ("3", "items"), ("6", "alpha"), ("6", "zeta")]
+    assert "tool.deploy.context" in message
+    assert "\n" not in message
+
+
+def test_only_runtime_undefined_errors_keep_jinjas_words(tmp_path: Path) -> None:
+    """An attribute missing from a defined value is reported as before, with Jinja's
+    words, next to any top-level undefined name of the same template."""
+    tpl = template(tmp_path, "{{ cfg.port }}\n{{ gone }}\n")
+
+    with pytest.raises(ConfigError) as caught:
+        render.render(tpl, {"cfg": {}})
+
+    assert str(caught.value).startswith(
+        f"{tpl.path}:1: undefined variable 'port' ('dict object' has no attribute 'port'); "
+        f"{tpl.path}:2: undefined variable 'gone'; ")
+
+
+def test_undeclared_lists_uses_not_bound_at_that_point(tmp_path: Path) -> None:
+    """A loop variable used after its loop, or a name used before its set, is undeclared
+    there and only there."""
+    from jinja2 import Environment
+
+    text = "{{ x }}\n{% set x = 1 %}{{ x }}\n{% for y in [1] %}{{ y }}{% endfor %}\n{{ y }}\n"
+
+    assert render.undeclared(Environment(), text, {}) == [(1, "x"), (4, "y")]
 
 
 def test_undefined_variable_in_an_included_template_names_that_file(tmp_path: Path) -> None:
@@ -143,7 +190,7 @@ def test_deployed_at_is_iso_8601(tmp_path: Path) -> None:
     stamp = context.deployed_at()
 
     assert datetime.fromisoformat(stamp).tzinfo is not None
-    assert render.STAMP.fullmatch(stamp)
+    assert context.STAMP.fullmatch(stamp)
 
 
 def test_render_stable_keeps_an_earlier_stamp_when_nothing_else_changed(tmp_path: Path) -> None:
@@ -151,10 +198,27 @@ def test_render_stable_keeps_an_earlier_stamp_when_nothing_else_changed(tmp_path
     tpl = template(tmp_path, "at {{ deployed_at }}\nv {{ v }}\n")
     first = render.render(tpl, {"deployed_at": "2025-01-01T00:00:00+00:00", "v": 1})
 
-    same = render.render_stable(tpl, {"deployed_at": "2025-02-02T00:00:00+00:00", "v": 1},
+    same = rendercache.render_stable(tpl, {"deployed_at": "2025-02-02T00:00:00+00:00", "v": 1},
                                 first)
-    changed = render.render_stable(tpl, {"deployed_at": "2025-02-02T00:00:00+00:00", "v": 2},
+    changed = rendercache.render_stable(tpl, {"deployed_at": "2025-02-02T00:00:00+00:00", "v": 2},
                                    first)
 
     assert same == first
     assert changed == b"at 2025-02-02T00:00:00+00:00\nv 2\n"
+
+
+def test_render_stable_keeps_an_earlier_deployment_date_unless_pinned(tmp_path: Path) -> None:
+    """DEPLOYMENT_DATE follows the run stamp like deployed_at; a pinned one is left alone."""
+    tpl = template(tmp_path, "at {{ DEPLOYMENT_DATE }}\nv {{ v }}\n")
+    old = {"deployed_at": "2025-01-01T00:00:00+01:00", "DEPLOYMENT_DATE": "2025-01-01T00:00:00"}
+    new = {"deployed_at": "2025-02-02T00:00:00+01:00", "DEPLOYMENT_DATE": "2025-02-02T00:00:00"}
+    first = render.render(tpl, {**old, "v": 1})
+
+    same = rendercache.render_stable(tpl, {**new, "v": 1}, first)
+    changed = rendercache.render_stable(tpl, {**new, "v": 2}, first)
+    pinned = rendercache.render_stable(
+        tpl, {**new, "DEPLOYMENT_DATE": "2024-12-24T18:00:00", "v": 1}, first)
+
+    assert same == first
+    assert changed == b"at 2025-02-02T00:00:00\nv 2\n"
+    assert pinned == b"at 2024-12-24T18:00:00\nv 1\n"
