@@ -42,7 +42,7 @@ def preflight(store: Store, plan: Plan) -> None:
             if not probe.is_dir():
                 raise WriteFailed(f"{probe}: cannot create {change.target}: not a folder")
             if not os.access(probe, os.W_OK | os.X_OK):
-                raise WriteFailed(f"{probe}: folder is not writable: permission denied")
+                raise WriteFailed(f"{probe}: folder is not writable: {why_not_writable(probe)}")
             writable.add(probe)
         if change.new is not None:
             add(parent, change.new_size)
@@ -61,4 +61,14 @@ def preflight(store: Store, plan: Plan) -> None:
             raise WriteFailed(f"{probe}: no free inodes: cannot create files")
     tree = store.tree
     if not os.access(tree, os.W_OK | os.X_OK):
-        raise WriteFailed(f"{tree}: backup tree is not writable: permission denied")
+        raise WriteFailed(f"{tree}: backup tree is not writable: {why_not_writable(tree)}")
+
+
+def why_not_writable(folder: Path) -> str:
+    """The real cause: ``os.access`` says no alike for a read-only mount and for modes."""
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "read-only file system"
+    except OSError:
+        pass
+    return "permission denied"

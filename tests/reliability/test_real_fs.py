@@ -110,6 +110,23 @@ def test_read_only_backup_tree_refuses_before_writing(tmp_path: Path) -> None:
                       "read-only remount")
 
 
+def test_read_only_target_folder_names_the_cause(tmp_path: Path) -> None:
+    """A target folder on a read-only mount is refused as a read-only file system, not
+    as "permission denied" (root may write any folder, so the mode is not the cause)."""
+    root = tmp_path / "p"
+    harness.base_project(root)
+    with tmpfs(root / "target", "size=4m") as mount:
+        harness.must(harness.cli(root, "deploy.scripts"), "first deploy")
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        harness.write_files(root, {"bin/alpha": harness.script("alpha 2")})
+        before = inv.file_states(root)
+
+        out = harness.cli(root, "deploy.scripts")
+
+        check_refused(root, out, before, str(mount / "bin"), ("read-only file system",),
+                      "read-only target folder")
+
+
 def unprivileged_python(site: Path) -> list[str] | None:
     """A python command nobody (65534) can run with our dependencies importable."""
     probe = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
