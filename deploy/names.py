@@ -1,37 +1,58 @@
 """Names users give, checked before any use (backup names: ``deploy.store.naming``).
 
-Names a user gives (scripts, template ids, subsystems) end up in paths, so they
-are checked before any use: no separators, no ``..``, no NUL, no leading ``-``,
-not empty, at most 255 bytes.
+Names a user gives (scripts, template ids, subsystems), and the names of the
+files in the scripts folder, end up in paths, so they are checked before any use:
+no separators, no ``..``, no NUL or other control character, no leading ``-``,
+not empty, valid UTF-8, and short enough that every name derived from them fits
+in one path component (255 bytes).
 """
 
 from __future__ import annotations
 
+import os
 import re
 
 from deploy.errors import BadName
 
-MAX_NAME_BYTES = 255
+# The longest name derived from a user's name is the temp file of a version file's backup:
+# ".<NAME>_VERSION_backup_YYYYmmdd_HHMMSS_NNNN.deploy-tmp-PPPPPPP-xxxxxxxx", 65 bytes
+# more than the name (tests/test_names.py checks it against the real naming code).
+COMPONENT_BYTES = 255
+DERIVED_BYTES = 65
+MAX_NAME_BYTES = COMPONENT_BYTES - DERIVED_BYTES
 TEMPLATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+
+def shown(name: str) -> str:
+    """``name`` quoted for a message, every byte that is not printable UTF-8 escaped."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    text = text if len(text) <= 60 else text[:60] + "..."
+    return "'" + "".join(ch if ch.isprintable() and ch != "'" else repr(ch)[1:-1]
+                         if ch != "'" else "\\'" for ch in text) + "'"
 
 
 def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it is safe to use as one path component, else raise BadName."""
-    shown = repr(name) if len(name) <= 60 else repr(name[:60] + "...")
+    shown_name = shown(name)
     if name == "":
         raise BadName(f"{what} is empty")
     if "\x00" in name:
-        raise BadName(f"{what} {shown} contains a NUL byte")
+        raise BadName(f"{what} {shown_name} contains a NUL byte")
     if "/" in name or "\\" in name:
-        raise BadName(f"{what} {shown} contains a path separator")
+        raise BadName(f"{what} {shown_name} contains a path separator")
     if name in {".", ".."}:
-        raise BadName(f"{what} {shown} is not a file name")
+        raise BadName(f"{what} {shown_name} is not a file name")
     if name.startswith("-"):
-        raise BadName(f"{what} {shown} starts with '-'")
-    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
-        raise BadName(f"{what} {shown} is longer than {MAX_NAME_BYTES} bytes")
-    if any(ord(ch) < 32 for ch in name):
-        raise BadName(f"{what} {shown} contains a control character")
+        raise BadName(f"{what} {shown_name} starts with '-'")
+    if any(ord(ch) < 32 or 0x7f <= ord(ch) <= 0x9f for ch in name):
+        raise BadName(f"{what} {shown_name} contains a control character")
+    try:
+        size = len(name.encode("utf-8"))
+    except UnicodeEncodeError as err:
+        raise BadName(f"{what} {shown_name} is not valid UTF-8; rename it") from err
+    if size > MAX_NAME_BYTES:
+        raise BadName(f"{what} {shown_name} is {size} bytes, longer than {MAX_NAME_BYTES} "
+                      f"(the names derived from it must fit in {COMPONENT_BYTES})")
     return name
 
 

@@ -117,6 +117,9 @@ def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None,
     skips = [] if names else [Skip(CATEGORY, name, Path(path), reason)
                               for name, (path, reason) in sorted(found.left_out.items())]
     for name in select(available, names, source_dir, found.left_out):
+        # A file's name is checked like a name given with --name: a script called "-rf"
+        # or one whose name is not UTF-8 stops the run before anything is written.
+        check_name(name, f"{source_dir}: script")
         target = target_dir / name
         # A large script and its target hash on two cores at once.
         src, old = fsio.read_alongside(available[name], partial(target_contents, target))

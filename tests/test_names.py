@@ -76,3 +76,46 @@ def test_taken_names_get_a_counter_on_the_stem() -> None:
     name = unique_name("x_1", ".backup", taken.__contains__)
 
     assert name == "x_1_02.backup"
+
+
+def test_the_longest_derived_names_of_a_longest_name_fit_one_component() -> None:
+    """A name of MAX_NAME_BYTES gives backup names and temp names (of the target and of
+    its backup) within 255 bytes, with a four-digit counter and a seven-digit pid; a byte
+    more is refused."""
+    from pathlib import Path
+
+    from deploy import fsio
+    from deploy.names import COMPONENT_BYTES, MAX_NAME_BYTES
+
+    longest = "é" * (MAX_NAME_BYTES // 2)  # two bytes each: UTF-8 length, not characters
+    subsystem = "m" * MAX_NAME_BYTES
+    derived = []
+    for category, key, target_name in [("scripts", longest, longest),
+                                       ("templates", longest, "t"),
+                                       ("versions", subsystem, subsystem.upper() + "_VERSION")]:
+        stem, suffix = backup_stem(category, name_key(category, key, target_name), WHEN)
+        backup = unique_name(stem, suffix, lambda name: not name.endswith("_9999" + suffix))
+        temp = fsio.temp_path(Path(backup)).name.replace(
+            str(__import__("os").getpid()), "4194304")
+        derived += [backup, temp, fsio.temp_path(Path(target_name)).name]
+
+    assert max(len(n.encode()) for n in derived) <= COMPONENT_BYTES
+    check_name("x" * MAX_NAME_BYTES)
+    with pytest.raises(BadName):
+        check_name("x" * (MAX_NAME_BYTES + 1))
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("tab\there", id="tab"), pytest.param("esc\x1b[31m", id="esc"),
+    pytest.param("del\x7f", id="del"), pytest.param("c1\x85", id="c1"),
+    pytest.param(__import__("os").fsdecode(b"bad\xff"), id="not-utf8"),
+])
+def test_control_characters_and_bad_utf8_are_refused_and_shown_escaped(name: str) -> None:
+    """Control characters (C0, DEL, C1) and bytes that are not UTF-8 are refused, and the
+    message shows them escaped, never raw."""
+    with pytest.raises(BadName) as caught:
+        check_name(name, "script name")
+
+    message = str(caught.value)
+    assert message.isprintable(), message
+    assert "\\" in message
