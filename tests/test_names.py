@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 import pytest
@@ -94,9 +95,9 @@ def test_the_longest_derived_names_of_a_longest_name_fit_one_component() -> None
                                        ("templates", longest, "t"),
                                        ("versions", subsystem, subsystem.upper() + "_VERSION")]:
         stem, suffix = backup_stem(category, name_key(category, key, target_name), WHEN)
-        backup = unique_name(stem, suffix, lambda name: not name.endswith("_9999" + suffix))
-        temp = fsio.temp_path(Path(backup)).name.replace(
-            str(__import__("os").getpid()), "4194304")
+        last = "_9999" + suffix
+        backup = unique_name(stem, suffix, lambda name, last=last: not name.endswith(last))
+        temp = fsio.temp_path(Path(backup)).name.replace(str(os.getpid()), "4194304")
         derived += [backup, temp, fsio.temp_path(Path(target_name)).name]
 
     assert max(len(n.encode()) for n in derived) <= COMPONENT_BYTES
@@ -108,7 +109,7 @@ def test_the_longest_derived_names_of_a_longest_name_fit_one_component() -> None
 @pytest.mark.parametrize("name", [
     pytest.param("tab\there", id="tab"), pytest.param("esc\x1b[31m", id="esc"),
     pytest.param("del\x7f", id="del"), pytest.param("c1\x85", id="c1"),
-    pytest.param(__import__("os").fsdecode(b"bad\xff"), id="not-utf8"),
+    pytest.param(os.fsdecode(b"bad\xff"), id="not-utf8"),
 ])
 def test_control_characters_and_bad_utf8_are_refused_and_shown_escaped(name: str) -> None:
     """Control characters (C0, DEL, C1) and bytes that are not UTF-8 are refused, and the
