@@ -121,3 +121,40 @@ def test_generation_moves_with_every_start_end_and_change(project: Project) -> N
                          ).fetchall()
     assert any("runs_state" in str(step) for step in plan), plan
     index.close()
+
+
+def test_a_backup_deleted_by_hand_never_lends_its_name(project: Project) -> None:
+    """With the clock frozen, a backup removed by hand does not let the next backup take
+    its name: every index row names its own file, and pruning the older row keeps the
+    newer backup."""
+    from datetime import datetime
+
+    from deploy import retention
+    from deploy.config import BackupSettings
+    from deploy.store import delete_backup
+
+    cfg = load(project.config_path)
+    frozen = datetime(2025, 7, 14, 17, 1, 56)
+
+    def deploy(version: int) -> None:
+        project.write({"bin/a": f"v{version}\n"})
+        with open_session(Store(cfg.state_dir), command="t", actor="t") as sess:
+            sess.clock = lambda: frozen
+            apply(sess, scripts.plan(cfg.scripts_source, cfg.scripts_target), kind="deploy")
+
+    for version in (1, 2):
+        deploy(version)
+    first = cfg.state_dir / "backups" / "scripts" / "a_backup_20250714_170156"
+    first.unlink()
+    deploy(3)
+
+    with Store(cfg.state_dir).reading() as index:
+        assert index is not None
+        rows = index.changes.backups()
+    names = [row.backup for row in rows]
+    assert len(names) == len(set(names)) == 2
+    with open_session(Store(cfg.state_dir), command="t", actor="t") as sess:
+        for row in retention.select(rows, BackupSettings(max_backups_per_type=1)):
+            delete_backup(sess, row)
+    newest = cfg.state_dir / "backups" / rows[0].backup
+    assert newest.read_text() == "v2\n"

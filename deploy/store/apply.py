@@ -34,10 +34,11 @@ from deploy.store.undo import undo_targets
 OnDone = Callable[[Index, int, list[int]], None]
 
 
-def backup_names(store: Store, plan: Plan, when: datetime) -> list[Path | None]:
+def backup_names(store: Store, index: Index, plan: Plan,
+                 when: datetime) -> list[Path | None]:
     """Each change's backup path (None for a target that was absent), unique on disk and
     within the run; a backup folder that is a link or not a folder is refused."""
-    namer = Namer(store.tree, when)
+    namer = Namer(store.tree, when, index.changes.backup_known)
     names: list[Path | None] = []
     checked: set[Path] = set()
     for change in plan.changes:
@@ -68,7 +69,7 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
     # Debris of earlier runs that could not clean up after themselves goes first.
     for folder in dict.fromkeys(c.target.parent for c in plan.changes):
         fsio.remove_stale_temps(folder)
-    backups = backup_names(store, plan, sess.clock())
+    backups = backup_names(store, index, plan, sess.clock())
     started = now_iso()
     with index.transaction():
         run = index.runs.add(kind, sess.actor, sess.command, os.getpid(), started,

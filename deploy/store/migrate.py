@@ -30,7 +30,7 @@ def import_files(sess: Session, items: list[Item]) -> RunResult:
     """Copy legacy backups into the tree as one run; returns what was imported."""
     store, index = sess.store, sess.index
     todo = []
-    namer = Namer(store.tree, datetime.now())
+    namer = Namer(store.tree, datetime.now(), index.changes.backup_known)
     for category, key, path, target, when in items:
         state = fsio.read_state(path)
         if not state.exists or state.sha256 is None:

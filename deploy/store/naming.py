@@ -51,11 +51,16 @@ def unique_name(stem: str, suffix: str, taken: Callable[[str], bool]) -> str:
 
 
 class Namer:
-    """Names a run's backups: unique on disk and among the names this run already gave."""
+    """Names a run's backups: unique on disk, among the names this run already gave, and
+    against every name the index ever recorded (``known``), pruned or live: a backup
+    deleted by hand must not let a later one take its name, or two rows would share one
+    file and pruning the older would delete the newer."""
 
-    def __init__(self, tree: Path, when: datetime) -> None:
+    def __init__(self, tree: Path, when: datetime,
+                 known: Callable[[str], bool] = lambda _relative: False) -> None:
         self.tree = tree
         self.when = when
+        self.known = known
         self.reserved: set[Path] = set()
 
     def name(self, category: str, key: str, target: Path, when: datetime | None = None) -> Path:
@@ -65,7 +70,9 @@ class Namer:
                                    when or self.when)
 
         def taken(name: str) -> bool:
-            return folder / name in self.reserved or os.path.lexists(folder / name)
+            path = folder / name
+            return path in self.reserved or os.path.lexists(path) \
+                or self.known(str(path.relative_to(self.tree)))
 
         path = folder / unique_name(stem, suffix, taken)
         self.reserved.add(path)

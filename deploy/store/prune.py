@@ -12,9 +12,13 @@ from deploy.store.tree import oserror
 
 
 def delete_backup(sess: Session, row: ChangeRow) -> None:
-    """Remove one backup file and mark it pruned (index first: never a dangling row)."""
+    """Remove one backup file and mark it pruned (index first: never a dangling row). A file
+    another row still holds (an index from before names were unique) stays."""
     with sess.index.transaction():
         sess.index.changes.mark_pruned(row.seq)
+    assert row.backup is not None
+    if sess.index.changes.backup_shared(row.backup, row.seq):
+        return
     path = sess.store.backup_path(row)
     try:
         os.unlink(path)

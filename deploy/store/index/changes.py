@@ -95,5 +95,15 @@ class Changes:
                               " AND old_sha256 = ? LIMIT 1", (target, sha256)).fetchone()
         return row is not None
 
+    def backup_known(self, backup: str) -> bool:
+        """Whether any row, live or pruned, ever named the backup file ``backup``."""
+        return self.db.execute("SELECT 1 FROM changes WHERE backup = ? LIMIT 1",
+                               (backup,)).fetchone() is not None
+
+    def backup_shared(self, backup: str, seq: int) -> bool:
+        """Whether a row other than ``seq`` still holds the backup file ``backup``."""
+        return self.db.execute(f"SELECT 1 FROM changes WHERE backup = ? AND seq != ? AND "
+                               f"{HAS_BACKUP} LIMIT 1", (backup, seq)).fetchone() is not None
+
     def mark_pruned(self, seq: int) -> None:
         self.db.execute("UPDATE changes SET pruned = 1 WHERE seq = ?", (seq,))
