@@ -127,6 +127,8 @@ def verify(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     _cfg, store = config_and_store(prefix)
     checked, problems = 0, []
     with store.reading() as index:
+        if index is None:
+            store.check_index_kept()
         for row in index.changes.backups() if index else []:
             checked += 1
             try:

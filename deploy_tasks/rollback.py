@@ -71,6 +71,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
                                  integrity=integrity)
 
     what = ", ".join(categories)
+    store.check_index_kept()  # before a session would create an empty one
     if dry_run:
         with store.reading() as index:
             rp = build(index)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -78,6 +79,29 @@ class Store:
             # Another process's first run created the file but not yet its tables (found by
             # the concurrency test: eight first deploys at once).
             return None
+
+    def backup_files(self) -> list[Path]:
+        """Every file in the category folders (temp files aside), sorted."""
+        found = []
+        for folder in categories.FOLDERS:
+            for dirpath, _dirs, files in os.walk(self.tree / folder):
+                found += [Path(dirpath, f) for f in files if not fsio.is_temp_name(f)]
+        return sorted(found)
+
+    def check_index_kept(self) -> None:
+        """With no index but backups in the tree, the index was lost: nothing in the tree
+        can be accounted for, so verify and rollbacks stop here (exit 1) instead of saying
+        "nothing to roll back"."""
+        if self.index_path.exists():
+            return
+        files = self.backup_files()
+        if files:
+            shown = ", ".join(str(f.relative_to(self.tree)) for f in files[:3])
+            more = f" and {len(files) - 3} more" if len(files) > 3 else ""
+            raise IntegrityError(
+                f"{self.index_path}: the backup index is missing, but the tree holds "
+                f"{len(files)} backup(s) it cannot account for ({shown}{more}); restore the "
+                "index from a copy, or copy a backup back by hand with cp")
 
     def backup_path(self, row: ChangeRow) -> Path:
         assert row.backup is not None

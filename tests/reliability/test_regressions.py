@@ -8,7 +8,9 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from tests.reliability import faults, harness
+import pytest
+
+from tests.reliability import faults, harness, ledger
 from tests.reliability import invariants as inv
 
 
@@ -106,3 +108,28 @@ def test_index_being_created_reads_as_no_index(tmp_path: Path) -> None:
 
     with store.reading() as index:
         assert index is None
+
+
+@pytest.mark.parametrize("task", ["backups.verify", "rollback.scripts", "rollback.release"])
+def test_a_lost_index_is_named_not_taken_for_an_empty_tree(tmp_path: Path, task: str) -> None:
+    """With the index gone and backups in the tree, verify and the rollbacks exit 1 naming
+    the missing index and the files it cannot account for; nothing is written."""
+    root = tmp_path / "p"
+    harness.base_project(root)
+    harness.must(harness.cli(root, "deploy.scripts"), "first deploy")
+    harness.write_files(root, {"bin/alpha": harness.script("alpha 2")})
+    harness.must(harness.cli(root, "deploy.scripts"), "second deploy")
+    tree = root / "state" / "backups"
+    (tree / "index.sqlite").unlink()
+    before = inv.file_states(root, exclude=())
+
+    out = harness.cli(root, task)
+
+    found = inv.check_clear_error(out.code, out.stderr, names=(str(tree / "index.sqlite"),),
+                                  causes=("index is missing",))
+    if out.code != 1 or "alpha_backup_" not in out.stderr:
+        found.append(inv.Violation(inv.CLEAR_ERROR, f"exit {out.code}: {out.stderr}"))
+    if inv.file_states(root, exclude=()) != before:
+        found.append(inv.Violation(inv.CLEAN, "something was written"))
+    ledger.record("bad input: index lost, backups kept", found)
+    assert found == []
