@@ -11,9 +11,12 @@ Jinja2 is imported inside the functions so that ``invoke --list`` stays fast.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import re
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -54,12 +57,61 @@ def _code_key(template: Template, newline: str) -> str:
 def read_template(path: Path, what: str = "template") -> Template:
     """Read a template source whole; a missing or unreadable one is a ConfigError."""
     try:
-        data = path.read_bytes()
+        data = fsio.read_bytes(path)  # never through a link, never blocking on a FIFO
     except FileNotFoundError as err:
         raise ConfigError(f"{path}: {what} not found") from err
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read {what}: {err.strerror or err}") from err
+        raise ConfigError(f"{path}: cannot read {what}: {_why(err)}") from err
     return Template(path, data, fsio.sha256_bytes(data))
+
+
+def _why(err: OSError) -> str:
+    if err.errno == errno.ELOOP:
+        return "it is a symlink; refusing to follow it (point the config at the file itself)"
+    if err.errno in (errno.EISDIR, errno.ENXIO):
+        return "not a regular file (a folder, FIFO, socket or device)"
+    return err.strerror or str(err)
+
+
+_LOADER: type | None = None
+
+
+def folder_loader(root: Path) -> Any:
+    """A Jinja loader for ``{% include %}``/``{% import %}`` that stays inside ``root``: no
+    ``..``, no symlink at any level below it, no FIFO (a planted link would otherwise
+    publish a root-only file through a rendered target)."""
+    global _LOADER
+    if _LOADER is None:
+        import jinja2
+        from jinja2.loaders import split_template_path
+
+        class FolderLoader(jinja2.BaseLoader):
+            def __init__(self, root: Path) -> None:
+                self.root = root
+
+            def get_source(self, environment: jinja2.Environment,
+                           template: str) -> tuple[str, str, Callable[[], bool]]:
+                pieces = split_template_path(template)  # TemplateNotFound for ".."
+                path = self.root
+                for piece in pieces:
+                    path = path / piece
+                    try:
+                        st = os.lstat(path)
+                    except FileNotFoundError:
+                        raise jinja2.TemplateNotFound(template) from None
+                    if stat.S_ISLNK(st.st_mode):
+                        raise jinja2.TemplateError(
+                            f"{path}: included template is a symlink; refusing to follow it "
+                            f"out of {self.root}")
+                try:
+                    data = fsio.read_bytes(path)
+                except OSError as err:
+                    raise jinja2.TemplateError(f"{path}: cannot read included template: "
+                                               f"{_why(err)}") from err
+                return data.decode("utf-8"), str(path), lambda: True
+
+        _LOADER = FolderLoader
+    return _LOADER(root)
 
 
 def _template_line(tb: TracebackType | None, default: int | None) -> tuple[str | None, int | None]:
@@ -206,7 +258,7 @@ def render(template: Template, variables: Mapping[str, Any], codes: Codes | None
     # Keep CRLF templates CRLF: Jinja would otherwise normalise every newline to LF.
     newline = "\r\n" if b"\r\n" in template.data else "\n"
     env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(path.parent)),
+        loader=folder_loader(path.parent),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,

@@ -131,3 +131,60 @@ def test_a_symlink_planted_at_the_index_is_never_followed(tmp_path: Path) -> Non
         found.append(inv.Violation("nothing is followed", "the link's victim was written"))
     ledger.record("hostile: symlink planted in the tree", found)
     assert found == []
+
+
+def test_an_include_never_follows_a_planted_link_out_of_its_folder(tmp_path: Path) -> None:
+    """``{% include %}`` of a symlink to a root-only file is refused (exit 2) and the
+    secret reaches no target, backup or index row."""
+    project(tmp_path)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root-only secret\n")
+    secret.chmod(0o600)
+    (tmp_path / "tpl" / "part.txt").symlink_to(secret)
+    harness.write_files(tmp_path, {"tpl/agents.md.j2": "{% include 'part.txt' %}\n"})
+
+    out = harness.cli(tmp_path, "deploy.templates")
+
+    found = inv.check_clear_error(out.code, out.stderr, names=(str(tmp_path / "tpl"),),
+                                  causes=("symlink",))
+    if out.code != 2:
+        found.append(inv.Violation(inv.CLEAR_ERROR, f"exit {out.code}, want 2"))
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()
+              and p != secret and b"root-only secret" in p.read_bytes()]
+    found += [inv.Violation("nothing is followed", f"the secret is in {p}") for p in leaked]
+    ledger.record("hostile: symlinked include", found)
+    assert found == []
+
+
+@pytest.mark.parametrize(("task", "where", "code"), [
+    pytest.param("deploy.scripts", "target/bin/alpha", 2, id="script-target"),
+    pytest.param("deploy.templates", "tpl/agents.md.j2", 2, id="template-source"),
+    pytest.param("deploy.framework", "tpl/CLAUDE.md", 2, id="framework-template"),
+    pytest.param("versions.bump memory", "versions/MEMORY_VERSION", 2, id="version-file"),
+    pytest.param("backups.verify", "BACKUP", 1, id="backup"),
+])
+def test_a_fifo_where_a_file_belongs_is_refused_without_blocking(
+        tmp_path: Path, task: str, where: str, code: int) -> None:
+    """A FIFO in place of a target, a template, a version file or a backup gives a clear
+    error within seconds (exit 2 for config-given paths, 1 for a backup); it never hangs."""
+    tree = project(tmp_path)
+    harness.must(harness.cli(tmp_path, "deploy"), "first deploy")
+    harness.write_files(tmp_path, {"bin/alpha": harness.script("alpha 2")})
+    harness.must(harness.cli(tmp_path, "deploy.scripts"), "second deploy")
+    path = next((tree / "scripts").glob("alpha_backup_*")) if where == "BACKUP" \
+        else tmp_path / where
+    path.unlink()
+    os.mkfifo(path)
+    name, *args = task.split()
+
+    try:
+        out = harness.cli(tmp_path, name, {"subsystem": args[0]} if args else None, timeout=20)
+    except subprocess.TimeoutExpired:
+        out = harness.Outcome(-1, "", "timed out: blocked on the FIFO")
+
+    found = inv.check_clear_error(out.code, out.stderr, names=(str(path),))
+    if out.code != code:
+        found.append(inv.Violation(inv.CLEAR_ERROR, f"exit {out.code}, want {code}: "
+                                   f"{out.stderr.strip()}"))
+    ledger.record("odd files: FIFO where a file belongs", found)
+    assert found == []
