@@ -61,7 +61,7 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
     cats = tuple(categories)
     key_list = list(keys)
     if run is None:
-        found = index.runs.undoable(cats, keys=key_list or None)
+        found = index.runs.undoable(cats, keys=key_list or None, project=store.project)
         if not found:
             return RollbackPlan(Plan(categories=cats), None, (), ())
         run = found[0]

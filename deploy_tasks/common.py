@@ -54,7 +54,7 @@ def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
     from deploy.store import Store
 
     cfg = settings(prefix)
-    return cfg, Store(cfg.state_dir)
+    return cfg, Store(cfg.state_dir, project=str(cfg.path))
 
 
 def actor() -> str:

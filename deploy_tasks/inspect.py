@@ -28,19 +28,29 @@ def _run_record(index: Index, run: RunRow) -> Record:
     return {"id": run.id, "kind": run.kind, "actor": run.actor, "started": run.started,
             "finished": run.finished, "state": run.state,
             "categories": [x for x in run.categories.split(",") if x],
-            "changed": index.runs.changed(run.id), "undoes": run.undoes, "command": run.command}
+            "changed": index.runs.changed(run.id), "undoes": run.undoes, "command": run.command,
+            "project": run.project}
+
+
+ALL_PROJECTS = {"all_projects": "show the runs and backups of every project on this machine, "
+                                "not only this one's (its config file)"}
+
+
+def _project(store: Store, all_projects: bool) -> str | None:
+    return None if all_projects else store.project
 
 
 @task(help={"limit": "at most this many runs (default 50)", "page": "page number, from 1",
-            **READ_HELP})
+            **ALL_PROJECTS, **READ_HELP})
 @guarded
-def history(c: Context, limit: int = 50, page: int = 1, json_: bool = False,
-            prefix: str | None = None) -> None:
+def history(c: Context, limit: int = 50, page: int = 1, all_projects: bool = False,
+            json_: bool = False, prefix: str | None = None) -> None:
     """The runs, newest first: kind, actor, state, categories and how many targets changed."""
     _cfg, store = config_and_store(prefix)
     with store.reading() as index:
         runs = [_run_record(index, run)
-                for run in index.runs.newest(limit, (max(page, 1) - 1) * limit)] if index else []
+                for run in index.runs.newest(limit, (max(page, 1) - 1) * limit,
+                                             _project(store, all_projects))] if index else []
     if json_:
         emit_json({"runs": runs, "page": page, "limit": limit})
         return
@@ -62,41 +72,50 @@ def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
 
 
 @task(help={"limit": "list at most this many backups per category (default 20; 0 = all)",
-            **READ_HELP})
+            **ALL_PROJECTS, **READ_HELP})
 @guarded
-def status(c: Context, limit: int = 20, json_: bool = False, prefix: str | None = None) -> None:
+def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool = False,
+           prefix: str | None = None) -> None:
     """Per category: backup_directory, backup_count and the backups, newest first."""
     from deploy.categories import NAMES
     from deploy.store import category_folder
 
-    _cfg, store = config_and_store(prefix)
+    cfg, store = config_and_store(prefix)
+    project = _project(store, all_projects)
     now = time.time()
     out: dict[str, Record] = {}
     with store.reading() as index:
         for category in NAMES:
-            rows = index.changes.backups(category=category, limit=limit or None) \
-                if index else []
+            rows = index.changes.backups(category=category, limit=limit or None,
+                                         project=project) if index else []
+            folder = store.tree / category_folder(category, "").rstrip("/")
             out[category] = {
-                "backup_directory": str(store.tree / category_folder(category, "").rstrip("/")),
-                "backup_count": index.changes.backup_count(category) if index else 0,
+                "backup_directory": str(folder),
+                "backup_directory_exists": folder.is_dir(),
+                "backup_count": index.changes.backup_count(category, project) if index else 0,
                 "backups": [{k: v for k, v in _backup_record(store, r, now).items()
                              if k in ("filename", "path", "size", "created", "age_hours",
                                       "target", "sha256", "id")} for r in rows]}
+    template = cfg.framework_template
     if json_:
-        emit_json({"backup_tree": str(store.tree), "categories": out})
+        # The original's status fields too (framework_template_path and _exists).
+        emit_json({"backup_tree": str(store.tree),
+                   "framework_template_path": str(template) if template else None,
+                   "framework_template_exists": template is not None and template.is_file(),
+                   "categories": out})
         return
     print(f"backup tree: {store.tree}")
     for category, info in out.items():
         print(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
-        for b in info["backups"][:5]:
+        for b in info["backups"]:
             print(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
 
 
 @task(help={"category": "only this category", "limit": "at most this many (default all)",
-            **READ_HELP})
+            **ALL_PROJECTS, **READ_HELP})
 @guarded
-def list_(c: Context, category: str | None = None, limit: int = 0, json_: bool = False,
-          prefix: str | None = None) -> None:
+def list_(c: Context, category: str | None = None, limit: int = 0, all_projects: bool = False,
+          json_: bool = False, prefix: str | None = None) -> None:
     """Every backup with its id, newest first."""
     from deploy.categories import NAMES
     from deploy.errors import ConfigError
@@ -106,7 +125,8 @@ def list_(c: Context, category: str | None = None, limit: int = 0, json_: bool =
     _cfg, store = config_and_store(prefix)
     now = time.time()
     with store.reading() as index:
-        rows = index.changes.backups(category=category, limit=limit or None) if index else []
+        rows = index.changes.backups(category=category, limit=limit or None,
+                                     project=_project(store, all_projects)) if index else []
         records = [_backup_record(store, r, now) for r in rows]
     if json_:
         emit_json({"backups": records})

@@ -73,7 +73,8 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
     started = now_iso()
     with index.transaction():
         run = index.runs.add(kind, sess.actor, sess.command, os.getpid(), started,
-                             {c.category for c in plan.changes} or plan.categories, undoes)
+                             {c.category for c in plan.changes} or plan.categories, undoes,
+                             store.project)
         seqs = []
         for change, backup in zip(plan.changes, backups, strict=True):
             seqs.append(index.changes.add(

@@ -44,7 +44,7 @@ def import_files(sess: Session, items: list[Item]) -> RunResult:
     started = now_iso()
     with index.transaction():
         run = index.runs.add(RunKind.MIGRATE, sess.actor, sess.command, os.getpid(), started,
-                             {t[0] for t in todo})
+                             {t[0] for t in todo}, project=store.project)
         seqs = [index.changes.add(
             run=run, category=category, key=key, target=str(target), action=Action.IMPORT,
             backup=str(dest.relative_to(store.tree)), old_sha256=state.sha256,

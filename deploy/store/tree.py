@@ -43,8 +43,12 @@ def sync_folders(folders: Iterable[Path], what: str) -> None:
 class Store:
     """The backup tree under ``<state_dir>/backups``."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, project: str | None = None) -> None:
         self.state_dir = state_dir
+        # The project whose runs this store's step-back rollbacks, history and status see
+        # (its config file); None: every project. One index serves the machine, and two
+        # clones of one repository must not roll back each other's version files.
+        self.project = project
         self.tree = state_dir / "backups"
         self.index_path = self.tree / INDEX_NAME
         self.lock_path = self.tree / LOCK_NAME

@@ -7,7 +7,7 @@ from typing import Any
 
 from deploy.states import ChangeState
 from deploy.store.index.db import Db
-from deploy.store.index.rows import HAS_BACKUP, IMPORTED, IS_LIVE, ChangeRow
+from deploy.store.index.rows import HAS_BACKUP, IMPORTED, IS_LIVE, RUN_OF_PROJECT, ChangeRow
 
 
 class Changes:
@@ -63,10 +63,13 @@ class Changes:
             "SELECT DISTINCT key FROM changes WHERE category = ?", (category,))}
 
     def backups(self, category: str | None = None, target: str | None = None,
-                limit: int | None = None) -> list[ChangeRow]:
-        """Changes that hold a backup file, newest first."""
+                limit: int | None = None, project: str | None = None) -> list[ChangeRow]:
+        """Changes that hold a backup file, newest first (of ``project``'s runs if given)."""
         sql = f"SELECT {self.db.change_cols} FROM changes WHERE {HAS_BACKUP}"
         params: list[Any] = []
+        if project is not None:
+            sql += f" AND {RUN_OF_PROJECT}"
+            params.append(project)
         if category is not None:
             sql += " AND category = ?"
             params.append(category)
@@ -79,10 +82,13 @@ class Changes:
             params.append(limit)
         return [ChangeRow(*r) for r in self.db.execute(sql, params)]
 
-    def backup_count(self, category: str) -> int:
-        row = self.db.execute(
-            f"SELECT count(*) FROM changes WHERE {HAS_BACKUP} AND category = ?",
-            (category,)).fetchone()
+    def backup_count(self, category: str, project: str | None = None) -> int:
+        sql = f"SELECT count(*) FROM changes WHERE {HAS_BACKUP} AND category = ?"
+        params: list[Any] = [category]
+        if project is not None:
+            sql += f" AND {RUN_OF_PROJECT}"
+            params.append(project)
+        row = self.db.execute(sql, params).fetchone()
         return int(row[0])
 
     def mark_undone(self, seqs: Iterable[int], by: int | None) -> None:

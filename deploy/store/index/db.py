@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from deploy.errors import DeployError
-from deploy.store.index.rows import ChangeRow
+from deploy.store.index.rows import ChangeRow, RunRow
 from deploy.store.index.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
 
 
@@ -95,13 +95,16 @@ class Db:
                     if column not in self._columns(table):
                         self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             self.db.execute("PRAGMA foreign_keys=ON")
-            have = self._columns("changes")
-            # What a change row is read with: NULL for a column an older index lacks.
-            self.change_cols = ", ".join(c if c in have else f"NULL AS {c}"
-                                         for c in ChangeRow._fields)
+            # What a row is read with: NULL for a column an older index lacks.
+            self.change_cols = self._select("changes", ChangeRow._fields)
+            self.run_cols = self._select("runs", RunRow._fields)
             self.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone()  # reads the schema
         except sqlite3.DatabaseError as err:
             raise IndexError_(f"{path}: cannot use the backup index: {err}") from err
+
+    def _select(self, table: str, fields: tuple[str, ...]) -> str:
+        have = self._columns(table)
+        return ", ".join(c if c in have else f"NULL AS {c}" for c in fields)
 
     def _columns(self, table: str) -> set[str]:
         return {str(r[1]) for r in self.db.execute(f"PRAGMA table_info({table})")}

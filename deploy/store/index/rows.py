@@ -19,6 +19,7 @@ class RunRow(NamedTuple):
     state: str
     undoes: int | None
     categories: str
+    project: str | None = None  # None: recorded before runs named their project
 
 
 class ChangeRow(NamedTuple):
@@ -81,7 +82,6 @@ class LatestRender(NamedTuple):
 
 
 NO_RENDER = LatestRender(None, "", "", "", b"")
-RUN_COLS = ", ".join(RunRow._fields)
 CHANGE_COLS = ", ".join(ChangeRow._fields)
 RENDER_COLS = ", ".join(RenderRow._fields)
 
@@ -97,3 +97,7 @@ HAS_BACKUP = f"backup IS NOT NULL AND pruned = 0 AND {_among('state', HOLDS_BACK
 RUN_UNDOABLE = _among("r.state", UNDOABLE_RUNS)
 RUNNING = f"state = '{RunState.RUNNING}'"
 IMPORTED = f"state = '{ChangeState.IMPORTED}'"
+# A project's runs, and those recorded before runs named their project.
+OF_PROJECT = "(project = ? OR project IS NULL)"
+OF_PROJECT_R = "(r.project = ? OR r.project IS NULL)"
+RUN_OF_PROJECT = f"run IN (SELECT id FROM runs WHERE {OF_PROJECT})"

@@ -10,7 +10,8 @@ from deploy.store.index.db import Db
 from deploy.store.index.rows import (
     IS_LIVE,
     IS_LIVE_C,
-    RUN_COLS,
+    OF_PROJECT,
+    OF_PROJECT_R,
     RUN_UNDOABLE,
     RUNNING,
     RunRow,
@@ -22,12 +23,13 @@ class Runs:
         self.db = db
 
     def add(self, kind: RunKind, actor: str, command: str, pid: int, started: str,
-            categories: Iterable[str], undoes: int | None = None) -> int:
+            categories: Iterable[str], undoes: int | None = None,
+            project: str | None = None) -> int:
         cur = self.db.execute(
-            "INSERT INTO runs (kind, actor, command, pid, started, state, undoes, categories)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (kind, actor, command, pid, started, state, undoes, categories,"
+            " project) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kind, actor, command, pid, started, RunState.RUNNING, undoes,
-             ",".join(sorted(set(categories)))))
+             ",".join(sorted(set(categories))), project))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -36,20 +38,28 @@ class Runs:
                         (state, finished, run))
 
     def get(self, run_id: int) -> RunRow | None:
-        row = self.db.execute(f"SELECT {RUN_COLS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self.db.execute(f"SELECT {self.db.run_cols} FROM runs WHERE id = ?",
+                              (run_id,)).fetchone()
         return RunRow(*row) if row else None
 
-    def newest(self, limit: int | None = None, offset: int = 0) -> list[RunRow]:
-        sql = f"SELECT {RUN_COLS} FROM runs ORDER BY id DESC"
-        params: tuple[int, ...] = ()
+    def newest(self, limit: int | None = None, offset: int = 0,
+               project: str | None = None) -> list[RunRow]:
+        """Runs, newest first; only ``project``'s (and those from before runs named their
+        project) when given."""
+        sql = f"SELECT {self.db.run_cols} FROM runs"
+        params: list[Any] = []
+        if project is not None:
+            sql += f" WHERE {OF_PROJECT}"
+            params.append(project)
+        sql += " ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
-            params = (limit, offset)
+            params += [limit, offset]
         return [RunRow(*r) for r in self.db.execute(sql, params)]
 
     def running(self) -> list[RunRow]:
         return [RunRow(*r) for r in self.db.execute(
-            f"SELECT {RUN_COLS} FROM runs WHERE {RUNNING} ORDER BY id")]
+            f"SELECT {self.db.run_cols} FROM runs WHERE {RUNNING} ORDER BY id")]
 
     def changed(self, run_id: int) -> int:
         """How many of the run's changes left their bytes in their targets."""
@@ -58,8 +68,10 @@ class Runs:
         return int(row[0])
 
     def undoable(self, categories: Iterable[str], key: str | None = None,
-                 keys: Iterable[str] | None = None, limit: int = 1) -> list[int]:
-        """Runs, newest first, with a not-yet-undone applied change in these categories.
+                 keys: Iterable[str] | None = None, limit: int = 1,
+                 project: str | None = None) -> list[int]:
+        """Runs, newest first, with a not-yet-undone applied change in these categories
+        (of ``project`` when given: two clones never step back each other's runs).
 
         Rollbacks themselves are skipped: undoing one is ``rollback.release --run``.
         """
@@ -71,6 +83,9 @@ class Runs:
             f" AND r.kind != '{RunKind.ROLLBACK}' AND {RUN_UNDOABLE}"
         )
         params: list[Any] = list(cats)
+        if project is not None:
+            sql += f" AND {OF_PROJECT_R}"
+            params.append(project)
         if key is not None:
             sql += " AND c.key = ?"
             params.append(key)

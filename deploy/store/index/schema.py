@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS runs (
     finished TEXT,
     state TEXT NOT NULL,             -- running | done | failed | interrupted | undone
     undoes INTEGER,                  -- for a rollback: the run it undid
-    categories TEXT NOT NULL DEFAULT ''
+    categories TEXT NOT NULL DEFAULT '',
+    project TEXT                     -- the config file of the project that ran it
 );
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS changes (
     old_gid INTEGER
 );
 CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
+CREATE INDEX IF NOT EXISTS runs_project ON runs(project, id);
 CREATE INDEX IF NOT EXISTS changes_target ON changes(target, seq);
 CREATE INDEX IF NOT EXISTS changes_category ON changes(category, seq);
 CREATE INDEX IF NOT EXISTS changes_run ON changes(run, seq);
@@ -70,4 +72,5 @@ CREATE TABLE IF NOT EXISTS template_code (
 
 # Columns added after the first release: an older index gains them on its next read-write
 # open, and reads them as NULL until then.
-ADDED_COLUMNS = (("changes", "old_uid", "INTEGER"), ("changes", "old_gid", "INTEGER"))
+ADDED_COLUMNS = (("changes", "old_uid", "INTEGER"), ("changes", "old_gid", "INTEGER"),
+                 ("runs", "project", "TEXT"))
