@@ -131,10 +131,14 @@ def unified_diff(change: Change) -> str:
     old_lines, new_lines = _lines(old), _lines(new)
     if old_lines is None or new_lines is None:
         return f"Binary files {change.target} differ\n"
-    text = "".join(difflib.unified_diff(
-        old_lines, new_lines,
-        fromfile=str(change.target) if change.old.exists else "/dev/null",
-        tofile=str(change.target) if change.new is not None else "/dev/null"))
+    text = "".join(
+        # A last line without its newline gets diff's own marker on a line of its own
+        # (else `-003` and `+004` of a version file ran together on one line).
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in difflib.unified_diff(
+            old_lines, new_lines,
+            fromfile=str(change.target) if change.old.exists else "/dev/null",
+            tofile=str(change.target) if change.new is not None else "/dev/null"))
     if change.old.exists and change.old.mode != change.mode and change.new is not None:
         text += f"mode {change.old.mode:04o} -> {change.mode:04o}\n"
     return text

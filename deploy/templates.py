@@ -75,6 +75,19 @@ class RenderRecord(NamedTuple):
     state: str
 
 
+def check_known(template_id: str, configured: Iterable[TemplateSpec],
+                index: Index | None) -> str:
+    """``template_id`` if it is configured or this toolkit ever changed its target; else
+    ConfigError (exit 2) naming the configured ids (a typo must not read as "no renders")."""
+    check_template_id(template_id)
+    ids = [spec.id for spec in configured]
+    if template_id in ids or (index is not None
+                              and template_id in index.changes.keys(CATEGORY)):
+        return template_id
+    raise ConfigError(f"template id {template_id!r} is not configured and was never deployed "
+                      f"(configured: {', '.join(ids) or 'none'})")
+
+
 def history(index: Index | None, template_id: str) -> list[RenderRecord]:
     """Every render of ``template_id``, newest first."""
     check_template_id(template_id)

@@ -47,15 +47,21 @@ def history(c: Context, limit: int = 50, page: int = 1, all_projects: bool = Fal
             json_: bool = False, prefix: str | None = None) -> None:
     """The runs, newest first: kind, actor, state, categories and how many targets changed."""
     _cfg, store = config_and_store(prefix)
+    project = _project(store, all_projects)
     with store.reading() as index:
         runs = [_run_record(index, run)
-                for run in index.runs.newest(limit, (max(page, 1) - 1) * limit,
-                                             _project(store, all_projects))] if index else []
+                for run in index.runs.newest(limit, (max(page, 1) - 1) * limit, project)
+                ] if index else []
+        total = len(index.runs.newest(project=project)) if index and not runs else 0
     if json_:
         emit_json({"runs": runs, "page": page, "limit": limit})
         return
     if not runs:
-        print("no runs yet")
+        print(f"no runs on page {page}: {total} run(s) in all, {limit} a page" if total
+              else "no runs yet")
+        return
+    print(f"{'run':>5}  {'started':<19}  {'kind':<8} {'state':<11} {'changed':>12}  "
+          f"{'actor':<10} categories")
     for r in runs:
         undoes = f" (undoes run {r['undoes']})" if r["undoes"] else ""
         print(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
@@ -133,6 +139,8 @@ def list_(c: Context, category: str | None = None, limit: int = 0, all_projects:
         return
     if not records:
         print("no backups yet")
+        return
+    print(f"{'id':>6}  {'created':<19}  {'category':<10} {'file':<48} target")
     for b in records:
         print(f"{b['id']:>6}  {b['created'][:19]}  {b['category']:<10} {b['filename']:<48} "
               f"{b['target']}")

@@ -20,6 +20,7 @@ from deploy_tasks.common import (
     plan_records,
     print_plan,
     print_result,
+    settings,
     step_summary,
     write_task,
     writing,
@@ -27,6 +28,7 @@ from deploy_tasks.common import (
 from deploy_tasks.rollback import rollback_help, run_rollback
 
 if TYPE_CHECKING:
+    from deploy.config import Config
     from deploy.store import Index
 
 T = TypeVar("T")
@@ -80,9 +82,9 @@ def history(c: Context, id_: str, json_: bool = False, prefix: str | None = None
     """Every render of one template, newest first: number, hashes, backup and run."""
     from deploy import templates
 
-    _cfg, store = config_and_store(prefix)
+    cfg, store = config_and_store(prefix)
     with store.reading() as index:
-        records = templates.history(index, id_)
+        records = templates.history(index, templates.check_known(id_, cfg.templates, index))
     if json_:
         emit_json({"id": id_, "renders": [
             {"n": r.n, "template_sha256": r.template_sha256, "output_sha256": r.output_sha256,
@@ -134,8 +136,12 @@ def rollback_templates(c: Context, id_: list[str] | None = None, to: int | None 
                        render: int | None = None, force: bool = False, dry_run: bool = False,
                        json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
     """Undo the latest not-yet-undone run's template changes, or restore one render."""
+    from deploy import templates
     from deploy.errors import ConfigError
-    from deploy.names import check_template_id
+
+    def known(cfg: Config, template_id: str) -> str:
+        with config_and_store(prefix)[1].reading() as index:
+            return templates.check_known(template_id, cfg.templates, index)
 
     ids = list(id_ or ())
     if render is not None:
@@ -145,9 +151,9 @@ def rollback_templates(c: Context, id_: list[str] | None = None, to: int | None 
             number = int(render)  # invoke passes a flag without a typed default as a string
         except ValueError:
             raise ConfigError(f"--render {render!r}: must be a render number") from None
-        _rollback_render(check_template_id(ids[0]), number, force=force, dry_run=dry_run,
-                         json_=json_, wait=wait, prefix=prefix)
+        _rollback_render(known(settings(prefix), ids[0]), number, force=force,
+                         dry_run=dry_run, json_=json_, wait=wait, prefix=prefix)
         return
     run_rollback((TEMPLATES.name,), keys=ids, to=to, run=None, force=force, dry_run=dry_run,
                  json_=json_, wait=wait, prefix=prefix,
-                 key_check=lambda _cfg, k: check_template_id(k))
+                 key_check=known)
