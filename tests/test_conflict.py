@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -167,10 +168,9 @@ def test_render_rows_store_the_pure_render_verified_by_sha(store: Store, tmp_pat
     target.write_bytes(BASE.replace(b"one", b"one # mine"))
     deploy(store, target, BASE.replace(b"five", b"5"), "merge")
 
-    index = Index(store.index_path, readonly=True)
-    rows = index.renders.of_key("templates", "app")
-    outputs = [index.renders.output("templates", "app", n=r.n) for r in rows]
-    index.close()
+    with closing(Index(store.index_path, readonly=True)) as index:
+        rows = index.renders.of_key("templates", "app")
+        outputs = [index.renders.output("templates", "app", n=r.n) for r in rows]
 
     assert [r.n for r in rows] == [2, 1]
     assert outputs == [BASE.replace(b"five", b"5"), BASE]

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -283,9 +284,8 @@ def test_failure_at_each_target_restores_every_target(release: Project,
         assert f"restored the {k} target(s)" in str(caught.value)
         assert outside_state(release) == before, k
         assert not [p for p in release.root.rglob("*") if ".deploy-tmp-" in p.name], k
-        index = Index(store.index_path, readonly=True)
-        assert index.runs.newest(limit=1)[0].state == "failed"
-        index.close()
+        with closing(Index(store.index_path, readonly=True)) as index:
+            assert index.runs.newest(limit=1)[0].state == "failed"
 
     release.ok("deploy", "--on-conflict", "overwrite")
     assert outside_state(release) != before

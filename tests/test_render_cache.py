@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 from tests.conftest import Project
@@ -102,12 +103,9 @@ def test_render_cached_uses_the_hit_only_for_self_contained_templates(tmp_path: 
 def _stored_code(project: Project) -> dict[str, tuple[str, bytes]]:
     import sqlite3
 
-    db = sqlite3.connect(project.tree / "index.sqlite")
-    try:
+    with closing(sqlite3.connect(project.tree / "index.sqlite")) as db:
         return {p: (k, bytes(c)) for p, k, c in
                 db.execute("SELECT path, key, code FROM template_code")}
-    finally:
-        db.close()
 
 
 def test_compiled_code_is_kept_and_never_outlives_its_template(project: Project) -> None:
@@ -136,10 +134,8 @@ def test_damaged_stored_code_is_compiled_again(project: Project) -> None:
 
     setup(project)
     project.ok("deploy.templates")
-    db = sqlite3.connect(project.tree / "index.sqlite")
-    with db:
+    with closing(sqlite3.connect(project.tree / "index.sqlite")) as db, db:
         db.execute("UPDATE template_code SET code = x'00ff00'")
-    db.close()
 
     project.ok("versions.bump", "memory")
     project.ok("deploy.templates", "--id=conf")

@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import stat
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -392,9 +393,8 @@ def test_index_sequence_orders_everything(project: Project) -> None:
         project.ok("deploy.scripts")
     project.ok("rollback.scripts")
 
-    db = sqlite3.connect(f"file:{project.tree / 'index.sqlite'}?mode=ro", uri=True)
-    seqs = [row[0] for row in db.execute("SELECT seq FROM changes ORDER BY seq")]
-    db.close()
+    with closing(sqlite3.connect(f"file:{project.tree / 'index.sqlite'}?mode=ro", uri=True)) as db:
+        seqs = [row[0] for row in db.execute("SELECT seq FROM changes ORDER BY seq")]
 
     assert seqs == list(range(1, len(seqs) + 1))
     assert len(seqs) == 8
@@ -432,10 +432,9 @@ def test_large_script_backs_up_and_rolls_back_byte_for_byte(project: Project) ->
     target = project.target / "bin/big"
     assert Path(change["backup"]).read_bytes() == old
     assert target.read_bytes() == new
-    db = sqlite3.connect(project.tree / "index.sqlite")
-    row = db.execute("SELECT old_sha256, new_sha256 FROM changes ORDER BY seq DESC LIMIT 1"
-                     ).fetchone()
-    db.close()
+    with closing(sqlite3.connect(project.tree / "index.sqlite")) as db:
+        row = db.execute("SELECT old_sha256, new_sha256 FROM changes ORDER BY seq DESC LIMIT 1"
+                         ).fetchone()
     assert row == (hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest())
     project.ok("rollback.scripts")
     assert target.read_bytes() == old and mode_of(target) == 0o755

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -84,16 +85,14 @@ def test_transaction_keeps_the_first_error_when_sqlite_rolled_back(project: Proj
     strace sweep: it surfaced as a traceback)."""
     from deploy.store.index import Index
 
-    index = Index(project.root / "index.sqlite")
+    with closing(Index(project.root / "index.sqlite")) as index:
+        with pytest.raises(RuntimeError, match="first"), index.transaction():
+            index.db.execute("ROLLBACK")
+            raise RuntimeError("first")
 
-    with pytest.raises(RuntimeError, match="first"), index.transaction():
-        index.db.execute("ROLLBACK")
-        raise RuntimeError("first")
-
-    with index.transaction():
-        index.runs.add("deploy", "t", "t", 1, "now", ["scripts"])
-    assert len(index.runs.newest()) == 1
-    index.close()
+        with index.transaction():
+            index.runs.add("deploy", "t", "t", 1, "now", ["scripts"])
+        assert len(index.runs.newest()) == 1
 
 
 def test_generation_moves_with_every_start_end_and_change(project: Project) -> None:
@@ -102,25 +101,24 @@ def test_generation_moves_with_every_start_end_and_change(project: Project) -> N
     since) must each move it. It is read from indexes, not by counting every run."""
     from deploy.store.index import Index
 
-    index = Index(project.root / "index.sqlite")
-    seen = [index.generation()]
-    with index.transaction():
-        run = index.runs.add("deploy", "t", "t", 1, "now", ["scripts"])
-    seen.append(index.generation())
-    with index.transaction():
-        index.changes.add(run=run, category="scripts", key="a", target="/t/a", action="create",
-                          backup=None, old_sha256=None, old_size=None, old_mode=None,
-                          created="now", created_ts=0.0, state="applied")
-    seen.append(index.generation())
-    with index.transaction():
-        index.runs.finish(run, "done", "later")
-    seen.append(index.generation())
+    with closing(Index(project.root / "index.sqlite")) as index:
+        seen = [index.generation()]
+        with index.transaction():
+            run = index.runs.add("deploy", "t", "t", 1, "now", ["scripts"])
+        seen.append(index.generation())
+        with index.transaction():
+            index.changes.add(run=run, category="scripts", key="a", target="/t/a",
+                              action="create", backup=None, old_sha256=None, old_size=None,
+                              old_mode=None, created="now", created_ts=0.0, state="applied")
+        seen.append(index.generation())
+        with index.transaction():
+            index.runs.finish(run, "done", "later")
+        seen.append(index.generation())
+        plan = index.execute("EXPLAIN QUERY PLAN SELECT count(*) FROM runs "
+                             "WHERE state = 'running'").fetchall()
 
     assert len(set(seen)) == len(seen), seen
-    plan = index.execute("EXPLAIN QUERY PLAN SELECT count(*) FROM runs WHERE state = 'running'"
-                         ).fetchall()
     assert any("runs_state" in str(step) for step in plan), plan
-    index.close()
 
 
 def test_a_backup_deleted_by_hand_never_lends_its_name(project: Project) -> None:

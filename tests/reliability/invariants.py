@@ -16,6 +16,7 @@ import hashlib
 import os
 import sqlite3
 import stat
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,11 +172,14 @@ def open_index(tree: Path) -> sqlite3.Connection | None:
     try:
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.OperationalError:
+        db.close()
         journal = tree / "index.sqlite-journal"
         if not journal.exists():
             raise
-        db.close()
         db = _rolled_back_copy(path, journal)
+    except BaseException:
+        db.close()  # "file is not a database": check_index reports it, nothing leaks
+        raise
     db.row_factory = sqlite3.Row
     return db
 
@@ -188,11 +192,14 @@ def _rolled_back_copy(path: Path, journal: Path) -> sqlite3.Connection:
         copy = Path(tmp) / "index.sqlite"
         shutil.copyfile(path, copy)
         shutil.copyfile(journal, Path(tmp) / "index.sqlite-journal")
-        disk = sqlite3.connect(copy)
-        disk.execute("SELECT count(*) FROM sqlite_master").fetchone()  # rolls the copy back
-        memory = sqlite3.connect(":memory:")
-        disk.backup(memory)
-        disk.close()
+        with closing(sqlite3.connect(copy)) as disk:
+            disk.execute("SELECT count(*) FROM sqlite_master").fetchone()  # rolls the copy back
+            memory = sqlite3.connect(":memory:")
+            try:
+                disk.backup(memory)
+            except BaseException:
+                memory.close()
+                raise
     return memory
 
 

@@ -6,6 +6,7 @@ import errno
 import os
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -48,24 +49,21 @@ def test_hot_journal_does_not_wedge_read_only_opens(tmp_path: Path) -> None:
 
     path = tmp_path / "index.sqlite"
     Index(path).close()
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=DELETE")
-    db.execute("PRAGMA cache_size=1")
-    db.execute("BEGIN")
-    db.execute("CREATE TABLE big (x)")
-    db.executemany("INSERT INTO big VALUES (?)", [(b"x" * 4000,) for _ in range(200)])
-    # Freeze the journal as a killed process would leave it: copy it while hot.
-    hot = (tmp_path / "index.sqlite-journal").read_bytes()
-    frozen = path.read_bytes()
-    db.execute("ROLLBACK")
-    db.close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("PRAGMA journal_mode=DELETE")
+        db.execute("PRAGMA cache_size=1")
+        db.execute("BEGIN")
+        db.execute("CREATE TABLE big (x)")
+        db.executemany("INSERT INTO big VALUES (?)", [(b"x" * 4000,) for _ in range(200)])
+        # Freeze the journal as a killed process would leave it: copy it while hot.
+        hot = (tmp_path / "index.sqlite-journal").read_bytes()
+        frozen = path.read_bytes()
+        db.execute("ROLLBACK")
     path.write_bytes(frozen)
     (tmp_path / "index.sqlite-journal").write_bytes(hot)
 
-    index = Index(path, readonly=True)
-
-    assert index.runs.newest() == []
-    index.close()
+    with closing(Index(path, readonly=True)) as index:
+        assert index.runs.newest() == []
     assert not (tmp_path / "index.sqlite-journal").exists()
 
 

@@ -52,10 +52,13 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         return db
     except sqlite3.OperationalError:
+        db.close()
         journal = path.with_name(path.name + "-journal")
         if not journal.exists() or not os.access(path.parent, os.W_OK):
             raise
-        db.close()
+    except BaseException:
+        db.close()  # not a database at all, say: the caller gets the error, not a leak
+        raise
     recover = sqlite3.connect(uri(path), uri=True, isolation_level=None)
     try:
         recover.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -100,6 +103,8 @@ class Db:
             self.run_cols = self._select("runs", RunRow._fields)
             self.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone()  # reads the schema
         except sqlite3.DatabaseError as err:
+            if hasattr(self, "db"):
+                self.db.close()  # an unusable file must not leak its connection
             raise IndexError_(f"{path}: cannot use the backup index: {err}") from err
 
     def _select(self, table: str, fields: tuple[str, ...]) -> str:

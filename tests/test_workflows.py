@@ -1,0 +1,363 @@
+"""Offline checks of ``.github/workflows``: each file against GitHub's workflow schema, and
+every ``invoke`` command a ``run:`` step calls against the tasks this checkout defines.
+
+The schema is the one vendored inside check-jsonschema (``--builtin-schema``), so nothing is
+downloaded; the tasks and their flags come from Invoke's own loader and parser contexts, read
+in a subprocess (``tasks.py`` calls ``gc.freeze()``, which in here would hide unclosed
+connections from the other tests' ResourceWarning checks).
+
+The shell is read, never run: a command line is split into words, GitHub expressions
+(``${{ ... }}``) are replaced by each value they can take (a choice input's options, a
+boolean's ``true``/``false``, or the string literals inside), a ``$VAR`` set in the step's
+``env:`` is expanded the same way, and a ``"${args[@]}"`` array gets the items of every
+``args=(...)``/``args+=(...)`` line whose ``if [ "$VAR" = word ]`` guard can hold.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.conftest import REPO
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.y*ml"))
+# Any request check-jsonschema tried would go to this closed local port and fail the test.
+NO_NETWORK = {name: "http://127.0.0.1:9" for name in
+              ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+               "all_proxy")} | {"NO_PROXY": "", "no_proxy": ""}
+OPAQUE = "<expr>"  # an expression whose value cannot be known: as a task name, it fails
+
+EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+LITERAL = re.compile(r"'((?:[^']|'')*)'")
+INPUT = re.compile(r"\s*(?:github\.event\.)?inputs\.([\w-]+)\s*")
+ARRAY_LINE = re.compile(r"(?:if (?P<guard>.+?); then )?(?P<name>\w+)\+?=\((?P<items>.*)\)"
+                        r"(?:; fi)?")
+ARRAY_USE = re.compile(r"\$\{(\w+)\[@\]\}")
+VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+ASSIGNMENT = re.compile(r"\w+=.*")
+WRAPPERS = {"sudo", "env", "exec", "time", "nice", "command"}
+KEYWORDS = {"then", "else", "do", "!", "{"}  # may stand before a command on its line
+SEPARATORS = {";", "&", "&&", "|", "||", "(", ")"}
+
+META = """
+import json, sys
+from invoke import Collection, FilesystemLoader, Program
+from invoke.parser.context import to_flag
+
+def flags(ctx):
+    out = {to_flag(n): arg.takes_value for arg in ctx.args.values() for n in arg.names}
+    return {**out, **{flag: False for flag in ctx.inverse_flags}}
+
+module, _ = FilesystemLoader(start=sys.argv[1]).load()
+tasks = {}
+for ctx in Collection.from_module(module).to_contexts():
+    for name in (ctx.name, *ctx.aliases):
+        tasks[name] = {"task": ctx.name, "flags": flags(ctx),
+                       "positional": len(ctx.positional_args)}
+print(json.dumps({"core": flags(Program().initial_context), "tasks": tasks}))
+"""
+
+
+@functools.cache
+def invoke_meta() -> dict[str, Any]:
+    """Every task name and alias of this checkout's collection with the flags it takes
+    (flag -> takes a value), and Invoke's core flags, from Invoke's own parser contexts."""
+    done = subprocess.run([sys.executable, "-c", META, str(REPO)], cwd=REPO,
+                          capture_output=True, text=True, check=True, timeout=60)
+    meta: dict[str, Any] = json.loads(done.stdout)
+    return meta
+
+
+@dataclass
+class Step:
+    """One ``run:`` step: its script and what its expressions and variables can be."""
+
+    where: str
+    script: str
+    env: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One task of one concrete ``invoke`` command line, as Invoke would parse it."""
+
+    where: str
+    line: str
+    task: str
+    flags: list[str]
+
+
+def load_yaml(path: Path) -> Any:
+    return YAML(typ="safe", pure=True).load(path)  # YAML 1.2: ``on`` stays a string
+
+
+def steps(path: Path) -> Iterator[Step]:
+    doc = load_yaml(path)
+    triggers = doc.get("on") or {}
+    dispatch = triggers.get("workflow_dispatch") if isinstance(triggers, dict) else None
+    inputs = (dispatch or {}).get("inputs") or {}
+    for job_id, job in (doc.get("jobs") or {}).items():
+        for n, step in enumerate(job.get("steps") or [], 1):
+            if "run" not in step:
+                continue
+            env = {**(doc.get("env") or {}), **(job.get("env") or {}), **(step.get("env") or {})}
+            yield Step(f"{path.name}: job {job_id}, step {step.get('name', n)!r}", step["run"],
+                       {k: str(v) for k, v in env.items()}, inputs)
+
+
+def expression_values(inner: str, inputs: dict[str, Any]) -> list[str]:
+    """What ``${{ inner }}`` can evaluate to, as far as it matters for a command line."""
+    match = INPUT.fullmatch(inner)
+    spec = inputs.get(match.group(1)) if match else None
+    if spec and spec.get("type") == "choice":
+        return [str(option) for option in spec["options"]]
+    if spec and spec.get("type") == "boolean":
+        return ["true", "false"]
+    literals = [text.replace("''", "'") for text in LITERAL.findall(inner)]
+    return literals or [OPAQUE]
+
+
+def expand_expressions(text: str, inputs: dict[str, Any]) -> list[str]:
+    """``text`` with its expressions replaced, once per combination of their values."""
+    parts = EXPRESSION.split(text)  # literal, expression, literal, ...
+    choices = [[p] if i % 2 == 0 else expression_values(p, inputs) for i, p in enumerate(parts)]
+    return ["".join(combo) for combo in itertools.product(*choices)]
+
+
+def substitute(word: str, binding: dict[str, str], *, unbound: str | None) -> str:
+    """``word`` with each bound ``$VAR`` replaced; others left as they are (or ``unbound``)."""
+    return VARIABLE.sub(lambda m: binding.get(m[1] or m[2], m[0] if unbound is None
+                                              else unbound), word)
+
+
+def guard_can_hold(guard: str | None, binding: dict[str, str]) -> bool:
+    """False only when a ``[ "$VAR" = word ]`` (or ``!=``) test of a bound variable is false
+    and the tests are joined by ``&&``; anything else might hold."""
+    if guard is None or "||" in guard:
+        return True
+    for test in re.findall(r"\[\s+(.*?)\s+\]", guard):
+        words = shlex.split(test)
+        if len(words) != 3 or words[1] not in ("=", "==", "!="):
+            continue
+        left, right = (substitute(w, binding, unbound="$?") for w in (words[0], words[2]))
+        if "$" not in left + right and (left == right) != (words[1] != "!="):
+            return False
+    return True
+
+
+def invoke_words(words: list[str]) -> list[str] | None:
+    """The arguments after ``invoke`` (or ``python3 -m invoke``) when ``words`` is an
+    invoke command, past leading assignments, ``sudo``/``env`` and their options."""
+    i = 0
+    while i < len(words):
+        if ASSIGNMENT.fullmatch(words[i]) or words[i] in KEYWORDS:
+            i += 1
+        elif words[i] in WRAPPERS:
+            i += 1
+            while i < len(words) and (words[i].startswith("-") or ASSIGNMENT.fullmatch(words[i])):
+                i += 1
+        else:
+            break
+    rest = words[i:]
+    if rest and os.path.basename(rest[0]) in ("invoke", "inv"):
+        return rest[1:]
+    if rest and re.fullmatch(r"python[\d.]*", os.path.basename(rest[0])) and \
+            rest[1:3] == ["-m", "invoke"]:
+        return rest[3:]
+    return None
+
+
+def commands(step: Step) -> Iterator[tuple[str, list[str]]]:
+    """Each concrete ``invoke`` argument list the step's script can run, with its line."""
+    lines = [line.strip() for line in step.script.replace("\\\n", " ").splitlines()]
+    arrays: dict[str, list[tuple[str | None, str]]] = {}
+    for line in lines:
+        if match := ARRAY_LINE.fullmatch(line):
+            arrays.setdefault(match["name"], []).append((match["guard"], match["items"]))
+    for line in lines:
+        if not line or line.startswith("#") or ARRAY_LINE.fullmatch(line):
+            continue
+        for text in expand_expressions(line, step.inputs):
+            lexer = shlex.shlex(text, posix=True, punctuation_chars=";&|()")
+            lexer.whitespace_split = True
+            words = list(lexer)
+            segments = [list(g) for sep, g in itertools.groupby(words, SEPARATORS.__contains__)
+                        if not sep]
+            for segment in segments:
+                args = invoke_words(segment)
+                if args is not None:
+                    yield from bind(step, line, args, arrays)
+
+
+def bind(step: Step, line: str, args: list[str],
+         arrays: dict[str, list[tuple[str | None, str]]]) -> Iterator[tuple[str, list[str]]]:
+    """``args`` once per value of the ``env:`` variables it names, arrays spliced in."""
+    names = sorted({m[1] or m[2] for word in args for m in VARIABLE.finditer(word)
+                    if (m[1] or m[2]) in step.env})
+    values = [expand_expressions(step.env[name], step.inputs) for name in names]
+    for combo in itertools.product(*values):
+        binding = dict(zip(names, combo, strict=True))
+        out: list[str] = []
+        for word in args:
+            if use := ARRAY_USE.fullmatch(word):
+                for guard, items in arrays.get(use[1], []):
+                    if guard_can_hold(guard, binding):
+                        out.extend(shlex.split(items))
+            else:
+                out.append(substitute(word, binding, unbound=None))
+        yield line, out
+
+
+def parse(where: str, line: str, args: list[str], meta: dict[str, Any]) -> list[Call]:
+    """Split one invoke argument list into its tasks and their flags, as Invoke's parser
+    does: core flags first, then each task with its flags and positional arguments, up to
+    the first unknown task or flag (where Invoke stops too: what follows is moot)."""
+    core, tasks = meta["core"], meta["tasks"]
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        flag = args[i].split("=", 1)[0]
+        i += 1 + (core.get(flag, False) and "=" not in args[i])
+    calls = []
+    while i < len(args):
+        name, i = args[i], i + 1
+        if name not in tasks:
+            return [*calls, Call(where, line, name, [])]
+        info = tasks[name]
+        flags, positional = [], info["positional"]
+        while i < len(args):
+            word = args[i]
+            if word.startswith("-") and word != "-":
+                flag = word.split("=", 1)[0]
+                flags.append(flag)
+                if flag not in info["flags"]:
+                    return [*calls, Call(where, line, name, flags)]
+                i += 1 + (info["flags"][flag] and "=" not in word)
+            elif positional:
+                positional, i = positional - 1, i + 1
+            else:
+                break
+        calls.append(Call(where, line, name, flags))
+    return calls
+
+
+def calls_in(path: Path) -> list[Call]:
+    meta = invoke_meta()
+    return [call for step in steps(path) for line, args in commands(step)
+            for call in parse(step.where, line, args, meta)]
+
+
+def task_problems(calls: list[Call]) -> list[str]:
+    tasks = invoke_meta()["tasks"]
+    return sorted({f"{c.where}: {c.line!r} runs {c.task!r}, which tasks.py does not define"
+                   for c in calls if c.task not in tasks})
+
+
+def flag_problems(calls: list[Call]) -> list[str]:
+    tasks = invoke_meta()["tasks"]
+    return sorted({f"{c.where}: {c.line!r} gives {c.task} {flag}, which it does not accept"
+                   for c in calls if c.task in tasks
+                   for flag in c.flags if flag not in tasks[c.task]["flags"]})
+
+
+def check_jsonschema(*paths: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+         *map(str, paths)],
+        env={**os.environ, **NO_NETWORK}, capture_output=True, text=True, check=False,
+        timeout=120)
+
+
+def test_there_are_workflows() -> None:
+    """The checks below have workflow files to check (a moved folder would pass them all)."""
+    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "deploy.yml", "rollback.yml"}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_matches_githubs_schema(path: Path) -> None:
+    """The workflow validates against the GitHub-workflows schema vendored in check-jsonschema,
+    with every proxy pointed at a closed port so that any download would fail the test."""
+    done = check_jsonschema(path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_schema_check_rejects_a_broken_workflow(tmp_path: Path) -> None:
+    """A job with no ``runs-on`` fails the same offline check, so its passes mean something."""
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  x:\n    steps:\n      - run: 'true'\n")
+
+    done = check_jsonschema(bad)
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "runs-on" in done.stdout
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_step_mentioning_invoke_is_read(path: Path) -> None:
+    """Each ``run:`` step that mentions ``invoke`` yields at least one command to check."""
+    unread = [step.where for step in steps(path)
+              if re.search(r"\binvoke\b", step.script) and not list(commands(step))]
+
+    assert unread == []
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_invoke_commands_name_existing_tasks(path: Path) -> None:
+    """Every task an ``invoke`` command in a ``run:`` step names exists in tasks.py."""
+    assert task_problems(calls_in(path)) == []
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_invoke_flags_are_ones_the_task_accepts(path: Path) -> None:
+    """Every ``--flag`` an ``invoke`` command in a ``run:`` step gives is one its task takes."""
+    assert flag_problems(calls_in(path)) == []
+
+
+def test_the_command_reader_catches_bad_tasks_and_flags(tmp_path: Path) -> None:
+    """A made-up task, a misspelt flag and a flag its guard allows for the wrong task are all
+    caught, and a flag whose guard rules that task out is not."""
+    workflow = tmp_path / "w.yml"
+    workflow.write_text(textwrap.dedent("""\
+        on:
+          workflow_dispatch:
+            inputs:
+              what: {type: choice, options: [release, scripts]}
+              dry: {type: boolean}
+        jobs:
+          j:
+            runs-on: ubuntu-latest
+            steps:
+              - run: python3 -m invoke deploy --wiat 300 && sudo -E env "PATH=$PATH" inv nosuch
+              - run: python3 -m invoke history ${{ inputs.dry && '--json' || '--dry-run' }}
+              - env: {WHAT: "${{ inputs.what }}"}
+                run: |
+                  args=(--wait 300)
+                  if [ -n "$RUN" ] && [ "$WHAT" = release ]; then args+=(--run "$RUN"); fi
+                  if [ "$WHAT" != scripts ]; then args+=(--name "$RUN"); fi
+                  python3 -m invoke "rollback.$WHAT" "${args[@]}"
+        """))
+
+    calls = calls_in(workflow)
+
+    assert task_problems(calls) == [
+        "w.yml: job j, step 1: 'python3 -m invoke deploy --wiat 300 && sudo -E env "
+        "\"PATH=$PATH\" inv nosuch' runs 'nosuch', which tasks.py does not define"]
+    assert [p.split(" gives ")[1] for p in flag_problems(calls)] == [
+        "deploy --wiat, which it does not accept",
+        "history --dry-run, which it does not accept",
+        "rollback.release --name, which it does not accept"]
