@@ -121,11 +121,31 @@ def test_second_run_without_wait_exits_4_naming_the_holder(tmp_path: Path) -> No
     assert inv.file_states(tmp_path) == before
 
 
+def use_version(root: Path, i: int) -> str:
+    """Point the one project's source folder at version ``i``; returns its config's name.
+
+    Deploy and rollback must run in one project (one config file): a step-back rollback
+    sees only its own project's runs."""
+    harness.write_files(root, {"cfg.toml": config("src")})
+    link = root / "src"
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(root / f"src{i}")
+    return "cfg.toml"
+
+
 def race(root: Path, shas: dict[str, dict[int, str]], rounds: int) -> list[inv.Violation]:
     found: list[inv.Violation] = []
+    env = {"DEPLOY_CONFIG": str(root / use_version(root, 0))}
     for r in range(rounds):
         # Deploy version r+1 while rolling back the deploy of version r.
-        deploy, rollback = start(root, r + 1, wait=30), start(root, r, "rollback.scripts", 30)
+        use_version(root, r + 1)
+        deploy = subprocess.Popen(harness.cli_command("deploy.scripts", {"wait": 30}), cwd=root,
+                                  env=harness.cli_env(root, env), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        rollback = subprocess.Popen(harness.cli_command("rollback.scripts", {"wait": 30}),
+                                    cwd=root, env=harness.cli_env(root, env),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for proc in (deploy, rollback):
             _, err = proc.communicate(timeout=120)
             if proc.returncode != 0:
@@ -137,8 +157,7 @@ def race(root: Path, shas: dict[str, dict[int, str]], rounds: int) -> list[inv.V
         if found:
             break
         # Whatever won, end the round on version r+1 for the next round's rollback.
-        done = harness.cli(root, "deploy.scripts", {}, env={
-            "DEPLOY_CONFIG": str(root / f"cfg{r + 1}.toml")})
+        done = harness.cli(root, "deploy.scripts", {}, env=env)
         if done.code != 0:
             found.append(inv.Violation(inv.CLEAN, f"round {r}: redeploy failed: {done.stderr}"))
             break
