@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 from deploy import fsio
 from deploy.categories import SCRIPTS
-from deploy.errors import ConfigError
+from deploy.errors import Blocked, ConfigError, DeployError
 from deploy.names import check_name
 from deploy.plan import Change, Plan, Skip, target_contents, target_state
 from deploy.store import Index
@@ -134,12 +134,34 @@ def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None,
     return Plan(tuple(changes), tuple(skips), (CATEGORY,))
 
 
+# States that need no action; any other fails `scripts.status` (exit 3), so CI can gate on it.
+SETTLED = ("synchronized", "excluded")
+
+
 class ScriptStatus(NamedTuple):
     name: str
     state: str  # synchronized | outdated | drifted | not deployed | source missing | excluded
     source: Path | None
     target: Path
     version: str | None = None
+    version_failed: bool = False  # --verify ran it and it failed
+
+    @property
+    def settled(self) -> bool:
+        return self.state in SETTLED
+
+
+def check_status(rows: Iterable[ScriptStatus]) -> None:
+    """Raise for a status that should fail a CI gate: Blocked (exit 3) naming every script
+    that is not up to date, else DeployError (exit 1) naming every failed ``--verify``."""
+    rows = list(rows)
+    unsettled = [f"{r.target} ({r.state})" for r in rows if not r.settled]
+    if unsettled:
+        raise Blocked(f"{len(unsettled)} script(s) not up to date: {', '.join(unsettled)}; "
+                      "run `invoke deploy.scripts`")
+    failed = [f"{r.target} ({r.version})" for r in rows if r.version_failed]
+    if failed:
+        raise DeployError(f"{len(failed)} script(s) failed --verify: {', '.join(failed)}")
 
 
 def _version(target: Path) -> str:
@@ -188,5 +210,7 @@ def status(source_dir: Path, target_dir: Path, index: Index | None, *,
         else:
             state = "outdated"
         version = _version(target) if verify and current.exists else None
-        result.append(ScriptStatus(name, state, src, target, version))
+        result.append(ScriptStatus(name=name, state=state, source=src, target=target,
+                                   version=version, version_failed=version is not None
+                                   and version.startswith("error:")))
     return result

@@ -52,8 +52,9 @@ def status(c: Context, verify: bool = False, json_: bool = False,
         emit_json({"scripts": [{"name": r.name, "state": r.state, "target": str(r.target),
                                 "source": str(r.source) if r.source else None,
                                 "version": r.version} for r in rows]})
-        return
-    width = max((len(r.name) for r in rows), default=4)
-    for r in rows:
-        version = f"  {r.version}" if r.version is not None else ""
-        print(f"{r.name:<{width}}  {r.state:<14} {r.target}{version}")
+    else:
+        width = max((len(r.name) for r in rows), default=4)
+        for r in rows:
+            version = f"  {r.version}" if r.version is not None else ""
+            print(f"{r.name:<{width}}  {r.state:<14} {r.target}{version}")
+    scripts.check_status(rows)  # exit 3 when one is not up to date, 1 when --verify failed

@@ -60,3 +60,31 @@ def test_backups_status_lists_as_many_as_limit_says(project: Project) -> None:
     text = project.ok("backups.status", "--limit", "7").stdout
 
     assert text.count("a_backup_") == 7
+
+
+def test_templates_status_gates_ci(project: Project) -> None:
+    """templates.status names each rendered file's state: absent before the first deploy,
+    up to date after it (exit 0), edited by hand after an edit and outdated after a template
+    change (exit 3 naming them)."""
+    project.configure(TEMPLATE)
+    project.write({"tpl/app.conf.j2": BODY})
+    before = project.invoke("templates.status", "--json")
+    project.ok("deploy")
+    clean = project.invoke("templates.status")
+    target = project.target / "conf" / "app.conf"
+    target.write_text(target.read_text() + "# mine\n")
+    edited = project.invoke("templates.status", "--json")
+    target.write_text(target.read_text().replace("# mine\n", ""))
+    project.write({"tpl/app.conf.j2": BODY + "extra = 1\n"})
+    outdated = project.invoke("templates.status")
+
+    import json
+
+    assert before.returncode == 3
+    assert {f["key"]: f["state"] for f in json.loads(before.stdout)["files"]}["app"] == "absent"
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert edited.returncode == 3
+    assert {f["key"]: f["state"] for f in json.loads(edited.stdout)["files"]}["app"] == \
+        "edited by hand"
+    assert outdated.returncode == 3
+    assert_one_error_line(outdated.stderr, str(target), "outdated")

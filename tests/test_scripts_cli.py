@@ -259,13 +259,35 @@ def test_status_reports_each_state(project: Project) -> None:
                    "target/bin/drift": "#!/bin/sh\necho edited\n"})
     (project.root / "bin/gone").unlink()
 
-    rows = project.json("scripts.status", "--verify")["scripts"]
+    done = project.invoke("scripts.status", "--verify", "--json")
+    rows = json.loads(done.stdout)["scripts"]
 
+    assert done.returncode == 3  # not every script is up to date: a CI gate fails
+    assert_one_error_line(done.stderr, "4 script(s) not up to date")
     states = {r["name"]: r["state"] for r in rows}
     assert states == {"sync": "synchronized", "out": "outdated", "drift": "drifted",
                       "new": "not deployed", "gone": "source missing"}
     versions = {r["name"]: r["version"] for r in rows}
     assert versions["sync"] == "s" and versions["new"] is None
+
+
+def test_status_gates_ci(project: Project) -> None:
+    """scripts.status exits 0 when every script is synchronized, 3 naming the drifted one,
+    and 1 when --verify's run of a script fails (it used to print `error: exit 1` and
+    exit 0)."""
+    project.write({"bin/ok": script("fine"), "bin/bad": "#!/bin/sh\nexit 1\n"})
+    project.ok("deploy.scripts")
+
+    clean = project.invoke("scripts.status")
+    failing = project.invoke("scripts.status", "--verify")
+    (project.target / "bin/ok").write_text("#!/bin/sh\necho edited\n")
+    drifted = project.invoke("scripts.status")
+
+    assert clean.returncode == 0, clean.stderr
+    assert failing.returncode == 1
+    assert_one_error_line(failing.stderr, str(project.target / "bin/bad"), "error: exit 1")
+    assert drifted.returncode == 3
+    assert_one_error_line(drifted.stderr, str(project.target / "bin/ok"), "drifted")
 
 
 def test_rollback_to_a_named_backup(project: Project) -> None:
