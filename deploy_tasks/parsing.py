@@ -12,7 +12,6 @@ class, and ``tasks.py`` is the first of our code it runs, after its core flags a
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 from collections.abc import Iterator
@@ -195,6 +194,8 @@ def flag_name(flag: Argument) -> str:
 
 def literal(text: str) -> str:
     """The token Invoke quoted with ``{!r}``, back as it was typed."""
+    import ast  # only on this error path: not worth a millisecond of every start
+
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
