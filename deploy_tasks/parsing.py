@@ -26,6 +26,8 @@ from invoke.parser.parser import ParseMachine
 from deploy_tasks.common import report_error
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from invoke.parser import ParserContext
 
 BAD_INPUT = 2  # the exit code of ConfigError: bad input or config
@@ -75,12 +77,12 @@ def guard_loading_program() -> None:
 
 def loading_program() -> Program | None:
     """The ``Program`` whose ``load_collection`` is on the call stack, if any."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         owner = frame.f_locals.get("self")
         if frame.f_code.co_name == "load_collection" and isinstance(owner, Program):
             return owner
-        frame = frame.f_back  # type: ignore[assignment]  # None ends the loop
+        frame = frame.f_back
     return None
 
 
@@ -131,8 +133,8 @@ def explain(err: ParseError) -> str:
             help_for = f"--help {task}" if task else "--help"
             return f"{where}unknown flag {token!r}; {help_for} lists the flags"
         if task:
-            return (f"{task}: unexpected {token!r}: not a flag's value nor a task; "
-                    f"--help {task} lists its flags, --list the tasks")
+            return (f"{task}: unexpected argument {token!r}; --help {task} lists its flags, "
+                    "--list the tasks")
         return f"unknown task {token!r}; --list shows the tasks"
     if NO_VALUE.fullmatch(text) and flag is not None:
         return f"{where}{flag_name(flag)} needs a value"

@@ -28,7 +28,7 @@ CASES = [
     pytest.param(("deploy", "--wait", "abc"), "deploy: --wait takes an integer, not 'abc'",
                  id="bad-int-wait"),
     pytest.param(("nosuchtask",), "unknown task 'nosuchtask'", id="unknown-task"),
-    pytest.param(("deploy", "extra"), "deploy: unexpected 'extra'", id="stray-argument"),
+    pytest.param(("deploy", "extra"), "deploy: unexpected argument 'extra'", id="stray-argument"),
     pytest.param(("versions.bump",), "versions.bump: missing argument 'subsystem'",
                  id="missing-positional"),
     pytest.param(("--help", "nosuch"), "unknown task 'nosuch'", id="help-for-unknown-task"),
