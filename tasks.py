@@ -1,52 +1,14 @@
 """Safe, reversible deploys for the Claude PM framework: ``invoke --list`` shows every task.
 
-This file only assembles collections; the task bodies live in ``deploy_tasks``
-and the logic in the ``deploy`` package, imported lazily so listing stays fast.
+The task tree lives in ``deploy_tasks.collection`` (so the installed ``claude-pm-deploy``
+command has it too); this file hands it to ``invoke`` in a checkout.
 """
 
-from invoke import Collection
+from deploy_tasks.collection import ns
+from deploy_tasks.parsing import guard_loading_program
 
-from deploy_tasks import bench as bench_tasks
-from deploy_tasks import (
-    dev,
-    framework,
-    inspect,
-    release,
-    rollback,
-    scripts,
-    status,
-    templates,
-    versions,
-)
-from deploy_tasks import reliability as reliability_tasks
+__all__ = ["ns"]
 
-# gc.freeze() runs when the CLI is about to run tasks, in deploy_tasks.executor (named by
-# invoke.yaml), not here: importing this file (tests, libraries) must not freeze anything.
-
-ns = Collection()
-
-deploy = Collection("deploy")
-deploy.add_task(release.release, name="all", default=True)
-deploy.add_task(scripts.deploy_scripts, name="scripts")
-deploy.add_task(framework.deploy_framework, name="framework")
-deploy.add_task(templates.deploy_templates, name="templates")
-ns.add_collection(deploy)
-
-ns.add_collection(Collection("scripts", status=scripts.status))
-ns.add_collection(Collection("rollback", scripts=rollback.scripts, release=rollback.release,
-                             versions=versions.rollback_versions,
-                             templates=templates.rollback_templates,
-                             framework=framework.rollback_framework,
-                             parents=framework.rollback_parents))
-ns.add_collection(Collection("templates", history=templates.history,
-                             status=status.templates_status))
-ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
-                             bulk=versions.bulk, check=versions.check))
-ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
-                             prune=inspect.prune, list=inspect.list_, legacy=inspect.legacy,
-                             migrate=inspect.migrate))
-ns.add_task(inspect.history)
-ns.add_task(dev.lint)
-ns.add_task(dev.test)
-ns.add_task(bench_tasks.bench)
-ns.add_task(reliability_tasks.reliability)
+# `invoke` imports this file halfway through parsing its command line: from here on, its
+# parse errors (unknown flag or task, a missing or bad value) are one error line, exit 2.
+guard_loading_program()

@@ -37,9 +37,25 @@ READ_HELP = {"json_": WRITE_HELP["json_"], "prefix": WRITE_HELP["prefix"]}
 CONFLICT_HELP = "when a rendered target was edited by hand: fail (default), keep, overwrite, merge"
 
 
-def config_path() -> Path:
+def beside_tasks() -> Path:
+    """``invoke`` in a checkout: ``DEPLOY_CONFIG``, else the pyproject.toml beside tasks.py."""
     env = os.environ.get("DEPLOY_CONFIG")
     return Path(env) if env else ROOT / "pyproject.toml"
+
+
+# The command that runs the tasks (recorded as each run's command line) and how it finds its
+# config: `invoke` in a checkout, unless the installed command (deploy_tasks.program) says so.
+_command = "invoke"
+_locate_config: Callable[[], Path] = beside_tasks
+
+
+def use_entry_point(command: str, locate_config: Callable[[], Path]) -> None:
+    global _command, _locate_config
+    _command, _locate_config = command, locate_config
+
+
+def config_path() -> Path:
+    return _locate_config()
 
 
 def settings(prefix: str | None = None) -> Config:
@@ -68,7 +84,7 @@ def actor() -> str:
 
 
 def command_line() -> str:
-    return " ".join(["invoke", *sys.argv[1:]])
+    return " ".join([_command, *sys.argv[1:]])
 
 
 def _github() -> bool:
