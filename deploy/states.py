@@ -14,6 +14,7 @@ class RunKind(StrEnum):
     BUMP = "bump"
     ROLLBACK = "rollback"
     MIGRATE = "migrate"
+    BACKUP = "backup"  # backups.create: copies of targets as they are, no target written
 
 
 class RunState(StrEnum):
@@ -40,6 +41,7 @@ class Action(StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     IMPORT = "import"
+    BACKUP = "backup"
 
 
 # A change that left its new bytes in its target (failed runs restored theirs).

@@ -13,6 +13,7 @@ from deploy_tasks import (
     dev,
     framework,
     inspect,
+    manual,
     release,
     rollback,
     scripts,
@@ -47,7 +48,7 @@ ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
 ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
                              prune=inspect.prune, list=inspect.list_, legacy=inspect.legacy,
-                             migrate=inspect.migrate))
+                             migrate=inspect.migrate, create=manual.create))
 ns.add_task(inspect.history)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)

@@ -158,7 +158,7 @@ def print_plan(plan: Plan, *, diffs: bool = True) -> None:
 
 
 ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed",
-               "import": "imported"}
+               "import": "imported", "backup": "backed up"}
 
 
 def plan_records(plan: Plan) -> list[Record]:

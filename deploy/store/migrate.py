@@ -26,8 +26,10 @@ from deploy.store.undo import abandon
 Item = tuple[str, str, Path, Path, datetime]
 
 
-def import_files(sess: Session, items: list[Item]) -> RunResult:
-    """Copy legacy backups into the tree as one run; returns what was imported."""
+def import_files(sess: Session, items: list[Item], *, kind: RunKind = RunKind.MIGRATE,
+                 action: Action = Action.IMPORT) -> RunResult:
+    """Copy files into the tree as one run of ``kind`` (legacy backups; ``backups.create``
+    copies targets as they are); returns what was copied."""
     store, index = sess.store, sess.index
     todo = []
     namer = Namer(store.tree, datetime.now(), index.changes.backup_known)
@@ -43,10 +45,10 @@ def import_files(sess: Session, items: list[Item]) -> RunResult:
         return RunResult(None, (), sess.recovered)
     started = now_iso()
     with index.transaction():
-        run = index.runs.add(RunKind.MIGRATE, sess.actor, sess.command, os.getpid(), started,
+        run = index.runs.add(kind, sess.actor, sess.command, os.getpid(), started,
                              {t[0] for t in todo}, project=store.project)
         seqs = [index.changes.add(
-            run=run, category=category, key=key, target=str(target), action=Action.IMPORT,
+            run=run, category=category, key=key, target=str(target), action=action,
             backup=str(dest.relative_to(store.tree)), old_sha256=state.sha256,
             old_size=state.size, old_mode=state.mode, created=started,
             created_ts=time.time(), state=ChangeState.PLANNED)
@@ -72,5 +74,5 @@ def import_files(sess: Session, items: list[Item]) -> RunResult:
         index.changes.move(run, ChangeState.PLANNED, ChangeState.IMPORTED)
         index.runs.finish(run, RunState.DONE, now_iso())
     return RunResult(run, tuple(
-        Applied(t[0], t[1], t[3], Action.IMPORT, t[5], seq)
+        Applied(t[0], t[1], t[3], action, t[5], seq)
         for t, seq in zip(todo, seqs, strict=True)), sess.recovered)

@@ -1,0 +1,59 @@
+"""``backups.create``: back up configured targets on demand, as a run of their own."""
+
+from __future__ import annotations
+
+from invoke import Context, task
+
+from deploy_tasks.common import (
+    WRITE_HELP,
+    change_records,
+    config_and_store,
+    emit_json,
+    guarded,
+    writing,
+)
+
+
+@task(iterable=["category", "name", "id_", "subsystem"],
+      help={"category": "only this category (repeatable): scripts, versions, templates, "
+                        "framework, parents",
+            "name": "only this script (repeatable)", "id_": "only this template id (repeatable)",
+            "subsystem": "only this subsystem's version file (repeatable)", **WRITE_HELP})
+@guarded
+def create(c: Context, category: list[str] | None = None, name: list[str] | None = None,
+           id_: list[str] | None = None, subsystem: list[str] | None = None,
+           dry_run: bool = False, json_: bool = False, wait: int = 0,
+           prefix: str | None = None) -> None:
+    """Back up configured targets as they are now (all, or narrowed like a deploy); each
+    backup restores with rollback.<category> --to ID."""
+    from deploy import manual
+    from deploy.states import Action, RunKind
+    from deploy.store import import_files
+
+    cfg, store = config_and_store(prefix)
+    found = manual.items(cfg, categories=category or (), names=name or (), ids=id_ or (),
+                         subsystems=subsystem or ())
+    if dry_run:
+        if json_:
+            emit_json({"run": None, "dry_run": True, "changes": [
+                {"category": i[0], "target": str(i[3]), "action": "backup", "backup": None}
+                for i in found]})
+        else:
+            for item in found:
+                print(f"would back up {item[3]}")
+            print(f"{len(found)} target(s)")
+        return
+    with writing(store, wait) as sess:
+        result = import_files(sess, found, kind=RunKind.BACKUP, action=Action.BACKUP)
+    if json_:
+        emit_json({"run": result.run, "changes": change_records(result)})
+        return
+    if not result.changes:
+        print("nothing to back up: " + ("the tree already holds every target as it is"
+                                        if found else "no configured target exists"))
+        return
+    print(f"run {result.run}: backup, {len(result.changes)} target(s)")
+    for a in result.changes:
+        assert a.backup is not None
+        print(f"  backed up {a.target}  (backup {a.backup.relative_to(store.tree)}, "
+              f"id {a.seq})")

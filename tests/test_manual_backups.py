@@ -1,0 +1,40 @@
+"""``backups.create``: the guide's on-demand backup, through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Project
+
+
+def test_a_manual_backup_restores_with_to(project: Project) -> None:
+    """A hand-edited script backed up by backups.create comes back byte for byte with
+    rollback.scripts --to ID after a deploy replaced it; the run is a `backup` run."""
+    project.write({"bin/tool": "#!/bin/sh\necho 1\n", "bin/other": "#!/bin/sh\n"})
+    project.ok("deploy.scripts")
+    target = project.target / "bin" / "tool"
+    target.write_text("#!/bin/sh\necho tuned by hand\n")
+
+    made = json.loads(project.ok("backups.create", "--name", "tool", "--json").stdout)
+    again = project.ok("backups.create", "--name", "tool").stdout
+    project.ok("deploy.scripts")
+    project.ok("rollback.scripts", f"--to={made['changes'][0]['seq']}")
+
+    assert [c["target"] for c in made["changes"]] == [str(target)]
+    assert again.startswith("nothing to back up")
+    assert target.read_text() == "#!/bin/sh\necho tuned by hand\n"
+    kinds = [r["kind"] for r in json.loads(project.ok("history", "--json").stdout)["runs"]]
+    assert "backup" in kinds
+
+
+def test_a_dry_run_lists_every_configured_target_and_writes_nothing(project: Project) -> None:
+    """backups.create --dry-run names each existing configured target; nothing is written."""
+    project.write({"bin/tool": "#!/bin/sh\n", "versions/MEMORY_VERSION": "003\n"})
+    project.ok("deploy.scripts")
+    before = project.snapshot()
+
+    out = project.ok("backups.create", "--dry-run").stdout
+
+    assert f"would back up {project.target / 'bin' / 'tool'}" in out
+    assert f"would back up {project.root / 'versions' / 'MEMORY_VERSION'}" in out
+    assert project.snapshot() == before
