@@ -99,12 +99,28 @@ def report_error(message: str) -> None:
         print(f"::error title=deploy::{escaped}", file=sys.stderr)
 
 
+def debug_log() -> None:
+    """With ``DEPLOY_LOG=debug``, the store's troubleshooting log (each backup attempt,
+    folder, write, restore and failure, as the guide's troubleshooting section logs them)
+    goes to stderr as ``debug:`` lines."""
+    if os.environ.get("DEPLOY_LOG", "").lower() != "debug":
+        return
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("debug: %(message)s"))
+    logger = logging.getLogger("deploy")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     """Map the toolkit's errors (and stray OSErrors) to one ``error:`` line and an exit code."""
     from deploy.errors import DeployError
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        debug_log()
         try:
             return fn(*args, **kwargs)
         except DeployError as err:

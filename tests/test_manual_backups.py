@@ -38,3 +38,20 @@ def test_a_dry_run_lists_every_configured_target_and_writes_nothing(project: Pro
     assert f"would back up {project.target / 'bin' / 'tool'}" in out
     assert f"would back up {project.root / 'versions' / 'MEMORY_VERSION'}" in out
     assert project.snapshot() == before
+
+
+def test_debug_log_shows_each_step_on_stderr(project: Project) -> None:
+    """DEPLOY_LOG=debug prints each backup attempt, folder, write and the run's end to
+    stderr as debug lines; stdout is unchanged."""
+    project.write({"bin/tool": "#!/bin/sh\necho 1\n"})
+    quiet = project.ok("deploy.scripts")
+    project.write({"bin/tool": "#!/bin/sh\necho 2\n"})
+
+    loud = project.ok("deploy.scripts", env={"DEPLOY_LOG": "debug"})
+
+    lines = loud.stderr.splitlines()
+    assert all(line.startswith("debug: ") for line in lines), loud.stderr
+    assert any("backing up" in line and "tool" in line for line in lines)
+    assert any(line.startswith("debug: writing") for line in lines)
+    assert any("done: 1 change(s)" in line for line in lines)
+    assert quiet.stderr == ""

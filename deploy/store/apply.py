@@ -12,6 +12,7 @@ already written get their old bytes back (``undo``).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from deploy.store.tree import Store, now_iso
 from deploy.store.undo import undo_targets
 
 OnDone = Callable[[Index, int, list[int]], None]
+log = logging.getLogger("deploy")
 
 
 def backup_names(store: Store, index: Index, plan: Plan,
@@ -89,6 +91,8 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
                 new_mode=change.mode if change.new is not None else None,
                 created=started, created_ts=time.time(), state=ChangeState.PLANNED,
                 reverts=change.reverts))
+    log.debug("run %d: %d change(s), %d backup(s)", run, len(plan.changes),
+              sum(b is not None for b in backups))
     write_backups(index, run, plan, backups, sess.signals.check)
     with index.transaction():
         index.changes.move(run, ChangeState.PLANNED, ChangeState.BACKED_UP)
@@ -103,6 +107,7 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
         undo_targets(index, run, plan, backups, list(range(len(plan.changes))), err)
         raise
     sess.finished = run
+    log.debug("run %d done: %d change(s)", run, len(plan.changes))
     return RunResult(run, tuple(
         Applied(c.category, c.key, c.target, c.action, b, s)
         for c, b, s in zip(plan.changes, backups, seqs, strict=True)), sess.recovered)

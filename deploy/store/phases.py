@@ -7,6 +7,7 @@ one per file, in the same durable order the store's docstring gives.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from functools import partial
@@ -21,6 +22,9 @@ from deploy.store.tree import oserror, sync_folders
 from deploy.store.trust import PRIVATE_DIR, PRIVATE_FILE
 from deploy.store.undo import abandon, undo_targets
 
+# The guide's troubleshooting log (every backup attempt, folder, copy and error): the task
+# layer shows it on stderr with --verbose or DEPLOY_LOG=debug; the package never prints.
+log = logging.getLogger("deploy")
 # Files written before one batched fsync; bounded so a huge run never holds too many fds.
 BATCH = 256
 
@@ -76,6 +80,7 @@ def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]
                 change, backup = plan.changes[i], backups[i]
                 assert backup is not None and change.old.mode is not None
                 if backup.parent not in folders:
+                    log.debug("backup folder %s", backup.parent)
                     try:
                         fsio.makedirs_durably(backup.parent, PRIVATE_DIR)
                     except OSError as err:
@@ -83,6 +88,7 @@ def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]
                     folders[backup.parent] = None
                 # Backups are data: 0600, no exec or set-id bits; the index keeps the
                 # target's mode and a restore gives it back.
+                log.debug("backing up %s to %s", change.target, backup)
                 items.append(Item(i, backup, change.target, PRIVATE_FILE,
                                   f"backing up {change.target} to", change.old.sha256, None,
                                   partial(_changed_while_backed_up, change.target)))
@@ -130,6 +136,9 @@ def write_targets(index: Index, run: int, plan: Plan, backups: list[Path | None]
                     except OSError as err:
                         raise oserror("creating folder", change.target.parent, err) from err
                     folders[change.target.parent] = None
+                log.debug("writing %s (%s, mode %04o)", change.target,
+                          change.new if isinstance(change.new, Path) else "rendered",
+                          change.mode)
                 items.append(Item(i, change.target, change.new, change.mode, "writing",
                                   change.new_sha256, change.new_owner,
                                   partial(_not_as_planned, change)))

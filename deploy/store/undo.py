@@ -5,6 +5,7 @@ A second error while cleaning up never hides the first (copier's rule).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -16,11 +17,14 @@ from deploy.store.index import Index
 from deploy.store.recover import settle
 from deploy.store.tree import now_iso
 
+log = logging.getLogger("deploy")
+
 
 def undo_targets(index: Index, run: int, plan: Plan, backups: list[Path | None],
                  done: list[int], err: BaseException) -> None:
     """Restore the targets a failing run changed, record its end, and raise the error
     saying whether every target is back."""
+    log.debug("run %d failed (%s); restoring %d target(s)", run, err, len(done))
     restored = restore(plan, backups, done)
     if restored:
         # A signal's run is recorded as interrupted (what stopped it), every change reverted.
@@ -40,13 +44,15 @@ def restore(plan: Plan, backups: list[Path | None], done: list[int]) -> bool:
     ok = True
     for i in reversed(done):
         change, backup = plan.changes[i], backups[i]
+        log.debug("restoring %s from %s", change.target, backup or "absent")
         try:
             if backup is None:
                 fsio.unlink_durably(change.target)
             else:
                 assert change.old.mode is not None
                 fsio.atomic_write(change.target, backup, change.old.mode, change.old.owner)
-        except OSError:
+        except OSError as err:
+            log.debug("could not restore %s: %s", change.target, err)
             ok = False
     return ok
 
