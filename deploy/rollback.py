@@ -41,14 +41,16 @@ def _restore_change(store: Store, row: ChangeRow, current: fsio.FileState, *,
     if row.backup is None:
         if not current.exists:
             return None
-        return Change(row.category, row.key, target, current, None, None, 0,
-                      current.mode or 0o644, reverts=row.seq)
+        return Change(category=row.category, key=row.key, target=target, old=current,
+                      new=None, new_sha256=None, new_size=0, mode=current.mode or 0o644,
+                      reverts=row.seq)
     backup = store.check_backup(row) if integrity else store.backup_path(row)
     if current.exists and current.sha256 == row.old_sha256 and current.mode == row.old_mode:
         return None
     assert row.old_mode is not None and row.old_size is not None
-    return Change(row.category, row.key, target, current, backup, row.old_sha256, row.old_size,
-                  row.old_mode, reverts=row.seq, owner=row.old_owner)
+    return Change(category=row.category, key=row.key, target=target, old=current, new=backup,
+                  new_sha256=row.old_sha256, new_size=row.old_size, mode=row.old_mode,
+                  reverts=row.seq, owner=row.old_owner)
 
 
 def _holds(current: fsio.FileState, sha: str | None) -> bool:

@@ -129,8 +129,9 @@ def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None,
         if old is not None and old.mode == SCRIPT_MODE and old.same_bytes(src):
             skips.append(Skip(CATEGORY, name, target, "unchanged"))
             continue
-        changes.append(Change(CATEGORY, name, target, fsio.state_of(old),
-                              Path(available[name]), src.sha256, src.size, SCRIPT_MODE))
+        changes.append(Change(category=CATEGORY, key=name, target=target,
+                              old=fsio.state_of(old), new=Path(available[name]),
+                              new_sha256=src.sha256, new_size=src.size, mode=SCRIPT_MODE))
     return Plan(tuple(changes), tuple(skips), (CATEGORY,))
 
 

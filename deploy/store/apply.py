@@ -109,7 +109,8 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
     sess.finished = run
     log.debug("run %d done: %d change(s)", run, len(plan.changes))
     return RunResult(run, tuple(
-        Applied(c.category, c.key, c.target, c.action, b, s)
+        Applied(category=c.category, key=c.key, target=c.target, action=c.action, backup=b,
+                seq=s)
         for c, b, s in zip(plan.changes, backups, seqs, strict=True)), sess.recovered)
 
 

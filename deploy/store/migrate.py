@@ -74,5 +74,5 @@ def import_files(sess: Session, items: list[Item], *, kind: RunKind = RunKind.MI
         index.changes.move(run, ChangeState.PLANNED, ChangeState.IMPORTED)
         index.runs.finish(run, RunState.DONE, now_iso())
     return RunResult(run, tuple(
-        Applied(t[0], t[1], t[3], action, t[5], seq)
+        Applied(category=t[0], key=t[1], target=t[3], action=action, backup=t[5], seq=seq)
         for t, seq in zip(todo, seqs, strict=True)), sess.recovered)

@@ -40,8 +40,9 @@ def _change(current: VersionFile, wanted: Version) -> Change | Skip:
         # The same version (even written differently) is a no-op, not a rewrite.
         return Skip(CATEGORY, current.subsystem, current.path, "unchanged")
     data = current.render(wanted)
-    return Change(CATEGORY, current.subsystem, current.path, current.state, data,
-                  fsio.sha256_bytes(data), len(data), current.state.mode or NEW_MODE,
+    return Change(category=CATEGORY, key=current.subsystem, target=current.path,
+                  old=current.state, new=data, new_sha256=fsio.sha256_bytes(data),
+                  new_size=len(data), mode=current.state.mode or NEW_MODE,
                   note=f"{current.version} -> {wanted}")
 
 
@@ -63,8 +64,9 @@ def plan_bump(versions_dir: Path, subsystem: str, to: str | None = None, *,
     if create and to is not None and not os.path.lexists(path):
         wanted = parse(to, f"{path}: --to {to!r}")
         data = f"{wanted}\n".encode("ascii")
-        return _plan([Change(CATEGORY, key, path, fsio.ABSENT, data, fsio.sha256_bytes(data),
-                             len(data), NEW_MODE, note=f"new {wanted}")])
+        return _plan([Change(category=CATEGORY, key=key, target=path, old=fsio.ABSENT,
+                             new=data, new_sha256=fsio.sha256_bytes(data), new_size=len(data),
+                             mode=NEW_MODE, note=f"new {wanted}")])
     if create and to is None:
         raise ConfigError(f"{path}: --create needs --to VERSION")
     current = read(versions_dir, key)
