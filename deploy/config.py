@@ -1,7 +1,9 @@
 """The ``[tool.deploy]`` table: read, checked, and turned into paths and values.
 
 Unknown keys, wrong types and numbers out of range are errors that name the key (exit 2):
-a typo in a retention setting must not silently keep the default.
+a typo in a retention setting must not silently keep the default. Two entries that would
+write one file, or a target inside the backup tree, are refused here too, before any task
+plans anything (issue 11).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ BACKUP_RANGES = {
     "framework_keep": (1, 1_000_000),
     "compress_after_days": (0, 36500),
 }
+PARENT_FILE = "CLAUDE.md"  # what each parent folder gets (deploy.framework writes it)
 
 
 def _type_name(kind: type) -> str:
@@ -106,6 +109,50 @@ def _in_range(value: int, low: int, high: int, where: str) -> None:
         # A number of thousands of digits cannot even be shown (int to str stops at 4300).
         told = value if abs(value) < 10**100 else "a number that large"
         raise ConfigError(f"{where} must be from {low} to {high}, not {told}")
+
+
+def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
+    """Refuse two entries writing one file, and any target in the backup tree.
+
+    Each is compared by its path with its folders resolved (each folder once) and its own
+    name as written, as the planners see it: a symlink there is refused when planned.
+    ``release.check_targets`` stays as the safety net for what only planning knows (a
+    script or a version file that is also a template's target).
+    """
+    folders: dict[str, str] = {}
+
+    def written(path: Path) -> str:
+        head, name = os.path.split(os.path.normpath(path))
+        real = folders.get(head)
+        if real is None:
+            real = folders[head] = os.path.realpath(head)
+        return os.path.join(real, name)
+
+    install_to = "tool.deploy.framework.install_to"
+    files: list[tuple[str, Path]] = []
+    if cfg.framework_install_to is not None:
+        files.append((install_to if "install_to" in framework else f"{install_to} (its default)",
+                      cfg.framework_install_to))
+    files += [(f"tool.deploy.framework.parents[{i}] ({PARENT_FILE} in it)", parent / PARENT_FILE)
+              for i, parent in enumerate(cfg.parents)]
+    files += [(f"tool.deploy.templates[{i}].target (id {spec.id!r})", spec.target)
+              for i, spec in enumerate(cfg.templates)]
+    seen: dict[str, str] = {}
+    for label, path in files:
+        key = written(path)
+        if key in seen:
+            raise ConfigError(f"{seen[key]} and {label} are both {key}; two entries must not "
+                              "write one file: give each its own target")
+        seen[key] = label
+    tree = os.path.realpath(cfg.state_dir / "backups")
+    folders_written = [("tool.deploy.scripts.target", cfg.scripts_target),
+                       ("tool.deploy.versions.dir", cfg.versions_dir)]
+    for label, path in [*folders_written, *files]:
+        key = written(path)
+        if key == tree or key.startswith(tree + os.sep):
+            raise ConfigError(f"{label} {key} is inside the backup tree {tree} "
+                              "(<state_dir>/backups): it would be written into the backups; "
+                              "point it elsewhere")
 
 
 def _staged(path: Path, prefix: Path | None) -> Path:
@@ -229,7 +276,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         raise ConfigError(f"{path}: {err}") from err
     scripts = sections["scripts"]
     framework = sections["framework"]
-    return Config(
+    config = Config(
         path=path,
         state_dir=_staged(resolve(table.get("state_dir", "~/.claude-pm"), folder=True), prefix),
         scripts_source=resolve(scripts.get("source", "bin"), folder=True),
@@ -247,3 +294,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         backup=backup,
         prefix=prefix,
     )
+    try:
+        _check_targets(config, framework)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+    return config

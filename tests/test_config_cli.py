@@ -1,6 +1,7 @@
-"""Config mistakes the CLI refuses when it reads the config (issue 11): files and tables
-that are not what they should be, and numbers out of range. Each is exit 2 with one
-``error:`` line naming the key or the file, and nothing written."""
+"""Config mistakes the CLI refuses when it reads the config (issue 11): two entries writing
+one file, a target inside the backup tree, files and tables that are not what they should
+be, and numbers out of range. Each is exit 2 with one ``error:`` line naming the key or the
+file, and nothing written."""
 
 from __future__ import annotations
 
@@ -8,7 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, assert_one_error_line
+from tests.conftest import BASE_CONFIG, Project, assert_one_error_line
+
+TEMPLATE = """
+[[tool.deploy.templates]]
+id = "{id}"
+source = "tpl/{id}.j2"
+target = "{target}"
+"""
+
+
+def with_parents(project: Project, *parents: str, extra: str = "") -> None:
+    listed = ", ".join(f'"{p}"' for p in parents)
+    project.configure(extra, base=BASE_CONFIG.replace("parents = []", f"parents = [{listed}]"))
 
 
 def refused(project: Project, *needles: str, task: str = "deploy") -> None:
@@ -21,6 +34,101 @@ def refused(project: Project, *needles: str, task: str = "deploy") -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     assert_one_error_line(done.stderr, str(project.config_path), *needles)
     assert "unexpected" not in done.stderr
+    assert project.snapshot() == before
+
+
+# -- two entries, one target ---------------------------------------------------------------
+
+@pytest.mark.parametrize(("parents", "extra", "first", "second", "path"), [
+    pytest.param((), TEMPLATE.format(id="a", target="target/x.conf")
+                 + TEMPLATE.format(id="b", target="target/./sub/../x.conf"),
+                 "tool.deploy.templates[0].target (id 'a')",
+                 "tool.deploy.templates[1].target (id 'b')", "target/x.conf",
+                 id="two-templates-spelled-differently"),
+    pytest.param((), TEMPLATE.format(id="a", target="target/framework/CLAUDE.md"),
+                 "tool.deploy.framework.install_to", "tool.deploy.templates[0].target (id 'a')",
+                 "target/framework/CLAUDE.md", id="template-and-install-to"),
+    pytest.param(("p1",), TEMPLATE.format(id="a", target="p1/CLAUDE.md"),
+                 "tool.deploy.framework.parents[0] (CLAUDE.md in it)",
+                 "tool.deploy.templates[0].target (id 'a')", "p1/CLAUDE.md",
+                 id="template-and-a-parents-claude-md"),
+    pytest.param(("target/framework",), "", "tool.deploy.framework.install_to",
+                 "tool.deploy.framework.parents[0] (CLAUDE.md in it)",
+                 "target/framework/CLAUDE.md", id="install-to-and-a-parents-claude-md"),
+    pytest.param(("p1", "linked"), "", "tool.deploy.framework.parents[0] (CLAUDE.md in it)",
+                 "tool.deploy.framework.parents[1] (CLAUDE.md in it)", "p1/CLAUDE.md",
+                 id="a-parent-twice-through-a-symlink"),
+])
+def test_two_entries_with_one_target_are_refused(project: Project, parents: tuple[str, ...],
+                                                extra: str, first: str, second: str,
+                                                path: str) -> None:
+    """Two entries that resolve to one file: exit 2 naming both entries and the path, for
+    every task (the config is refused as it is read, before anything is planned)."""
+    (project.root / "p1").mkdir()
+    (project.root / "linked").symlink_to("p1")
+    project.write({"tpl/CLAUDE.md": "# fw\n", "tpl/a.j2": "a\n", "tpl/b.j2": "b\n"})
+    with_parents(project, *parents, extra=extra)
+
+    refused(project, f"{first} and {second} are both {project.root / path}")
+    refused(project, first, second, task="history")
+
+
+def test_an_absolute_and_a_relative_spelling_of_one_target_are_one_target(
+        project: Project) -> None:
+    """Paths compare resolved: an absolute target and a relative one naming the same file
+    through a symlinked folder are one target."""
+    (project.root / "real").mkdir()
+    (project.root / "alias").symlink_to(project.root / "real")
+    project.write({"tpl/a.j2": "a\n", "tpl/b.j2": "b\n"})
+    project.configure(TEMPLATE.format(id="a", target=project.root / "alias" / "x")
+                      + TEMPLATE.format(id="b", target="real/x"))
+
+    refused(project, "templates[0]", "templates[1]", str(project.root / "real" / "x"))
+
+
+@pytest.mark.parametrize(("extra", "label", "inside"), [
+    pytest.param(TEMPLATE.format(id="a", target="state/backups/templates/a/evil.backup"),
+                 "tool.deploy.templates[0].target (id 'a')",
+                 "state/backups/templates/a/evil.backup", id="template-target"),
+    pytest.param(TEMPLATE.format(id="a", target="state/backups/index.sqlite"),
+                 "tool.deploy.templates[0].target (id 'a')", "state/backups/index.sqlite",
+                 id="template-over-the-index"),
+    pytest.param("", "tool.deploy.framework.install_to", "state/backups/CLAUDE.md",
+                 id="install-to"),
+    pytest.param("", "tool.deploy.scripts.target", "state/backups/scripts",
+                 id="scripts-target-folder"),
+    pytest.param("", "tool.deploy.versions.dir", "state/backups", id="versions-dir-is-the-tree"),
+])
+def test_a_target_inside_the_backup_tree_is_refused(project: Project, extra: str, label: str,
+                                                   inside: str) -> None:
+    """A target (or a folder targets go to) inside ``<state_dir>/backups`` would be written
+    into the backup tree: exit 2 naming the entry, the path and the tree."""
+    base = BASE_CONFIG
+    if label.endswith("install_to"):
+        base = base.replace('"target/framework/CLAUDE.md"', f'"{inside}"')
+    elif label.endswith("scripts.target"):
+        base = base.replace('"target/bin"', f'"{inside}"')
+    elif label.endswith("versions.dir"):
+        base = base.replace('dir = "versions"', f'dir = "{inside}"')
+    project.write({"tpl/a.j2": "a\n"})
+    project.configure(extra, base=base)
+
+    refused(project, label, str(project.root / inside), f"backup tree {project.tree}")
+
+
+def test_the_late_check_still_catches_a_script_that_is_also_a_template_target(
+        project: Project) -> None:
+    """Which scripts there are is known only once the source folder is read, so a script
+    and a template with one target are caught by the release's own check (the safety net in
+    deploy/release.py), still before any write."""
+    project.write({"bin/tool": "#!/bin/sh\n", "tpl/a.j2": "a\n"})
+    project.configure(TEMPLATE.format(id="a", target="target/bin/tool"))
+    before = project.snapshot()
+
+    done = project.invoke("deploy")
+
+    assert done.returncode == 2
+    assert_one_error_line(done.stderr, str(project.target / "bin" / "tool"), "two entries")
     assert project.snapshot() == before
 
 
