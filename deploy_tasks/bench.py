@@ -6,7 +6,9 @@ in this one; nothing heavy is imported when the task list is built.
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
+
+from deploy_tasks.flags import task
 
 
 @task(help={"quick": "smaller sizes and 3 repeats (about half a minute)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy.categories import FRAMEWORK, PARENTS
 from deploy_tasks.common import (
@@ -16,6 +16,7 @@ from deploy_tasks.common import (
     guarded,
     write_task,
 )
+from deploy_tasks.flags import task
 from deploy_tasks.rollback import rollback_help, run_rollback
 from deploy_tasks.templates import showing_conflicts
 

@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy_tasks.common import (
     READ_HELP,
@@ -19,6 +19,7 @@ from deploy_tasks.common import (
     settings,
     writing,
 )
+from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
     from deploy.store import ChangeRow, Index, RunRow, Store

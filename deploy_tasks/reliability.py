@@ -17,8 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from invoke import Context, task
+from invoke import Context
 from invoke.exceptions import Exit
+
+from deploy_tasks.flags import task
 
 ROOT = Path(__file__).resolve().parent.parent
 

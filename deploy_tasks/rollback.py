@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy.categories import NAMES, SCRIPTS, Category
 from deploy_tasks.common import (
@@ -20,6 +20,7 @@ from deploy_tasks.common import (
     step_summary,
     writing,
 )
+from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
     from deploy.config import Config

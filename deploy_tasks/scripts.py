@@ -3,7 +3,7 @@ this module holds the scripts-specific task bodies."""
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy_tasks.common import (
     READ_HELP,
@@ -13,6 +13,7 @@ from deploy_tasks.common import (
     guarded,
     write_task,
 )
+from deploy_tasks.flags import task
 
 
 @task(iterable=["name"], help={

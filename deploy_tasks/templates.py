@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy.categories import TEMPLATES
 from deploy_tasks.common import (
@@ -24,6 +24,7 @@ from deploy_tasks.common import (
     write_task,
     writing,
 )
+from deploy_tasks.flags import task
 from deploy_tasks.rollback import rollback_help, run_rollback
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy.categories import VERSIONS
 from deploy_tasks.common import (
@@ -14,6 +14,7 @@ from deploy_tasks.common import (
     settings,
     write_task,
 )
+from deploy_tasks.flags import task
 from deploy_tasks.rollback import rollback_help, run_rollback
 
 DOWNGRADE_HELP = "allow setting a version lower than the current one"
