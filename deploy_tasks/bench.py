@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from invoke import Context
 
-from deploy_tasks.flags import task
+from deploy_tasks.flags import dry, task
 
 
 @task(help={"quick": "smaller sizes and 3 repeats (about half a minute)",
@@ -22,6 +22,7 @@ def bench(c: Context, quick: bool = False, rows: str | None = None, repeat: int 
           json_: str | None = None, dir_: str | None = None, profile: bool = False,
           keep: bool = False) -> None:
     """Time the real CLI against same-run baselines and print the ratio table."""
+    import shlex
     import subprocess
     import sys
     from pathlib import Path
@@ -37,6 +38,9 @@ def bench(c: Context, quick: bool = False, rows: str | None = None, repeat: int 
     argv += ["--dir", dir_] if dir_ else []
     argv += ["--profile"] if profile else []
     argv += ["--keep"] if keep else []
+    if dry(c):  # Invoke's --dry: show the command instead of running it, like c.run
+        print(shlex.join(argv))
+        return
     code = subprocess.run(argv, check=False).returncode
     if code:
         raise Exit(code=code)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from typing import Any
 from invoke import Context
 from invoke.exceptions import Exit
 
-from deploy_tasks.flags import task
+from deploy_tasks.flags import dry, task
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,9 @@ def reliability(c: Context, quick: bool = False, k: str | None = None) -> None:
         if k:
             args += ["-k", k]
         env = {**os.environ, "RELIABILITY_REPORT": str(report)}
+        if dry(c):  # Invoke's --dry: show the command instead of running it, like c.run
+            print(shlex.join(args))
+            return
         done = subprocess.run(args, cwd=ROOT, env=env, check=False)
         rows = json.loads(report.read_text())["rows"] if report.exists() else []
     print()

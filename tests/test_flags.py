@@ -1,16 +1,26 @@
-"""Every task's flags (issue 11): one meaning per short flag."""
+"""Every task's flags (issue 11): one meaning per short flag, and Invoke's ``--dry`` never a
+real write."""
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from invoke import Program, Task
+from invoke import Config, Context, Program, Task
 
 from deploy_tasks.flags import SHORT_FLAGS
 from tests.conftest import BASE_CONFIG, Project
+
+# The tasks that take no --dry-run: they only read, or are the developer's own (lint and
+# test run commands through c.run, which --dry echoes; bench and reliability print theirs).
+WITHOUT_DRY_RUN = {
+    "history", "scripts.status", "templates.history", "versions.show", "versions.check",
+    "backups.status", "backups.verify", "backups.list", "backups.legacy",
+    "lint", "test", "bench", "reliability",
+}
 
 
 def every_task() -> Iterator[tuple[str, Task[Any]]]:
@@ -111,3 +121,76 @@ def test_short_flags_work_on_the_command_line(project: Project) -> None:
 
     assert '"dry_run": true' in out.stdout
     assert not project.state.exists()
+
+
+# -- Invoke's --dry ------------------------------------------------------------------------
+
+def test_the_tasks_without_dry_run_are_the_ones_that_only_read() -> None:
+    """A new task that writes must take --dry-run (and so honour --dry); this list is the
+    tasks that need not."""
+    without = {name for name, found in every_task()
+               if not any(a.name == "dry_run" for a in found.get_arguments())}
+
+    assert without == WITHOUT_DRY_RUN
+
+
+@pytest.mark.parametrize("name", sorted(
+    name for name, found in every_task()
+    if any(a.name == "dry_run" for a in found.get_arguments())))
+def test_invoke_dry_reaches_every_task_as_dry_run(name: str) -> None:
+    """With Invoke's ``run.dry`` set (what ``--dry`` and ``-R`` set), the task's body is
+    called with ``dry_run=True``; without it, with what it was given."""
+    found = dict(every_task())[name]
+    seen: list[dict[str, Any]] = []
+    probe = copy.copy(found)
+    probe.body = lambda c, **kwargs: seen.append(kwargs)
+
+    probe(Context(Config(overrides={"run": {"dry": True}})), dry_run=False)
+    probe(Context(), dry_run=False)
+
+    assert [kwargs["dry_run"] for kwargs in seen] == [True, False]
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(("--dry", "deploy.scripts"), id="--dry-before-the-task"),
+    pytest.param(("deploy.scripts", "--dry"), id="--dry-after-the-task"),
+    pytest.param(("-R", "deploy.scripts"), id="-R"),
+    pytest.param(("--dry", "deploy"), id="--dry-deploy"),
+])
+def test_invoke_dry_writes_nothing(project: Project, args: tuple[str, ...]) -> None:
+    """``invoke --dry deploy.scripts`` is a dry run: the plan, and nothing written at all (it
+    used to deploy for real); the same command without --dry deploys."""
+    project.write({"bin/tool": "#!/bin/sh\necho v1\n", "tpl/CLAUDE.md": "# fw\n"})
+    before = project.snapshot()
+
+    dry = project.ok(*args)
+
+    assert f"would create  {project.target / 'bin' / 'tool'}" in dry.stdout
+    assert project.snapshot() == before
+    project.ok(*(a for a in args if a not in ("--dry", "-R")))
+    assert (project.target / "bin" / "tool").read_text() == "#!/bin/sh\necho v1\n"
+
+
+def test_invoke_dry_rolls_nothing_back(project: Project) -> None:
+    """``invoke --dry rollback.scripts`` shows the rollback and restores nothing; JSON too."""
+    project.write({"bin/tool": "#!/bin/sh\necho v1\n"})
+    project.ok("deploy.scripts")
+    before = project.snapshot()
+
+    shown = project.ok("--dry", "rollback.scripts")
+    document = project.json("--dry", "rollback.scripts")
+
+    assert "would undo run 1" in shown.stdout
+    assert document["dry_run"] is True and document["run"] is None
+    assert project.snapshot() == before
+
+
+@pytest.mark.parametrize("task", ["bench", "reliability"])
+def test_invoke_dry_shows_the_harness_command_instead_of_running_it(project: Project,
+                                                                   task: str) -> None:
+    """bench and reliability run their harness as a child process, not through c.run:
+    under --dry they print that command, as c.run would, and run nothing."""
+    done = project.ok("--dry", task, "--quick")
+
+    assert done.stdout.count("\n") == 1
+    assert "--quick" in done.stdout or "reliability" in done.stdout
