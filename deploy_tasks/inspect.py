@@ -32,16 +32,23 @@ def _run_record(index: Index, run: RunRow) -> Record:
             "changed": index.runs.changed(run.id), "undoes": run.undoes, "command": run.command}
 
 
-@task(help={"limit": "at most this many runs (default 50)", "page": "page number, from 1",
-            **READ_HELP})
+@task(help={"limit": "at most this many runs (default 50; 0 = all)",
+            "page": "page number, from 1", **READ_HELP})
 @guarded
 def history(c: Context, limit: int = 50, page: int = 1, json_: bool = False,
             prefix: str | None = None) -> None:
     """The runs, newest first: kind, actor, state, categories and how many targets changed."""
+    from deploy.errors import ConfigError
+    from deploy_tasks.flags import INT64_MAX
+
+    offset = (page - 1) * limit
+    if offset > INT64_MAX:  # SQLite's OFFSET is a 64-bit integer too
+        raise ConfigError(f"--page {page}: out of range for --limit {limit}; (page - 1) x "
+                          f"limit must stay at most {INT64_MAX}")
     _cfg, store = config_and_store(prefix)
     with store.reading() as index:
         runs = [_run_record(index, run)
-                for run in index.runs.newest(limit, (max(page, 1) - 1) * limit)] if index else []
+                for run in index.runs.newest(limit or None, offset)] if index else []
     if json_:
         emit_json({"runs": runs, "page": page, "limit": limit})
         return

@@ -142,11 +142,8 @@ def rollback_templates(c: Context, id_: list[str] | None = None, to: int | None 
     if render is not None:
         if len(ids) != 1 or to is not None:
             raise ConfigError("--render needs exactly one --id and no --to")
-        try:
-            number = int(render)  # invoke passes a flag without a typed default as a string
-        except ValueError:
-            raise ConfigError(f"--render {render!r}: must be a render number") from None
-        _rollback_render(check_template_id(ids[0]), number, force=force, dry_run=dry_run,
+        # DeployTask made --render a whole number in range (flags.RANGES).
+        _rollback_render(check_template_id(ids[0]), render, force=force, dry_run=dry_run,
                          json_=json_, wait=wait, prefix=prefix)
         return
     run_rollback((TEMPLATES.name,), keys=ids, to=to, run=None, force=force, dry_run=dry_run,

@@ -44,7 +44,8 @@ def show(c: Context, json_: bool = False, prefix: str | None = None) -> None:
         print(f"framework_version (VERSION): {framework}")
 
 
-@task(help={"subsystem": "the subsystem, e.g. memory (its file is MEMORY_VERSION)",
+@task(text_flags=("to",), help={
+    "subsystem": "the subsystem, e.g. memory (its file is MEMORY_VERSION)",
             "to": "set this version (serial or PEP 440); a shorter serial is zero-padded to "
                   "the file's width; default: the next one",
             "allow_downgrade": DOWNGRADE_HELP,
@@ -57,7 +58,10 @@ def bump(c: Context, subsystem: str, to: str | None = None, allow_downgrade: boo
     """Set one subsystem's version; without --to, the next serial, same width (009 -> 010)."""
     from deploy import versions
     from deploy.states import RunKind
+    from deploy.versions.values import check_digits
 
+    if to is not None:
+        check_digits(to, "--to")  # named by the flag, not echoed: it may be 5,000 digits
     cfg, store = config_and_store(prefix)
     write_task(store, kind=RunKind.BUMP, title=f"versions.bump {subsystem}",
                build=lambda _index: versions.plan_bump(
@@ -75,9 +79,12 @@ def bulk(c: Context, set_: list[str] | None = None, allow_downgrade: bool = Fals
     """Set several versions at once as one run: every item is checked first; all or nothing."""
     from deploy import versions
     from deploy.states import RunKind
+    from deploy.versions.values import check_digits
 
     cfg, store = config_and_store(prefix)
     pairs = [versions.parse_setting(text) for text in set_ or ()]
+    for name, version in pairs:
+        check_digits(version, f"--set {name}")
     write_task(store, kind=RunKind.BUMP, title="versions.bulk",
                build=lambda _index: versions.plan_bulk(cfg.versions_dir, pairs,
                                                        allow_downgrade=allow_downgrade),

@@ -1,5 +1,5 @@
-"""Every task's flags (issue 11): one meaning per short flag, and Invoke's ``--dry`` never a
-real write."""
+"""Every task's flags (issue 11): one meaning per short flag, Invoke's ``--dry`` never a real
+write, and whole-number flags checked against their range before a task runs."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 from invoke import Config, Context, Program, Task
 
 from deploy_tasks.flags import SHORT_FLAGS
-from tests.conftest import BASE_CONFIG, Project
+from tests.conftest import BASE_CONFIG, Project, assert_one_error_line
 
+INT64_MAX = 2**63 - 1
 # The tasks that take no --dry-run: they only read, or are the developer's own (lint and
 # test run commands through c.run, which --dry echoes; bench and reliability print theirs).
 WITHOUT_DRY_RUN = {
@@ -194,3 +195,71 @@ def test_invoke_dry_shows_the_harness_command_instead_of_running_it(project: Pro
 
     assert done.stdout.count("\n") == 1
     assert "--quick" in done.stdout or "reliability" in done.stdout
+
+
+# -- whole-number flags out of range -------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "needle"), [
+    pytest.param(("history", "--limit", str(2**64)),
+                 f"--limit {2**64}: out of range; from 0 to {INT64_MAX}", id="limit-2-to-the-64"),
+    pytest.param(("history", "--limit", "-1"), "--limit -1: out of range", id="limit-negative"),
+    pytest.param(("backups.list", "--limit", str(2**63)), f"--limit {2**63}: out of range",
+                 id="backups-list-limit"),
+    pytest.param(("backups.status", "--limit", str(2**63)), f"--limit {2**63}: out of range",
+                 id="backups-status-limit"),
+    pytest.param(("history", "--page", str(2**63)), f"--page {2**63}: out of range",
+                 id="page-2-to-the-63"),
+    pytest.param(("history", "--page", "0"), "--page 0: out of range; from 1", id="page-zero"),
+    pytest.param(("history", "--page", str(2**62)), "for --limit 50", id="page-times-limit"),
+    pytest.param(("rollback.release", "--run", str(2**63)), f"--run {2**63}: out of range",
+                 id="run-2-to-the-63"),
+    pytest.param(("rollback.release", "--run", "-3"), "--run -3: out of range",
+                 id="run-negative"),
+    pytest.param(("rollback.scripts", "--to", str(2**63)), f"--to {2**63}: out of range",
+                 id="to-2-to-the-63"),
+    pytest.param(("rollback.versions", "--to", "one"), "--to 'one': not a whole number",
+                 id="to-not-a-number"),
+    pytest.param(("rollback.framework", "--to", "1" * 5000), "(5000 characters): out of range",
+                 id="to-5000-digits"),
+    pytest.param(("rollback.templates", "--id", "a", "--render", str(2**63)),
+                 f"--render {2**63}: out of range", id="render-2-to-the-63"),
+    pytest.param(("deploy.scripts", "--wait", "-1"), "--wait -1: out of range; from 0 to 86400",
+                 id="wait-negative"),
+    pytest.param(("backups.prune", "--dry-run", "--wait", str(2**63)),
+                 f"--wait {2**63}: out of range", id="wait-2-to-the-63-even-when-dry"),
+    pytest.param(("versions.bump", "memory", "--to", "1" * 5000),
+                 "--to: the version has a number of 5000 digits", id="bump-to-5000-digits"),
+    pytest.param(("versions.bulk", "--set", "memory=" + "2" * 5000),
+                 "--set memory: the version has a number of 5000 digits",
+                 id="bulk-set-5000-digits"),
+])
+def test_a_flag_out_of_range_is_exit_2_naming_it(project: Project, args: tuple[str, ...],
+                                                 needle: str) -> None:
+    """A whole-number flag outside its range (SQLite's integers stop at 2**63 - 1; --wait
+    at a day) or a version of 5,000 digits: one error line naming the flag, nothing written."""
+    project.write({"versions/MEMORY_VERSION": "003\n", "bin/tool": "#!/bin/sh\n"})
+    before = project.snapshot()
+
+    done = project.invoke(*args)
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert_one_error_line(done.stderr, needle)
+    assert "unexpected" not in done.stderr
+    assert project.snapshot() == before
+
+
+def test_flags_in_range_still_work(project: Project) -> None:
+    """In range, the same flags behave as before; ``history --limit 0`` lists every run."""
+    project.write({"bin/tool": "#!/bin/sh\necho v1\n"})
+    project.ok("deploy.scripts", "--wait", "86400")
+    project.write({"bin/tool": "#!/bin/sh\necho v2\n"})
+    project.ok("deploy.scripts")
+
+    everything = project.json("history", "--limit", "0", "--page", "1")
+    second_page = project.json("history", "--limit", "1", "--page", "2")
+    missing = project.invoke("rollback.release", "--run", str(INT64_MAX), "--dry-run")
+
+    assert [r["id"] for r in everything["runs"]] == [2, 1]
+    assert [r["id"] for r in second_page["runs"]] == [1]
+    assert missing.returncode == 2
+    assert_one_error_line(missing.stderr, f"no run {INT64_MAX} in the index")
