@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from invoke import Context
 
+from deploy_tasks.common import echo
 from deploy_tasks.flags import dry, task
 
 
@@ -39,7 +40,7 @@ def bench(c: Context, quick: bool = False, rows: str | None = None, repeat: int 
     argv += ["--profile"] if profile else []
     argv += ["--keep"] if keep else []
     if dry(c):  # Invoke's --dry: show the command instead of running it, like c.run
-        print(shlex.join(argv))
+        echo(shlex.join(argv))
         return
     code = subprocess.run(argv, check=False).returncode
     if code:

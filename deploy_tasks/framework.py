@@ -13,6 +13,7 @@ from deploy_tasks.common import (
     WRITE_HELP,
     Record,
     config_and_store,
+    echo,
     guarded,
     write_task,
 )
@@ -36,7 +37,7 @@ def rotating(cfg: Config, json_: bool) -> Callable[[Session, Plan], Record]:
         paths = [str(sess.store.backup_path(row)) for row in doomed]
         if not json_:
             for path in paths:
-                print(f"rotated out framework backup {path}")
+                echo(f"rotated out framework backup {path}")
         return {"rotated": paths}
 
     return after

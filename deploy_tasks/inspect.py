@@ -14,6 +14,7 @@ from deploy_tasks.common import (
     Record,
     change_records,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     settings,
@@ -53,12 +54,12 @@ def history(c: Context, limit: int = 50, page: int = 1, json_: bool = False,
         emit_json({"runs": runs, "page": page, "limit": limit})
         return
     if not runs:
-        print("no runs yet")
+        echo("no runs yet")
     for r in runs:
         undoes = f" (undoes run {r['undoes']})" if r["undoes"] else ""
-        print(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
-              f"{r['changed']:>4} changed  {r['actor']:<10} "
-              f"{','.join(r['categories']) or '-'}{undoes}")
+        echo(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
+             f"{r['changed']:>4} changed  {r['actor']:<10} "
+             f"{','.join(r['categories']) or '-'}{undoes}")
 
 
 def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
@@ -93,11 +94,11 @@ def status(c: Context, limit: int = 20, json_: bool = False, prefix: str | None 
     if json_:
         emit_json({"backup_tree": str(store.tree), "categories": out})
         return
-    print(f"backup tree: {store.tree}")
+    echo(f"backup tree: {store.tree}")
     for category, info in out.items():
-        print(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
+        echo(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
         for b in info["backups"][:5]:
-            print(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
+            echo(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
 
 
 @task(help={"category": "only this category", "limit": "at most this many (default all)",
@@ -120,10 +121,10 @@ def list_(c: Context, category: str | None = None, limit: int = 0, json_: bool =
         emit_json({"backups": records})
         return
     if not records:
-        print("no backups yet")
+        echo("no backups yet")
     for b in records:
-        print(f"{b['id']:>6}  {b['created'][:19]}  {b['category']:<10} {b['filename']:<48} "
-              f"{b['target']}")
+        echo(f"{b['id']:>6}  {b['created'][:19]}  {b['category']:<10} {b['filename']:<48} "
+             f"{b['target']}")
 
 
 @task(help=READ_HELP)
@@ -144,7 +145,7 @@ def verify(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     if json_:
         emit_json({"checked": checked, "problems": problems})
     else:
-        print(f"checked {checked} backup(s): {len(problems) or 'no'} problem(s)")
+        echo(f"checked {checked} backup(s): {len(problems) or 'no'} problem(s)")
     if problems:
         raise IntegrityError("; ".join(problems))
 
@@ -177,8 +178,8 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
         return
     verb = "would prune" if dry_run else "pruned"
     for r in records:
-        print(f"{verb} {r['id']:>6}  {r['path']}")
-    print(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")
+        echo(f"{verb} {r['id']:>6}  {r['path']}")
+    echo(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")
 
 
 @task(help=READ_HELP)
@@ -195,9 +196,9 @@ def legacy(c: Context, json_: bool = False, prefix: str | None = None) -> None:
                                "time": b.when.isoformat()} for b in found]})
         return
     if not found:
-        print("no legacy backups found")
+        echo("no legacy backups found")
     for b in found:
-        print(f"{b.category:<10} {b.path}  -> {b.target}")
+        echo(f"{b.category:<10} {b.path}  -> {b.target}")
 
 
 @task(help=WRITE_HELP)
@@ -217,8 +218,8 @@ def migrate(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 
                  "backup": None, "source": str(b.path)} for b in found]})
         else:
             for b in found:
-                print(f"would import {b.path}  ({b.category}, for {b.target})")
-            print(f"{len(found)} legacy backup(s)")
+                echo(f"would import {b.path}  ({b.category}, for {b.target})")
+            echo(f"{len(found)} legacy backup(s)")
         return
     result = RunResult(None, ())
     if found:
@@ -229,7 +230,7 @@ def migrate(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 
         emit_json({"run": result.run, "changes": change_records(result, ids=False)})
         return
     if not result.changes:
-        print("nothing to migrate" + (": every legacy backup is already in the tree"
-                                      if found else ""))
+        echo("nothing to migrate" + (": every legacy backup is already in the tree"
+                                     if found else ""))
     for a in result.changes:
-        print(f"imported {a.backup}  (for {a.target}, id {a.seq})")
+        echo(f"imported {a.backup}  (for {a.target}, id {a.seq})")

@@ -12,6 +12,7 @@ from deploy_tasks.common import (
     WRITE_HELP,
     change_records,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     plan_records,
@@ -79,10 +80,10 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
             emit_json({"run": None, "dry_run": True, "undoes": rp.run,
                        "changes": plan_records(rp.plan)})
         elif rp.run is None and not rp.plan.changes:
-            print(f"nothing to roll back in {what}")
+            echo(f"nothing to roll back in {what}")
         else:
             if rp.run is not None:
-                print(f"would undo run {rp.run}")
+                echo(f"would undo run {rp.run}")
             print_plan(rp.plan)
         return
     with writing(store, wait) as sess:
@@ -97,7 +98,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         if json_:
             emit_json({"run": None, "undoes": None, "changes": []})
         else:
-            print(f"nothing to roll back in {what}")
+            echo(f"nothing to roll back in {what}")
         return
     step_summary(f"rollback ({what})", result)
     if json_:
@@ -105,7 +106,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
                    "changes": change_records(result)})
     else:
         if rp.run is not None:
-            print(f"undid run {rp.run}")
+            echo(f"undid run {rp.run}")
         print_result(result, rp.plan, store, kind=RunKind.ROLLBACK)
 
 

@@ -9,6 +9,7 @@ from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     write_task,
@@ -57,4 +58,4 @@ def status(c: Context, verify: bool = False, json_: bool = False,
     width = max((len(r.name) for r in rows), default=4)
     for r in rows:
         version = f"  {r.version}" if r.version is not None else ""
-        print(f"{r.name:<{width}}  {r.state:<14} {r.target}{version}")
+        echo(f"{r.name:<{width}}  {r.state:<14} {r.target}{version}")

@@ -15,6 +15,7 @@ from deploy_tasks.common import (
     WRITE_HELP,
     change_records,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     plan_records,
@@ -22,6 +23,7 @@ from deploy_tasks.common import (
     print_result,
     step_summary,
     write_task,
+    write_text,
     writing,
 )
 from deploy_tasks.flags import task
@@ -48,7 +50,7 @@ def showing_conflicts(build: Callable[[Index | None], T],
                 emit_json({"run": None, "changes": [],
                            "conflict": {"error": str(err), "hunks": err.details}})
             else:
-                sys.stdout.write(err.details)
+                write_text(err.details)
             sys.stdout.flush()
             raise
 
@@ -93,11 +95,11 @@ def history(c: Context, id_: str, json_: bool = False, prefix: str | None = None
             for r in records]})
         return
     if not records:
-        print(f"no renders of {id_} yet")
+        echo(f"no renders of {id_} yet")
     for r in records:
         backup = f"backup {r.backup_id} {r.backup}" if r.backup else "target was absent"
-        print(f"render {r.n:>3}  run {r.run:>4}  {r.created[:19]}  template "
-              f"{r.template_sha256[:12]}  output {r.output_sha256[:12]}  {r.state:<8} {backup}")
+        echo(f"render {r.n:>3}  run {r.run:>4}  {r.created[:19]}  template "
+             f"{r.template_sha256[:12]}  output {r.output_sha256[:12]}  {r.state:<8} {backup}")
 
 
 def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, json_: bool,

@@ -9,6 +9,7 @@ from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     settings,
@@ -36,12 +37,12 @@ def show(c: Context, json_: bool = False, prefix: str | None = None) -> None:
                    "files": {k: str(f.path) for k, f in found.items()}})
         return
     if not found:
-        print(f"no <NAME>_VERSION files in {cfg.versions_dir}")
+        echo(f"no <NAME>_VERSION files in {cfg.versions_dir}")
     width = max((len(k) for k in found), default=0)
     for key, vfile in found.items():
-        print(f"{key:<{width}}  {vfile.version}")
+        echo(f"{key:<{width}}  {vfile.version}")
     if framework is not None:
-        print(f"framework_version (VERSION): {framework}")
+        echo(f"framework_version (VERSION): {framework}")
 
 
 @task(text_flags=("to",), help={
@@ -106,10 +107,10 @@ def check(c: Context, json_: bool = False, prefix: str | None = None) -> None:
              "status": r.status, "met": r.met} for r in results]})
     else:
         if not results:
-            print("no requirements in [tool.deploy.versions.requires]")
+            echo("no requirements in [tool.deploy.versions.requires]")
         width = max((len(r.subsystem) for r in results), default=0)
         for r in results:
-            print(f"{r.subsystem:<{width}}  {r.version or '-':<10} {r.spec:<14} {r.status}")
+            echo(f"{r.subsystem:<{width}}  {r.version or '-':<10} {r.spec:<14} {r.status}")
     error = versions.unmet(cfg.versions_dir, results)
     if error is not None:
         raise error
