@@ -1,7 +1,9 @@
 """The ``[tool.deploy]`` table: read, checked, and turned into paths and values.
 
-Unknown keys and wrong types are errors that name the key (exit 2): a typo in
-a retention setting must not silently keep the default.
+Unknown keys, wrong types and numbers out of range are errors that name the key (exit 2):
+a typo in a retention setting must not silently keep the default. Two entries that would
+write one file, or a target inside the backup tree, are refused here too, before any task
+plans anything (issue 11).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class BackupSettings(NamedTuple):
     framework_keep: int = 2
     compression_enabled: bool = False
     integrity_checking: bool = True
+    compress_after_days: int = 1  # read and checked; unused while compression is refused
 
 
 class Config(NamedTuple):
@@ -58,9 +61,19 @@ SECTION_KEYS: dict[str, dict[str, type]] = {
     "versions": {"dir": str, "requires": dict},
     "framework": {"template": str, "install_to": str, "parents": list},
     "backup": {"retention_days": int, "max_backups_per_type": int, "framework_keep": int,
-               "compression_enabled": bool, "integrity_checking": bool},
+               "compression_enabled": bool, "integrity_checking": bool,
+               "compress_after_days": int},
 }
 TEMPLATE_KEYS = {"id", "source", "target"}
+# The range of each whole-number key. Days: up to a century. Counts: at least 1 (the newest
+# backup of every target always stays, so 0 would mean 1), at most a million per target.
+BACKUP_RANGES = {
+    "retention_days": (0, 36500),
+    "max_backups_per_type": (1, 1_000_000),
+    "framework_keep": (1, 1_000_000),
+    "compress_after_days": (0, 36500),
+}
+PARENT_FILE = "CLAUDE.md"  # what each parent folder gets (deploy.framework writes it)
 
 
 def _type_name(kind: type) -> str:
@@ -91,6 +104,57 @@ def _globs(section: dict[str, Any], key: str, default: tuple[str, ...],
     return tuple(globs)
 
 
+def _in_range(value: int, low: int, high: int, where: str) -> None:
+    if not low <= value <= high:
+        # A number of thousands of digits cannot even be shown (int to str stops at 4300).
+        told = value if abs(value) < 10**100 else "a number that large"
+        raise ConfigError(f"{where} must be from {low} to {high}, not {told}")
+
+
+def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
+    """Refuse two entries writing one file, and any target in the backup tree.
+
+    Each is compared by its path with its folders resolved (each folder once) and its own
+    name as written, as the planners see it: a symlink there is refused when planned.
+    ``release.check_targets`` stays as the safety net for what only planning knows (a
+    script or a version file that is also a template's target).
+    """
+    folders: dict[str, str] = {}
+
+    def written(path: Path) -> str:
+        head, name = os.path.split(os.path.normpath(path))
+        real = folders.get(head)
+        if real is None:
+            real = folders[head] = os.path.realpath(head)
+        return os.path.join(real, name)
+
+    install_to = "tool.deploy.framework.install_to"
+    files: list[tuple[str, Path]] = []
+    if cfg.framework_install_to is not None:
+        files.append((install_to if "install_to" in framework else f"{install_to} (its default)",
+                      cfg.framework_install_to))
+    files += [(f"tool.deploy.framework.parents[{i}] ({PARENT_FILE} in it)", parent / PARENT_FILE)
+              for i, parent in enumerate(cfg.parents)]
+    files += [(f"tool.deploy.templates[{i}].target (id {spec.id!r})", spec.target)
+              for i, spec in enumerate(cfg.templates)]
+    seen: dict[str, str] = {}
+    for label, path in files:
+        key = written(path)
+        if key in seen:
+            raise ConfigError(f"{seen[key]} and {label} are both {key}; two entries must not "
+                              "write one file: give each its own target")
+        seen[key] = label
+    tree = os.path.realpath(cfg.state_dir / "backups")
+    folders_written = [("tool.deploy.scripts.target", cfg.scripts_target),
+                       ("tool.deploy.versions.dir", cfg.versions_dir)]
+    for label, path in [*folders_written, *files]:
+        key = written(path)
+        if key == tree or key.startswith(tree + os.sep):
+            raise ConfigError(f"{label} {key} is inside the backup tree {tree} "
+                              "(<state_dir>/backups): it would be written into the backups; "
+                              "point it elsewhere")
+
+
 def _staged(path: Path, prefix: Path | None) -> Path:
     if prefix is None:
         return path
@@ -111,9 +175,25 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
-    table = document.get("tool", {}).get("deploy", {})
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 (byte 0x{err.object[err.start]:02x} at offset "
+                          f"{err.start}); TOML files are UTF-8 text") from err
+    except ValueError as err:
+        # tomllib makes every integer with int(), which refuses more than 4300 digits.
+        raise ConfigError(f"{path}: not valid TOML: an integer of more than 4300 digits; no "
+                          "key takes a number that large") from err
+    tool = document.get("tool")
+    if tool is not None and not isinstance(tool, dict):
+        raise ConfigError(f"{path}: tool must be a table holding [tool.deploy], not "
+                          f"{type(tool).__name__} {tool!r}")
+    if tool is None or "deploy" not in tool:
+        # The contract: a file without the table is an error, not the defaults.
+        raise ConfigError(f"{path}: no [tool.deploy] table; this file does not configure "
+                          "the deploy toolkit")
+    table = tool["deploy"]
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: tool.deploy must be a table")
+        raise ConfigError(f"{path}: tool.deploy must be a table, not "
+                          f"{type(table).__name__} {table!r}")
     where = "tool.deploy"
     for key in table:
         if key not in TOP_KEYS:
@@ -154,6 +234,9 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             check_name(sub, "subsystem")
             if not isinstance(spec, str):
                 raise ConfigError(f"{where}.versions.requires.{sub} must be a string")
+            from deploy.versions.values import check_digits  # only with requirements
+
+            check_digits(spec, f"{where}.versions.requires.{sub}")
         include = _globs(sections["scripts"], "include", ("*",), f"{where}.scripts")
         exclude = _globs(sections["scripts"], "exclude", (), f"{where}.scripts")
         parents = sections["framework"].get("parents", [])
@@ -187,14 +270,13 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             # by hand (contract); compressed backups would break that promise.
             raise ConfigError(f"{where}.backup.compression_enabled = true is not supported: "
                               "backups stay plain copies so that cp restores them by hand")
-        for key in ("retention_days", "max_backups_per_type", "framework_keep"):
-            if getattr(backup, key) < 0:
-                raise ConfigError(f"{where}.backup.{key} must not be negative")
+        for key, (low, high) in BACKUP_RANGES.items():
+            _in_range(getattr(backup, key), low, high, f"{where}.backup.{key}")
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     scripts = sections["scripts"]
     framework = sections["framework"]
-    return Config(
+    config = Config(
         path=path,
         state_dir=_staged(resolve(table.get("state_dir", "~/.claude-pm"), folder=True), prefix),
         scripts_source=resolve(scripts.get("source", "bin"), folder=True),
@@ -212,3 +294,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         backup=backup,
         prefix=prefix,
     )
+    try:
+        _check_targets(config, framework)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err
+    return config

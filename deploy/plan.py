@@ -6,6 +6,7 @@ real run, so what a maintainer previews is what gets applied.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -118,8 +119,12 @@ def _read(source: bytes | Path | None, size: int) -> bytes | None:
     return source.read_bytes()
 
 
-def unified_diff(change: Change) -> str:
-    """A unified diff of the target's old bytes against its new ones, for ``--dry-run``."""
+def unified_diff(change: Change, *, label: Callable[[str], str] = str) -> str:
+    """A unified diff of the target's old bytes against its new ones, for ``--dry-run``.
+
+    ``label`` spells the target's path where the diff names it (the task layer escapes it);
+    the hunks hold the file's own lines.
+    """
     import difflib  # only dry runs print diffs
 
     if change.old.exists and change.old.size > DIFF_LIMIT:
@@ -130,15 +135,15 @@ def unified_diff(change: Change) -> str:
         return f"(large file: {change.old.size} -> {change.new_size} bytes)\n"
     old_lines, new_lines = _lines(old), _lines(new)
     if old_lines is None or new_lines is None:
-        return f"Binary files {change.target} differ\n"
+        return f"Binary files {label(str(change.target))} differ\n"
     text = "".join(
         # A last line without its newline gets diff's own marker on a line of its own
         # (else `-003` and `+004` of a version file ran together on one line).
         line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
         for line in difflib.unified_diff(
             old_lines, new_lines,
-            fromfile=str(change.target) if change.old.exists else "/dev/null",
-            tofile=str(change.target) if change.new is not None else "/dev/null"))
+            fromfile=label(str(change.target)) if change.old.exists else "/dev/null",
+            tofile=label(str(change.target)) if change.new is not None else "/dev/null"))
     if change.old.exists and change.old.mode != change.mode and change.new is not None:
         text += f"mode {change.old.mode:04o} -> {change.mode:04o}\n"
     return text

@@ -6,7 +6,10 @@ in this one; nothing heavy is imported when the task list is built.
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
+
+from deploy_tasks.common import echo
+from deploy_tasks.flags import dry, task
 
 
 @task(help={"quick": "smaller sizes and 3 repeats (about half a minute)",
@@ -20,6 +23,7 @@ def bench(c: Context, quick: bool = False, rows: str | None = None, repeat: int 
           json_: str | None = None, dir_: str | None = None, profile: bool = False,
           keep: bool = False) -> None:
     """Time the real CLI against same-run baselines and print the ratio table."""
+    import shlex
     import subprocess
     import sys
     from pathlib import Path
@@ -35,6 +39,9 @@ def bench(c: Context, quick: bool = False, rows: str | None = None, repeat: int 
     argv += ["--dir", dir_] if dir_ else []
     argv += ["--profile"] if profile else []
     argv += ["--keep"] if keep else []
+    if dry(c):  # Invoke's --dry: show the command instead of running it, like c.run
+        echo(shlex.join(argv))
+        return
     code = subprocess.run(argv, check=False).returncode
     if code:
         raise Exit(code=code)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -84,19 +86,69 @@ def actor() -> str:
 
 
 def command_line() -> str:
-    return " ".join([_command, *sys.argv[1:]])
+    # Escaped like everything shown: the lock file and the index keep it for people to read.
+    return shown(" ".join([_command, *sys.argv[1:]]))
 
 
 def _github() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
+# What a name or path must not carry onto a terminal or into a CI log: C0 and C1 controls and
+# DEL (a newline could forge an `error:` line or a `::error::` workflow command, an ESC a
+# terminal sequence), the other characters str.splitlines() breaks at (U+2028, U+2029), the
+# bidirectional controls that reorder what is shown, and lone surrogates: the bytes of a
+# non-UTF-8 file name, which os.fsdecode() keeps as U+DC80..U+DCFF (surrogateescape).
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+                    "\ud800-\udfff]")
+NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in NAMED_ESCAPES:
+        return NAMED_ESCAPES[char]
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # the byte the file name really holds
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def shown(value: object) -> str:
+    """``value`` as text safe to show on one line: every character of :data:`UNSAFE` escaped
+    (``\\n``, ``\\t``, ``\\x1b``, ``\\u2028``; a non-UTF-8 byte of a path as ``\\xff``).
+    Everything printed from a name or path goes through here (issue 11)."""
+    return UNSAFE.sub(_escape, str(value))
+
+
+def _encodable(text: str, stream: Any) -> str:
+    """``text`` as ``stream`` can encode it (``PYTHONIOENCODING=ascii``: ``\\xe9`` for é), so
+    that a run recorded done never ends in UnicodeEncodeError while it reports."""
+    encoding = getattr(stream, "encoding", None)
+    if not encoding or text.isascii() or codecs.lookup(encoding).name == "utf-8":
+        return text
+    return text.encode(encoding, "backslashreplace").decode(encoding)
+
+
+def echo(line: str = "", *, err: bool = False) -> None:
+    """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
+    or through :func:`write_text` for text that is not a name (diff hunks)."""
+    stream = sys.stderr if err else sys.stdout
+    print(_encodable(shown(line), stream), file=stream)
+
+
+def write_text(text: str) -> None:
+    """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
+    what stdout can encode."""
+    sys.stdout.write(_encodable(text, sys.stdout))
+
+
 def report_error(message: str) -> None:
-    line = " ".join(message.split())
-    print(f"error: {line}", file=sys.stderr)
+    line = shown(message.strip())
+    echo(f"error: {line}", err=True)
     if _github():
-        escaped = line.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        print(f"::error title=deploy::{escaped}", file=sys.stderr)
+        # Workflow command data escapes %, CR and LF; shown() left no CR or LF.
+        echo(f"::error title=deploy::{line.replace('%', '%25')}", err=True)
 
 
 def debug_log() -> None:
@@ -155,22 +207,24 @@ def print_plan(plan: Plan, *, diffs: bool = True) -> None:
     from deploy.plan import unified_diff
 
     if not plan.changes:
-        print("nothing to do: every target is up to date")
+        echo("nothing to do: every target is up to date")
     for change in plan.changes:
         extra = f" ({change.note})" if change.note else ""
-        print(f"would {change.action:<7} {change.target}{extra}")
+        echo(f"would {change.action:<7} {change.target}{extra}")
         if diffs:
-            text = unified_diff(change)
+            # The hunks are the file's own lines, each behind its +, - or space; the paths
+            # in the header are names, escaped.
+            text = unified_diff(change, label=shown)
             if text:
-                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+                write_text(text if text.endswith("\n") else text + "\n")
     unchanged = 0
     for skip in plan.skips:
         if skip.reason == "unchanged":
             unchanged += 1
         else:
-            print(f"skip    {skip.target} ({skip.reason})")
+            echo(f"skip    {skip.target} ({skip.reason})")
     if unchanged:
-        print(f"{unchanged} target(s) unchanged")
+        echo(f"{unchanged} target(s) unchanged")
 
 
 ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed",
@@ -198,30 +252,43 @@ def change_records(result: RunResult, *, ids: bool = True) -> list[Record]:
 
 def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) -> None:
     for run in result.recovered:
-        print(f"note: run {run} was killed part way; recorded as interrupted")
+        echo(f"note: run {run} was killed part way; recorded as interrupted")
     if result.run is None and not result.changes:
-        print("nothing to do: every target is up to date")
+        echo("nothing to do: every target is up to date")
     else:
-        print(f"run {result.run}: {kind}, {len(result.changes)} change(s)")
+        echo(f"run {result.run}: {kind}, {len(result.changes)} change(s)")
     for applied in result.changes:
         backup = f"backup {applied.backup.relative_to(store.tree)}" if applied.backup \
             else "was absent"
-        print(f"  {ACTION_PAST[applied.action]:<8} {applied.target}  ({backup}, id {applied.seq})")
+        echo(f"  {ACTION_PAST[applied.action]:<8} {applied.target}  ({backup}, id {applied.seq})")
     skipped = [s for s in plan.skips if s.reason != "unchanged"]
     for skip in skipped:
-        print(f"  skipped  {skip.target} ({skip.reason})")
+        echo(f"  skipped  {skip.target} ({skip.reason})")
     unchanged = len(plan.skips) - len(skipped)
     if unchanged:
-        print(f"  {unchanged} target(s) unchanged")
+        echo(f"  {unchanged} target(s) unchanged")
+
+
+def _cell(value: object) -> str:
+    """Text for a Markdown table cell: escaped (:func:`shown`), its pipes too."""
+    return shown(value).replace("|", "\\|")
+
+
+def _code(value: object) -> str:
+    """A name as Markdown code in a table cell; a backtick in it takes a longer fence."""
+    text = _cell(value)
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
 def step_summary(title: str, result: RunResult) -> None:
     path = os.environ.get("GITHUB_STEP_SUMMARY")
     if not _github() or not path:
         return
-    lines = [f"### {title}: run {result.run}", "", "| action | target | backup |", "|---|---|---|"]
+    lines = [f"### {_cell(title)}: run {result.run}", "", "| action | target | backup |",
+             "|---|---|---|"]
     for a in result.changes:
-        lines.append(f"| {a.action} | `{a.target}` | `{a.backup.name if a.backup else '-'}` |")
+        lines.append(f"| {a.action} | {_code(a.target)} | "
+                     f"{_code(a.backup.name if a.backup else '-')} |")
     if not result.changes:
         lines.append("| - | nothing changed | - |")
     with open(path, "a", encoding="utf-8") as handle:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
+
+from deploy_tasks.flags import task
 
 
 # With parentheses: invoke 2.2 types a bare ``@task`` as returning a plain ``Callable``, which

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy.categories import FRAMEWORK, PARENTS
 from deploy_tasks.common import (
@@ -13,9 +13,11 @@ from deploy_tasks.common import (
     WRITE_HELP,
     Record,
     config_and_store,
+    echo,
     guarded,
     write_task,
 )
+from deploy_tasks.flags import task
 from deploy_tasks.rollback import rollback_help, run_rollback
 from deploy_tasks.templates import showing_conflicts
 
@@ -35,7 +37,7 @@ def rotating(cfg: Config, json_: bool) -> Callable[[Session, Plan], Record]:
         paths = [str(sess.store.backup_path(row)) for row in doomed]
         if not json_:
             for path in paths:
-                print(f"rotated out framework backup {path}")
+                echo(f"rotated out framework backup {path}")
         return {"rotated": paths}
 
     return after

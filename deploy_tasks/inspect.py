@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy_tasks.common import (
     READ_HELP,
@@ -14,11 +14,13 @@ from deploy_tasks.common import (
     Record,
     change_records,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     settings,
     writing,
 )
+from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
     from deploy.store import ChangeRow, Index, RunRow, Store
@@ -40,33 +42,39 @@ def _project(store: Store, all_projects: bool) -> str | None:
     return None if all_projects else store.project
 
 
-@task(help={"limit": "at most this many runs (default 50)", "page": "page number, from 1",
-            **ALL_PROJECTS, **READ_HELP})
+@task(help={"limit": "at most this many runs (default 50; 0 = all)",
+            "page": "page number, from 1", **ALL_PROJECTS, **READ_HELP})
 @guarded
 def history(c: Context, limit: int = 50, page: int = 1, all_projects: bool = False,
             json_: bool = False, prefix: str | None = None) -> None:
     """The runs, newest first: kind, actor, state, categories and how many targets changed."""
+    from deploy.errors import ConfigError
+    from deploy_tasks.flags import INT64_MAX
+
+    offset = (page - 1) * limit
+    if offset > INT64_MAX:  # SQLite's OFFSET is a 64-bit integer too
+        raise ConfigError(f"--page {page}: out of range for --limit {limit}; (page - 1) x "
+                          f"limit must stay at most {INT64_MAX}")
     _cfg, store = config_and_store(prefix)
     project = _project(store, all_projects)
     with store.reading() as index:
         runs = [_run_record(index, run)
-                for run in index.runs.newest(limit, (max(page, 1) - 1) * limit, project)
-                ] if index else []
+                for run in index.runs.newest(limit or None, offset, project)] if index else []
         total = len(index.runs.newest(project=project)) if index and not runs else 0
     if json_:
         emit_json({"runs": runs, "page": page, "limit": limit})
         return
     if not runs:
-        print(f"no runs on page {page}: {total} run(s) in all, {limit} a page" if total
-              else "no runs yet")
+        echo(f"no runs on page {page}: {total} run(s) in all, {limit} a page" if total
+             else "no runs yet")
         return
-    print(f"{'run':>5}  {'started':<19}  {'kind':<8} {'state':<11} {'changed':>12}  "
-          f"{'actor':<10} categories")
+    echo(f"{'run':>5}  {'started':<19}  {'kind':<8} {'state':<11} {'changed':>12}  "
+         f"{'actor':<10} categories")
     for r in runs:
         undoes = f" (undoes run {r['undoes']})" if r["undoes"] else ""
-        print(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
-              f"{r['changed']:>4} changed  {r['actor']:<10} "
-              f"{','.join(r['categories']) or '-'}{undoes}")
+        echo(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
+             f"{r['changed']:>4} changed  {r['actor']:<10} "
+             f"{','.join(r['categories']) or '-'}{undoes}")
 
 
 def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
@@ -110,11 +118,11 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
                    "framework_template_exists": template is not None and template.is_file(),
                    "categories": out})
         return
-    print(f"backup tree: {store.tree}")
+    echo(f"backup tree: {store.tree}")
     for category, info in out.items():
-        print(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
+        echo(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
         for b in info["backups"]:
-            print(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
+            echo(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
 
 
 @task(help={"category": "only this category", "limit": "at most this many (default all)",
@@ -138,12 +146,12 @@ def list_(c: Context, category: str | None = None, limit: int = 0, all_projects:
         emit_json({"backups": records})
         return
     if not records:
-        print("no backups yet")
+        echo("no backups yet")
         return
-    print(f"{'id':>6}  {'created':<19}  {'category':<10} {'file':<48} target")
+    echo(f"{'id':>6}  {'created':<19}  {'category':<10} {'file':<48} target")
     for b in records:
-        print(f"{b['id']:>6}  {b['created'][:19]}  {b['category']:<10} {b['filename']:<48} "
-              f"{b['target']}")
+        echo(f"{b['id']:>6}  {b['created'][:19]}  {b['category']:<10} {b['filename']:<48} "
+             f"{b['target']}")
 
 
 @task(help=READ_HELP)
@@ -166,7 +174,7 @@ def verify(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     if json_:
         emit_json({"checked": checked, "problems": problems})
     else:
-        print(f"checked {checked} backup(s): {len(problems) or 'no'} problem(s)")
+        echo(f"checked {checked} backup(s): {len(problems) or 'no'} problem(s)")
     if problems:
         raise IntegrityError("; ".join(problems))
 
@@ -199,8 +207,8 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
         return
     verb = "would prune" if dry_run else "pruned"
     for r in records:
-        print(f"{verb} {r['id']:>6}  {r['path']}")
-    print(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")
+        echo(f"{verb} {r['id']:>6}  {r['path']}")
+    echo(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")
 
 
 @task(help=READ_HELP)
@@ -217,9 +225,9 @@ def legacy(c: Context, json_: bool = False, prefix: str | None = None) -> None:
                                "time": b.when.isoformat()} for b in found]})
         return
     if not found:
-        print("no legacy backups found")
+        echo("no legacy backups found")
     for b in found:
-        print(f"{b.category:<10} {b.path}  -> {b.target}")
+        echo(f"{b.category:<10} {b.path}  -> {b.target}")
 
 
 @task(help=WRITE_HELP)
@@ -239,8 +247,8 @@ def migrate(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 
                  "backup": None, "source": str(b.path)} for b in found]})
         else:
             for b in found:
-                print(f"would import {b.path}  ({b.category}, for {b.target})")
-            print(f"{len(found)} legacy backup(s)")
+                echo(f"would import {b.path}  ({b.category}, for {b.target})")
+            echo(f"{len(found)} legacy backup(s)")
         return
     result = RunResult(None, ())
     if found:
@@ -251,7 +259,7 @@ def migrate(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 
         emit_json({"run": result.run, "changes": change_records(result, ids=False)})
         return
     if not result.changes:
-        print("nothing to migrate" + (": every legacy backup is already in the tree"
-                                      if found else ""))
+        echo("nothing to migrate" + (": every legacy backup is already in the tree"
+                                     if found else ""))
     for a in result.changes:
-        print(f"imported {a.backup}  (for {a.target}, id {a.seq})")
+        echo(f"imported {a.backup}  (for {a.target}, id {a.seq})")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy_tasks.common import (
     WRITE_HELP,
     change_records,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     writing,
 )
+from deploy_tasks.flags import task
 
 
 @task(iterable=["category", "name", "id_", "subsystem"],
@@ -40,8 +42,8 @@ def create(c: Context, category: list[str] | None = None, name: list[str] | None
                 for i in found]})
         else:
             for item in found:
-                print(f"would back up {item[3]}")
-            print(f"{len(found)} target(s)")
+                echo(f"would back up {item[3]}")
+            echo(f"{len(found)} target(s)")
         return
     with writing(store, wait) as sess:
         result = import_files(sess, found, kind=RunKind.BACKUP, action=Action.BACKUP)
@@ -49,11 +51,11 @@ def create(c: Context, category: list[str] | None = None, name: list[str] | None
         emit_json({"run": result.run, "changes": change_records(result)})
         return
     if not result.changes:
-        print("nothing to back up: " + ("the tree already holds every target as it is"
+        echo("nothing to back up: " + ("the tree already holds every target as it is"
                                         if found else "no configured target exists"))
         return
-    print(f"run {result.run}: backup, {len(result.changes)} target(s)")
+    echo(f"run {result.run}: backup, {len(result.changes)} target(s)")
     for a in result.changes:
         assert a.backup is not None
-        print(f"  backed up {a.target}  (backup {a.backup.relative_to(store.tree)}, "
+        echo(f"  backed up {a.target}  (backup {a.backup.relative_to(store.tree)}, "
               f"id {a.seq})")

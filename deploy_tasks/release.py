@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy_tasks.common import CONFLICT_HELP, WRITE_HELP, config_and_store, guarded, write_task
+from deploy_tasks.flags import task
 from deploy_tasks.framework import rotating
 from deploy_tasks.templates import showing_conflicts
 

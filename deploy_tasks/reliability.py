@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from invoke import Context, task
+from invoke import Context
 from invoke.exceptions import Exit
+
+from deploy_tasks.common import echo, report_error
+from deploy_tasks.flags import dry, task
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,11 +57,14 @@ def reliability(c: Context, quick: bool = False, k: str | None = None) -> None:
         if k:
             args += ["-k", k]
         env = {**os.environ, "RELIABILITY_REPORT": str(report)}
+        if dry(c):  # Invoke's --dry: show the command instead of running it, like c.run
+            echo(shlex.join(args))
+            return
         done = subprocess.run(args, cwd=ROOT, env=env, check=False)
         rows = json.loads(report.read_text())["rows"] if report.exists() else []
-    print()
-    print(format_table(rows) if rows else "no faults were injected")
+    echo()
+    for line in (format_table(rows) if rows else "no faults were injected").splitlines():
+        echo(line)
     if done.returncode != 0:
-        print(f"error: the reliability suite failed (pytest exit {done.returncode})",
-              file=sys.stderr)
+        report_error(f"the reliability suite failed (pytest exit {done.returncode})")
         raise Exit(code=1)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy.categories import NAMES, SCRIPTS, Category
 from deploy_tasks.common import (
     WRITE_HELP,
     change_records,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     plan_records,
@@ -20,6 +21,7 @@ from deploy_tasks.common import (
     step_summary,
     writing,
 )
+from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
     from deploy.config import Config
@@ -79,10 +81,10 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
             emit_json({"run": None, "dry_run": True, "undoes": rp.run,
                        "changes": plan_records(rp.plan)})
         elif rp.run is None and not rp.plan.changes:
-            print(f"nothing to roll back in {what}")
+            echo(f"nothing to roll back in {what}")
         else:
             if rp.run is not None:
-                print(f"would undo run {rp.run}")
+                echo(f"would undo run {rp.run}")
             print_plan(rp.plan)
         return
     with writing(store, wait) as sess:
@@ -97,7 +99,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         if json_:
             emit_json({"run": None, "undoes": None, "changes": []})
         else:
-            print(f"nothing to roll back in {what}")
+            echo(f"nothing to roll back in {what}")
         return
     step_summary(f"rollback ({what})", result)
     if json_:
@@ -105,7 +107,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
                    "changes": change_records(result)})
     else:
         if rp.run is not None:
-            print(f"undid run {rp.run}")
+            echo(f"undid run {rp.run}")
         print_result(result, rp.plan, store, kind=RunKind.ROLLBACK)
 
 

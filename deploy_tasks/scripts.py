@@ -3,16 +3,18 @@ this module holds the scripts-specific task bodies."""
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     write_task,
 )
+from deploy_tasks.flags import task
 
 
 @task(iterable=["name"], help={
@@ -56,5 +58,5 @@ def status(c: Context, verify: bool = False, json_: bool = False,
         width = max((len(r.name) for r in rows), default=4)
         for r in rows:
             version = f"  {r.version}" if r.version is not None else ""
-            print(f"{r.name:<{width}}  {r.state:<14} {r.target}{version}")
+            echo(f"{r.name:<{width}}  {r.state:<14} {r.target}{version}")
     scripts.check_status(rows)  # exit 3 when one is not up to date, 1 when --verify failed

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
 
-from deploy_tasks.common import READ_HELP, config_and_store, emit_json, guarded
+from deploy_tasks.common import READ_HELP, config_and_store, echo, emit_json, guarded
+from deploy_tasks.flags import task
 
 
 @task(help=READ_HELP)
@@ -22,5 +23,5 @@ def templates_status(c: Context, json_: bool = False, prefix: str | None = None)
                               "state": r.state} for r in rows]})
     else:
         for r in rows:
-            print(f"{r.category:<10} {r.state:<15} {r.target}")
+            echo(f"{r.category:<10} {r.state:<15} {r.target}")
     rendered.check_status(rows)

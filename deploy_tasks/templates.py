@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy.categories import TEMPLATES
 from deploy_tasks.common import (
@@ -15,6 +15,7 @@ from deploy_tasks.common import (
     WRITE_HELP,
     change_records,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     plan_records,
@@ -23,8 +24,10 @@ from deploy_tasks.common import (
     settings,
     step_summary,
     write_task,
+    write_text,
     writing,
 )
+from deploy_tasks.flags import task
 from deploy_tasks.rollback import rollback_help, run_rollback
 
 if TYPE_CHECKING:
@@ -49,7 +52,7 @@ def showing_conflicts(build: Callable[[Index | None], T],
                 emit_json({"run": None, "changes": [],
                            "conflict": {"error": str(err), "hunks": err.details}})
             else:
-                sys.stdout.write(err.details)
+                write_text(err.details)
             sys.stdout.flush()
             raise
 
@@ -94,11 +97,11 @@ def history(c: Context, id_: str, json_: bool = False, prefix: str | None = None
             for r in records]})
         return
     if not records:
-        print(f"no renders of {id_} yet")
+        echo(f"no renders of {id_} yet")
     for r in records:
         backup = f"backup {r.backup_id} {r.backup}" if r.backup else "target was absent"
-        print(f"render {r.n:>3}  run {r.run:>4}  {r.created[:19]}  template "
-              f"{r.template_sha256[:12]}  output {r.output_sha256[:12]}  {r.state:<8} {backup}")
+        echo(f"render {r.n:>3}  run {r.run:>4}  {r.created[:19]}  template "
+             f"{r.template_sha256[:12]}  output {r.output_sha256[:12]}  {r.state:<8} {backup}")
 
 
 def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, json_: bool,
@@ -147,11 +150,8 @@ def rollback_templates(c: Context, id_: list[str] | None = None, to: int | None 
     if render is not None:
         if len(ids) != 1 or to is not None:
             raise ConfigError("--render needs exactly one --id and no --to")
-        try:
-            number = int(render)  # invoke passes a flag without a typed default as a string
-        except ValueError:
-            raise ConfigError(f"--render {render!r}: must be a render number") from None
-        _rollback_render(known(settings(prefix), ids[0]), number, force=force,
+        # DeployTask made --render a whole number in range (flags.RANGES).
+        _rollback_render(known(settings(prefix), ids[0]), render, force=force,
                          dry_run=dry_run, json_=json_, wait=wait, prefix=prefix)
         return
     run_rollback((TEMPLATES.name,), keys=ids, to=to, run=None, force=force, dry_run=dry_run,

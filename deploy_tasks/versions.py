@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from invoke import Context, task
+from invoke import Context
 
 from deploy.categories import VERSIONS
 from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
     config_and_store,
+    echo,
     emit_json,
     guarded,
     settings,
     write_task,
 )
+from deploy_tasks.flags import task
 from deploy_tasks.rollback import rollback_help, run_rollback
 
 DOWNGRADE_HELP = "allow setting a version lower than the current one"
@@ -35,15 +37,16 @@ def show(c: Context, json_: bool = False, prefix: str | None = None) -> None:
                    "files": {k: str(f.path) for k, f in found.items()}})
         return
     if not found:
-        print(f"no <NAME>_VERSION files in {cfg.versions_dir}")
+        echo(f"no <NAME>_VERSION files in {cfg.versions_dir}")
     width = max((len(k) for k in found), default=0)
     for key, vfile in found.items():
-        print(f"{key:<{width}}  {vfile.version}")
+        echo(f"{key:<{width}}  {vfile.version}")
     if framework is not None:
-        print(f"framework_version (VERSION): {framework}")
+        echo(f"framework_version (VERSION): {framework}")
 
 
-@task(help={"subsystem": "the subsystem, e.g. memory (its file is MEMORY_VERSION)",
+@task(text_flags=("to",), help={
+    "subsystem": "the subsystem, e.g. memory (its file is MEMORY_VERSION)",
             "to": "set this version (serial or PEP 440); a shorter serial is zero-padded to "
                   "the file's width; default: the next one",
             "allow_downgrade": DOWNGRADE_HELP,
@@ -56,7 +59,10 @@ def bump(c: Context, subsystem: str, to: str | None = None, allow_downgrade: boo
     """Set one subsystem's version; without --to, the next serial, same width (009 -> 010)."""
     from deploy import versions
     from deploy.states import RunKind
+    from deploy.versions.values import check_digits
 
+    if to is not None:
+        check_digits(to, "--to")  # named by the flag, not echoed: it may be 5,000 digits
     cfg, store = config_and_store(prefix)
     write_task(store, kind=RunKind.BUMP, title=f"versions.bump {subsystem}",
                build=lambda _index: versions.plan_bump(
@@ -74,9 +80,12 @@ def bulk(c: Context, set_: list[str] | None = None, allow_downgrade: bool = Fals
     """Set several versions at once as one run: every item is checked first; all or nothing."""
     from deploy import versions
     from deploy.states import RunKind
+    from deploy.versions.values import check_digits
 
     cfg, store = config_and_store(prefix)
     pairs = [versions.parse_setting(text) for text in set_ or ()]
+    for name, version in pairs:
+        check_digits(version, f"--set {name}")
     write_task(store, kind=RunKind.BUMP, title="versions.bulk",
                build=lambda _index: versions.plan_bulk(cfg.versions_dir, pairs,
                                                        allow_downgrade=allow_downgrade),
@@ -98,10 +107,10 @@ def check(c: Context, json_: bool = False, prefix: str | None = None) -> None:
              "status": r.status, "met": r.met} for r in results]})
     else:
         if not results:
-            print("no requirements in [tool.deploy.versions.requires]")
+            echo("no requirements in [tool.deploy.versions.requires]")
         width = max((len(r.subsystem) for r in results), default=0)
         for r in results:
-            print(f"{r.subsystem:<{width}}  {r.version or '-':<10} {r.spec:<14} {r.status}")
+            echo(f"{r.subsystem:<{width}}  {r.version or '-':<10} {r.spec:<14} {r.status}")
     error = versions.unmet(cfg.versions_dir, results)
     if error is not None:
         raise error

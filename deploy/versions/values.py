@@ -17,6 +17,11 @@ if TYPE_CHECKING:  # packaging is imported where versions are parsed (~10 ms)
 
 SERIAL = re.compile(r"[0-9]+\Z")
 PLAIN_RELEASE = re.compile(r"[0-9]+(\.[0-9]+)+\Z")
+# The most digits one number of a version may have. A serial's value, and each release
+# number of a PEP 440 version, is an int made from its digits, and Python refuses to make
+# one from more than 4300 (ValueError, CVE-2020-10735); no real version comes near 64.
+MAX_DIGITS = 64
+DIGITS = re.compile(r"[0-9]+")
 
 
 class Version(NamedTuple):
@@ -40,9 +45,18 @@ class Version(NamedTuple):
         return self.text
 
 
+def check_digits(text: str, where: Path | str = "version") -> None:
+    """ConfigError naming ``where`` when a number in ``text`` has more than MAX_DIGITS digits."""
+    longest = max(map(len, DIGITS.findall(text)), default=0)
+    if longest > MAX_DIGITS:
+        raise ConfigError(f"{where}: the version has a number of {longest} digits; at most "
+                          f"{MAX_DIGITS} digits per number")
+
+
 def parse(text: str, where: Path | str = "version") -> Version:
     """Parse a serial (all ASCII digits) or a PEP 440 version; else ConfigError naming ``where``."""
     text = text.strip()
+    check_digits(text, where)
     if SERIAL.match(text):
         return Version(text, True)
     if PLAIN_RELEASE.match(text):
