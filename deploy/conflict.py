@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 POLICIES = ("fail", "keep", "overwrite", "merge")
 NEW_MODE = 0o644
 HUNK_LIMIT = 40
+# Rollbacks of rollbacks followed back to the write whose render is the base; a chain
+# longer than this has no base (it only happens with deliberate back-and-forth).
+CHAIN_LIMIT = 64
 
 
 class MergeConflict(Blocked):
@@ -69,23 +72,43 @@ def check_policy(value: str) -> str:
     return value
 
 
-def merge_base(index: Index | None, category: str, key: str, last: ChangeRow | None,
-               latest: LatestRender | None = None) -> bytes | None:
+def base_render(index: Index | None, category: str, key: str, last: ChangeRow | None,
+                latest: LatestRender | None = None) -> LatestRender | None:
     """Our pure render behind ``last`` (the target's last write), or None when there is none.
 
-    The render recorded with that very change comes first (after a merge the file
-    holds more than the render); a write without its own render (a rollback that
-    restored older bytes) is matched to a render by its sha256. ``latest``, the key's
-    newest render when the caller has it, saves the query when it is that render.
+    - a write that recorded a render (a deploy's write, a merge): that render (after a
+      merge the file holds more than the render);
+    - a rollback's write restores the old bytes of the change it reverts: their base is
+      the base of the write before that change (so a hand edit a rollback brought back
+      still merges, instead of being overwritten for want of a base);
+    - else (``rollback.templates --render N``) our newest render with the same bytes.
+
+    ``latest``, the key's newest render when the caller has it, saves a query when it is
+    that render.
     """
     if index is None or last is None or last.new_sha256 is None:
         return None
-    if latest is not None and latest.change_seq == last.seq:
-        return latest.output
-    own = index.renders.of_change(category, key, last.seq)
-    if own is not None:
-        return own
-    return index.renders.output(category, key, sha256=last.new_sha256)
+    row: ChangeRow | None = last
+    for _ in range(CHAIN_LIMIT):
+        if row is None or row.new_sha256 is None:
+            break
+        if latest is not None and latest.change_seq == row.seq:
+            return latest
+        own = index.renders.of_change(row.category, row.key, row.seq)
+        if own is not None:
+            return own
+        reverted = index.changes.get(row.reverts) if row.reverts is not None else None
+        if reverted is None:
+            break
+        row = index.changes.last_write(row.target, before=reverted.seq)
+    return index.renders.with_output(category, key, last.new_sha256)
+
+
+def merge_base(index: Index | None, category: str, key: str, last: ChangeRow | None,
+               latest: LatestRender | None = None) -> bytes | None:
+    """The output of :func:`base_render`: the base of a 3-way merge with the target."""
+    base = base_render(index, category, key, last, latest)
+    return base.output if base is not None else None
 
 
 def _lines(data: bytes, what: str, target: Path) -> list[str]:

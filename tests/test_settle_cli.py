@@ -1,0 +1,139 @@
+"""Settling conflicts through the real CLI: after a rollback, the bytes it left are the
+reference for the next deploy, and their merge base the render they derive from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BASE_CONFIG, Project, assert_one_error_line
+
+TEMPLATE = """
+[[tool.deploy.templates]]
+id = "app"
+source = "tpl/app.conf.j2"
+target = "target/conf/app.conf"
+
+[tool.deploy.context]
+project_name = "demo"
+"""
+
+# Five lines: an edit at the top and a template change further down merge cleanly.
+BODY = "# {{ project_name }}\nport = 80\nhost = localhost\nworkers = 2\nlog = info\n"
+RENDERED = BODY.replace("{{ project_name }}", "demo")
+FRAMEWORK = "# Claude PM {{ framework_version }}\nfor: {{ parent_dir }}\nrules here\nend\n"
+
+
+@pytest.fixture
+def tpl(project: Project) -> Project:
+    """A project with one template, ``app``, rendered to target/conf/app.conf."""
+    project.configure(TEMPLATE)
+    project.write({"tpl/app.conf.j2": BODY})
+    return project
+
+
+@pytest.fixture
+def fw(project: Project) -> Project:
+    """A project with a framework template and one parent folder, ``par``."""
+    project.write({"tpl/CLAUDE.md": FRAMEWORK, "versions/VERSION": "0.7.5\n"})
+    (project.root / "par").mkdir()
+    project.configure(base=BASE_CONFIG.replace("parents = []", 'parents = ["par"]'))
+    return project
+
+
+def target(project: Project) -> Path:
+    return project.target / "conf" / "app.conf"
+
+
+def installed(project: Project) -> Path:
+    return project.target / "framework" / "CLAUDE.md"
+
+
+def parent(project: Project) -> Path:
+    return project.root / "par" / "CLAUDE.md"
+
+
+def edit(path: Path, old: str, new: str) -> bytes:
+    """Edit ``path`` by hand, replacing ``old`` (which must be there) with ``new``."""
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return path.read_bytes()
+
+
+def change_template(project: Project, old: str, new: str) -> None:
+    text = (project.root / "tpl/app.conf.j2").read_text()
+    assert old in text
+    project.write({"tpl/app.conf.j2": text.replace(old, new)})
+
+
+def nothing_to_do(project: Project, *task: str) -> None:
+    """A plain deploy: exit 0, no run, no change."""
+    out = project.json(*task)
+    assert out["run"] is None and out["changes"] == [], out
+
+
+def backups(project: Project) -> list[str]:
+    return sorted(str(p.relative_to(project.tree)) for p in project.tree.rglob("*.backup"))
+
+
+def blocked(project: Project, *needles: str, task: str = "deploy") -> None:
+    """A plain deploy exits 3 with one error line naming ``needles``, and writes nothing."""
+    before = project.snapshot()
+    done = project.invoke(task)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert_one_error_line(done.stderr, *needles)
+    assert project.snapshot() == before
+
+
+
+# rollbacks
+
+
+def test_rollback_then_hand_edit_then_deploy_blocks(tpl: Project) -> None:
+    """After a rollback the reference is what the rollback wrote: a hand edit made after it
+    blocks the next deploy (step-back rollback and --render alike)."""
+    tpl.ok("deploy")
+    change_template(tpl, "log = info", "log = debug")
+    tpl.ok("deploy")
+    tpl.ok("rollback.templates")
+    edit(target(tpl), "port = 80", "port = 8080")
+
+    blocked(tpl, str(target(tpl)), "edited since run 3 wrote it")
+
+    tpl.ok("deploy", "--on-conflict", "overwrite")
+    tpl.ok("rollback.templates", "--id", "app", "--render", "1")
+    edit(target(tpl), "host = localhost", "host = example.org")
+    blocked(tpl, str(target(tpl)), "edited since run 5 wrote it")
+
+
+def test_rollback_that_brings_a_hand_edit_back_is_not_overwritten(tpl: Project) -> None:
+    """A rollback of an overwrite gives the hand edit back; the next deploy merges the
+    template into it again instead of silently overwriting it (it used to: no merge base)."""
+    tpl.ok("deploy")
+    hand = edit(target(tpl), "port = 80", "port = 8080")
+    change_template(tpl, "log = info", "log = debug")
+    tpl.ok("deploy", "--on-conflict", "overwrite")
+    tpl.ok("rollback.templates")
+    assert target(tpl).read_bytes() == hand
+
+    tpl.ok("deploy")
+
+    assert target(tpl).read_bytes() == hand.replace(b"log = info", b"log = debug")
+
+
+def test_rollback_that_found_the_file_restored_leaves_no_false_conflict(tpl: Project) -> None:
+    """A rollback that writes nothing (the file already holds what it would restore) still
+    makes those bytes the reference: the next deploy is no conflict."""
+    tpl.ok("deploy")
+    first = target(tpl).read_bytes()
+    change_template(tpl, "log = info", "log = debug")
+    tpl.ok("deploy")
+    target(tpl).write_bytes(first)  # put back by hand
+
+    done = tpl.json("rollback.templates")
+    tpl.ok("deploy")
+
+    assert done["changes"] == []
+    assert target(tpl).read_text() == RENDERED.replace("log = info", "log = debug")
