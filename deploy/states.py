@@ -40,6 +40,7 @@ class Action(StrEnum):
     UPDATE = "update"
     DELETE = "delete"
     IMPORT = "import"
+    ADOPT = "adopt"    # the target's bytes accepted as ours (no write, no backup)
 
 
 # A change that left its new bytes in its target (failed runs restored theirs).

@@ -1,5 +1,5 @@
-"""Settling conflicts through the real CLI: after a rollback, the bytes it left are the
-reference for the next deploy, and their merge base the render they derive from."""
+"""Settling conflicts through the real CLI: ``--on-conflict keep`` and ``merge`` are recorded,
+and a rollback's bytes are the new reference."""
 
 from __future__ import annotations
 
@@ -86,6 +86,104 @@ def blocked(project: Project, *needles: str, task: str = "deploy") -> None:
     assert_one_error_line(done.stderr, *needles)
     assert project.snapshot() == before
 
+
+
+# --on-conflict keep
+
+
+def test_keep_then_plain_deploy_passes(tpl: Project) -> None:
+    """A kept hand edit is recorded: the next plain deploy (the release and the category's
+    own task) is nothing to do, with the template change that was declined still pending."""
+    tpl.ok("deploy")
+    hand = edit(target(tpl), "# demo", "# demo, tuned by hand")
+    change_template(tpl, "log = info", "log = debug")
+
+    kept = tpl.json("deploy", "--on-conflict", "keep")
+
+    assert target(tpl).read_bytes() == hand
+    assert [(c["action"], c["backup"]) for c in kept["changes"]] == [("adopt", None)]
+    nothing_to_do(tpl, "deploy")
+    nothing_to_do(tpl, "deploy.templates")
+    assert target(tpl).read_bytes() == hand
+    runs = tpl.json("history")["runs"]
+    assert [(r["kind"], r["changed"]) for r in runs] == [("deploy", 0), ("deploy", 1)]
+
+
+def test_keep_then_a_new_edit_blocks(tpl: Project) -> None:
+    """After keep, a new hand edit is a conflict again, named with the run that kept it."""
+    tpl.ok("deploy")
+    edit(target(tpl), "# demo", "# demo, tuned by hand")
+    kept = tpl.json("deploy", "--on-conflict", "keep")
+
+    edit(target(tpl), "workers = 2", "workers = 3")
+
+    blocked(tpl, str(target(tpl)), f"edited since run {kept['run']} wrote it")
+
+
+def test_keep_then_a_template_change_merges_into_the_kept_edit(tpl: Project) -> None:
+    """The kept file's base is the render it was kept against: a later template change
+    merges into it, and the change the keep declined stays declined."""
+    tpl.ok("deploy")
+    edit(target(tpl), "# demo", "# demo, tuned by hand")
+    change_template(tpl, "log = info", "log = debug")  # declined by the keep below
+    tpl.ok("deploy", "--on-conflict", "keep")
+    change_template(tpl, "host = localhost", "host = example.org")
+
+    done = tpl.ok("deploy")
+
+    assert target(tpl).read_text() == RENDERED.replace("# demo", "# demo, tuned by hand") \
+        .replace("host = localhost", "host = example.org")
+    assert "updated" in done.stdout
+    nothing_to_do(tpl, "deploy")
+
+
+def test_keep_of_a_conflicting_merge_settles_it(tpl: Project) -> None:
+    """A merge that conflicts, kept: the next plain deploy is nothing to do, not the same
+    merge conflict again."""
+    tpl.ok("deploy")
+    edit(target(tpl), "port = 80", "port = 8080")
+    change_template(tpl, "port = 80", "port = 443")
+    assert tpl.invoke("deploy", "--on-conflict", "merge").returncode == 3
+
+    tpl.ok("deploy", "--on-conflict", "keep")
+
+    nothing_to_do(tpl, "deploy")
+    assert "port = 8080" in target(tpl).read_text()
+
+
+# --on-conflict merge
+
+
+def test_merge_with_an_unchanged_template_is_recorded(tpl: Project) -> None:
+    """A merge whose result is the file itself (the template did not change) accepts the
+    file instead of saying "nothing to do" and leaving the next deploy blocked."""
+    tpl.ok("deploy")
+    hand = edit(target(tpl), "# demo", "# demo, tuned by hand")
+
+    merged = tpl.json("deploy", "--on-conflict", "merge")
+
+    assert [c["action"] for c in merged["changes"]] == ["adopt"]
+    assert target(tpl).read_bytes() == hand
+    nothing_to_do(tpl, "deploy")
+
+
+def test_merge_then_plain_deploy_is_nothing_to_do(tpl: Project) -> None:
+    """A merge writes its result and makes it ours: the next deploys are nothing to do, and
+    a later template change merges again without losing the edit."""
+    tpl.ok("deploy")
+    edit(target(tpl), "# demo", "# demo, tuned by hand")
+    change_template(tpl, "log = info", "log = debug")
+    tpl.ok("deploy", "--on-conflict", "merge")
+    merged = target(tpl).read_bytes()
+
+    nothing_to_do(tpl, "deploy")
+    nothing_to_do(tpl, "deploy.templates")
+    change_template(tpl, "workers = 2", "workers = 4")
+    tpl.ok("deploy")
+
+    assert merged == (RENDERED.replace("# demo", "# demo, tuned by hand")
+                      .replace("log = info", "log = debug")).encode()
+    assert target(tpl).read_bytes() == merged.replace(b"workers = 2", b"workers = 4")
 
 
 # rollbacks
