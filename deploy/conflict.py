@@ -14,8 +14,8 @@ wrote it. ``--on-conflict`` decides what happens to one:
 The choice is recorded, so the same file does not block the next deploy again: a
 write records its bytes, and a target settled without a write is *accepted*
 (``deploy.store.accept``): its bytes become ours, with a render as their merge base.
-A target holding bytes we wrote or accepted over a render (a merge, a kept hand
-edit) carries the user's edits, so a later template change merges into it,
+A target holding bytes we wrote or accepted over a render (a merge, a kept or adopted
+hand edit) carries the user's edits, so a later template change merges into it,
 under every policy but ``overwrite``; only a merge that conflicts blocks it.
 
 The merge base of accepted bytes ("ours" is the target, "theirs" each new render):
@@ -23,7 +23,11 @@ The merge base of accepted bytes ("ours" is the target, "theirs" each new render
 - ``keep``: the render the file was kept against. Keeping declines that render's
   changes, as ``git merge -s ours`` does: the next deploy of the same template and
   context is nothing to do, and a later change merges only what changed since;
-- ``merge`` of a target that already holds the merge: the new render, which it holds.
+- ``merge`` of a target that already holds the merge: the new render, which it holds;
+- ``templates.adopt`` (:func:`adopt`): the render behind the last write, which the
+  edit was made on, so a template change made before the adopt still merges in (to
+  decline it, keep); the current render when there is none (a file this toolkit
+  never wrote, or one made by hand after a rollback removed ours).
 
 The merge base of the target's last write is :func:`base_render`. The index keeps
 every render's pure output for it; scripts and version files never come here: they
@@ -260,6 +264,33 @@ def resolve(index: Index | None, items: Iterable[Rendered], policy: str,
                             "first, if you like), or overwrite", "".join(shown) + more)
     if problems:
         raise Blocked("; ".join(problems) + "; nothing written: pass --on-conflict keep, "
-                      "overwrite or merge")
+                      "overwrite or merge, or accept the edits with `invoke templates.adopt`")
     return Plan(tuple(changes), tuple(skips), categories, tuple(accepts))
 
+
+def adopt(index: Index | None, items: Iterable[Rendered], categories: tuple[str, ...]) -> Plan:
+    """Plan ``templates.adopt``: accept each target that is in conflict as it is, writing
+    nothing; its merge base is the render behind the last write, else the current render.
+
+    A target that holds what this toolkit last wrote or accepted needs nothing
+    (``unchanged``); an absent one has nothing to accept. One that holds the current
+    render exactly is accepted with that render as its base.
+    """
+    skips: list[Skip] = []
+    accepts: list[Accept] = []
+    for item in items:
+        current = target_state(item.target)
+        last = index.changes.last_write(str(item.target)) if index is not None else None
+        if not current.exists:
+            skips.append(Skip(item.category, item.key, item.target, "absent"))
+            continue
+        if last is not None and last.new_sha256 == current.sha256:
+            skips.append(Skip(item.category, item.key, item.target, "unchanged"))
+            continue
+        base = base_render(index, item.category, item.key, last)
+        if base is None or current.sha256 == fsio.sha256_bytes(item.output):
+            render = item.render
+        else:
+            render = Render(base.template_sha256, base.output, base.context_sha256)
+        accepts.append(Accept(item.category, item.key, item.target, current, render))
+    return Plan((), tuple(skips), categories, tuple(accepts))

@@ -7,8 +7,8 @@ and every target must still hold what the run wrote (drift stops it, exit 3,
 unless forced). The rollback is itself a run with its own backups, so it can be
 undone with ``rollback.release --run``.
 
-A change that only accepted a target as it was (action ``adopt``: a kept
-conflict) wrote nothing, so undoing it writes nothing: the acceptance is
+A change that only accepted a target as it was (action ``adopt``: ``templates.adopt``,
+a kept conflict) wrote nothing, so undoing it writes nothing: the acceptance is
 withdrawn (the index passes over undone changes), and the bytes are a conflict again.
 """
 

@@ -14,6 +14,7 @@ class RunKind(StrEnum):
     BUMP = "bump"
     ROLLBACK = "rollback"
     MIGRATE = "migrate"
+    ADOPT = "adopt"          # templates.adopt: hand edits accepted, nothing written
 
 
 class RunState(StrEnum):

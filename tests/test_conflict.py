@@ -223,3 +223,19 @@ def test_merge_that_the_file_already_holds_is_accepted(store: Store, tmp_path: P
     assert [a.render.output for a in plan.accepts] == [BASE]
     assert [s.reason for s in plan.skips] == ["accepted: it already holds the merge"]
 
+
+def test_adopt_bases_an_edit_on_the_render_it_was_made_on(store: Store, tmp_path: Path) -> None:
+    """adopt: an edit of our render is based on that render, even when the template has
+    changed since; a file we never wrote is based on the current render."""
+    ours, theirs = tmp_path / "ours.conf", tmp_path / "theirs.conf"
+    deploy(store, ours, BASE)
+    ours.write_bytes(BASE + b"mine\n")
+    theirs.write_bytes(b"not ours\n")
+    new = BASE.replace(b"one", b"uno")
+
+    with store.reading() as index:
+        plan = conflict.adopt(index, [item(ours, new), item(theirs, new), item(
+            tmp_path / "absent.conf", new)], ("templates",))
+
+    assert [(a.target, a.render.output) for a in plan.accepts] == [(ours, BASE), (theirs, new)]
+    assert [s.reason for s in plan.skips] == ["absent"]

@@ -1,7 +1,7 @@
 """Accepting rendered targets as they are: their bytes recorded as ours, nothing written.
 
 A conflict settled without a write (``--on-conflict keep``, a merge the target already
-holds) is one change row per target: action ``adopt``, state
+holds, ``templates.adopt``) is one change row per target: action ``adopt``, state
 ``applied``, old and new sha256 both the bytes the target holds, no backup. So
 ``changes.last_write`` finds those bytes, and the next deploy sees a conflict only when
 the file changes again. The row's render is the merge base of later template changes:
@@ -56,8 +56,8 @@ def record(index: Index, run: int, accepts: Iterable[Accept], created: str) -> l
 
 
 def accept(sess: Session, plan: Plan, *, kind: RunKind) -> RunResult:
-    """A run that only accepts ``plan.accepts`` (a deploy that only keeps): one commit,
-    nothing written."""
+    """A run that only accepts ``plan.accepts`` (a deploy that only keeps,
+    ``templates.adopt``): one commit, nothing written."""
     if not plan.accepts:
         return RunResult(None, (), sess.recovered)
     index = sess.index

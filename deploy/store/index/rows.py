@@ -96,7 +96,7 @@ IS_LIVE_C = _among("c.state", LIVE)
 HAS_BACKUP = f"backup IS NOT NULL AND pruned = 0 AND {_among('state', HOLDS_BACKUP)}"
 RUN_UNDOABLE = _among("r.state", UNDOABLE_RUNS)
 RUNNING = f"state = '{RunState.RUNNING}'"
-# An accepted target's row (a kept conflict): it wrote nothing.
+# An accepted target's row (``templates.adopt``, a kept conflict): it wrote nothing.
 WROTE = f"action != '{Action.ADOPT}'"
 WROTE_C = f"c.action != '{Action.ADOPT}'"
 IMPORTED = f"state = '{ChangeState.IMPORTED}'"

@@ -65,7 +65,7 @@ class Runs:
         """Runs, newest first, with a not-yet-undone applied change in these categories.
 
         Rollbacks themselves are skipped: undoing one is ``rollback.release --run``; so are
-        runs that only accepted targets (a deploy that only kept files): they changed nothing, and
+        runs that only accepted targets (``templates.adopt``): they changed nothing, and
         withdrawing one is ``rollback.release --run`` too.
         """
         cats = list(categories)
