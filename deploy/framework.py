@@ -42,23 +42,33 @@ def configured(cfg: Config) -> bool:
     return cfg.framework_template is not None and cfg.framework_template.is_file()
 
 
-def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
-         stamp: str | None = None) -> Plan:
-    """Plan installing the framework template and rendering it into every parent folder."""
-    conflict.check_policy(on_conflict)
+def rendered(cfg: Config, index: Index | None, *, stamp: str | None = None,
+             install: bool = True, parents: Iterable[Path] | None = None
+             ) -> list[conflict.Rendered]:
+    """The framework template as installed (``install``) and rendered into ``parents``
+    (configured parent folders; None: all of them), in memory."""
     if cfg.framework_template is None or cfg.framework_install_to is None:
         raise ConfigError(f"{cfg.path}: no framework template configured")
     template = render.read_template(cfg.framework_template, "framework template")
     items = [conflict.Rendered(CATEGORY, KEY, cfg.framework_install_to, template.data,
-                               template.sha256)]
-    if cfg.parents:
+                               template.sha256)] if install else []
+    folders = list(cfg.parents if parents is None else parents)
+    if folders:
         variables = context.variables(cfg, stamp or context.deployed_at())
         codes = Codes(index.renders.code if index is not None else None)
         items.extend(rendercache.render_target(
             index, PARENTS.name, str(parent), parent / PARENT_FILE, template,
             {**variables, "parent_dir": str(parent)}, codes, versioned=True)
-            for parent in cfg.parents)
-    return conflict.resolve(index, items, on_conflict, (CATEGORY, PARENTS.name))
+            for parent in folders)
+    return items
+
+
+def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
+         stamp: str | None = None) -> Plan:
+    """Plan installing the framework template and rendering it into every parent folder."""
+    conflict.check_policy(on_conflict)
+    return conflict.resolve(index, rendered(cfg, index, stamp=stamp), on_conflict,
+                            (CATEGORY, PARENTS.name))
 
 
 def plan_if_configured(cfg: Config, index: Index | None, *, on_conflict: str = "fail",

@@ -67,17 +67,30 @@ class Skip(NamedTuple):
     reason: str
 
 
+class Accept(NamedTuple):
+    """A rendered target accepted as it is, nothing written: its bytes become ours, and
+    ``render`` the merge base of later template changes (``deploy.store.accept``)."""
+
+    category: str
+    key: str
+    target: Path
+    current: FileState
+    render: Render
+
+
 class Plan(NamedTuple):
     changes: tuple[Change, ...] = ()
     skips: tuple[Skip, ...] = ()
     categories: tuple[str, ...] = ()
+    accepts: tuple[Accept, ...] = ()  # recorded with the run, never written
 
 
 def combine(*plans: Plan) -> Plan:
-    """One plan holding every change and skip of ``plans``, in order."""
+    """One plan holding every change, skip and accepted target of ``plans``, in order."""
     return Plan(tuple(c for p in plans for c in p.changes),
                 tuple(s for p in plans for s in p.skips),
-                tuple(dict.fromkeys(c for p in plans for c in p.categories)))
+                tuple(dict.fromkeys(c for p in plans for c in p.categories)),
+                tuple(a for p in plans for a in p.accepts))
 
 
 def target_contents(target: Path) -> fsio.Contents | None:

@@ -6,6 +6,10 @@ backup it needs is re-hashed (a mismatch or a missing file stops it, exit 1),
 and every target must still hold what the run wrote (drift stops it, exit 3,
 unless forced). The rollback is itself a run with its own backups, so it can be
 undone with ``rollback.release --run``.
+
+A change that only accepted a target as it was (action ``adopt``: ``templates.adopt``,
+a kept conflict) wrote nothing, so undoing it writes nothing: the acceptance is
+withdrawn (the index passes over undone changes), and the bytes are a conflict again.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import NamedTuple
 from deploy import fsio
 from deploy.errors import Blocked, ConfigError
 from deploy.plan import Change, Plan, Skip
-from deploy.states import HOLDS_BACKUP, LIVE, RunState
+from deploy.states import HOLDS_BACKUP, LIVE, Action, RunState
 from deploy.store import ChangeRow, Index, Store
 
 
@@ -81,8 +85,11 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
     problems = []
     for row in reversed(rows):
         target = Path(row.target)
-        current = _current(target)
         undo.append(row.seq)
+        if row.action == Action.ADOPT:
+            skips.append(Skip(row.category, row.key, target, "no longer accepted"))
+            continue
+        current = _current(target)
         if row.reverts is not None:
             redo.append(row.reverts)
         # The mode counts too: a mode-only change has old sha256 == new sha256 (found by the

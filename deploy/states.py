@@ -15,6 +15,7 @@ class RunKind(StrEnum):
     ROLLBACK = "rollback"
     MIGRATE = "migrate"
     BACKUP = "backup"  # backups.create: copies of targets as they are, no target written
+    ADOPT = "adopt"          # templates.adopt: hand edits accepted, nothing written
 
 
 class RunState(StrEnum):
@@ -42,6 +43,7 @@ class Action(StrEnum):
     DELETE = "delete"
     IMPORT = "import"
     BACKUP = "backup"
+    ADOPT = "adopt"    # the target's bytes accepted as ours (no write, no backup)
 
 
 # A change that left its new bytes in its target (failed runs restored theirs).

@@ -6,6 +6,9 @@ render (template sha256 and output) in the index as the next render number of
 its template id; ``templates.history`` lists them and ``rollback.templates
 --render N`` writes render N's stored output back (the original restored render
 N-1: an off-by-one the tests pin down).
+
+``templates.adopt`` (:func:`plan_adopt`) accepts hand edits of rendered targets as they
+are, templates and the framework's alike (``deploy.conflict.adopt``).
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from deploy import conflict, context, fsio, render, rendercache
-from deploy.categories import TEMPLATES
+from deploy import conflict, context, framework, fsio, render, rendercache
+from deploy.categories import FRAMEWORK, PARENTS, TEMPLATES
 from deploy.codes import Codes
 from deploy.config import Config, TemplateSpec
 from deploy.errors import Blocked, ConfigError, IntegrityError
@@ -43,21 +46,47 @@ def select(specs: Iterable[TemplateSpec], ids: Iterable[str] | None) -> list[Tem
     return list({spec.id: spec for spec in chosen}.values())
 
 
+def rendered(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
+             stamp: str | None = None) -> list[conflict.Rendered]:
+    """The chosen templates rendered in memory; ``stamp`` is the run's ``deployed_at``."""
+    specs = select(cfg.templates, ids)
+    if not specs:
+        return []
+    variables = context.variables(cfg, stamp or context.deployed_at())
+    codes = Codes(index.renders.code if index is not None else None)
+    digest = context.digest(variables)
+    return [rendercache.render_target(index, CATEGORY, spec.id, spec.target,
+                                      render.read_template(spec.source), variables, codes,
+                                      digest)
+            for spec in specs]
+
+
 def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
          on_conflict: str = "fail", stamp: str | None = None) -> Plan:
     """Plan rendering the chosen templates; ``stamp`` is the run's ``deployed_at``."""
     conflict.check_policy(on_conflict)
-    specs = select(cfg.templates, ids)
-    if not specs:
-        return Plan(categories=(CATEGORY,))
-    variables = context.variables(cfg, stamp or context.deployed_at())
-    codes = Codes(index.renders.code if index is not None else None)
-    digest = context.digest(variables)
-    items = [rendercache.render_target(index, CATEGORY, spec.id, spec.target,
-                                       render.read_template(spec.source), variables, codes,
-                                       digest)
-             for spec in specs]
-    return conflict.resolve(index, items, on_conflict, (CATEGORY,))
+    return conflict.resolve(index, rendered(cfg, index, ids=ids, stamp=stamp), on_conflict,
+                            (CATEGORY,))
+
+
+def plan_adopt(cfg: Config, index: Index | None, *, ids: Iterable[str] = (),
+               dirs: Iterable[str] = (), install: bool = False,
+               stamp: str | None = None) -> Plan:
+    """Plan ``templates.adopt``: accept the hand edits of the chosen rendered targets as
+    they are. ``ids`` are templates, ``dirs`` parent folders (their index keys, see
+    :func:`deploy.framework.parent_key`), ``install`` the installed framework template;
+    nothing chosen is every rendered target (the framework's when its template exists).
+
+    Each target is rendered as a deploy would (a render error stops it, exit 2): the
+    render is the base of a file this toolkit never rendered.
+    """
+    ids, dirs = list(ids), list(dirs)
+    everything = not ids and not dirs and not install
+    items = rendered(cfg, index, ids=ids, stamp=stamp) if everything or ids else []
+    if (everything and framework.configured(cfg)) or dirs or install:
+        items += framework.rendered(cfg, index, stamp=stamp, install=everything or install,
+                                    parents=None if everything else [Path(d) for d in dirs])
+    return conflict.adopt(index, items, (CATEGORY, FRAMEWORK.name, PARENTS.name))
 
 
 class RenderRecord(NamedTuple):
@@ -73,6 +102,7 @@ class RenderRecord(NamedTuple):
     backup_id: int | None
     backup: str | None
     state: str
+    action: str  # adopt: the base of a file accepted as it was, nothing written
 
 
 def check_known(template_id: str, configured: Iterable[TemplateSpec],
@@ -102,7 +132,7 @@ def history(index: Index | None, template_id: str) -> list[RenderRecord]:
         records.append(RenderRecord(
             row.n, row.template_sha256, row.output_sha256, change.seq, change.run,
             change.target, change.created, change.seq if change.backup else None,
-            change.backup, state))
+            change.backup, state, change.action))
     return records
 
 

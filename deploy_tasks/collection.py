@@ -43,7 +43,7 @@ ns.add_collection(Collection("rollback", scripts=rollback.scripts, release=rollb
                              framework=framework.rollback_framework,
                              parents=framework.rollback_parents))
 ns.add_collection(Collection("templates", history=templates.history,
-                             status=status.templates_status))
+                             status=status.templates_status, adopt=templates.adopt))
 ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
 ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,

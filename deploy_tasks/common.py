@@ -228,7 +228,7 @@ def print_plan(plan: Plan, *, diffs: bool = True) -> None:
 
 
 ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed",
-               "import": "imported", "backup": "backed up"}
+               "import": "imported", "backup": "backed up", "adopt": "accepted"}
 
 
 def plan_records(plan: Plan) -> list[Record]:
@@ -259,7 +259,7 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
         echo(f"run {result.run}: {kind}, {len(result.changes)} change(s)")
     for applied in result.changes:
         backup = f"backup {applied.backup.relative_to(store.tree)}" if applied.backup \
-            else "was absent"
+            else "as it is, nothing written" if applied.action == "adopt" else "was absent"
         echo(f"  {ACTION_PAST[applied.action]:<8} {applied.target}  ({backup}, id {applied.seq})")
     skipped = [s for s in plan.skips if s.reason != "unchanged"]
     for skip in skipped:
@@ -326,8 +326,7 @@ def write_task(store: Store, *, kind: RunKind, title: str,
         else:
             print_plan(plan)
         return
-    if plan is not None and not plan.changes \
-            and not any(s.reason == "kept" for s in plan.skips):
+    if plan is not None and not plan.changes and not plan.accepts:
         if json_:
             emit_json({"run": None, "changes": [], "recovered": []})
         else:

@@ -1,4 +1,5 @@
-"""Template tasks: ``deploy.templates``, ``templates.history`` and ``rollback.templates``."""
+"""Template tasks: ``deploy.templates``, ``templates.history``, ``templates.adopt`` and
+``rollback.templates``."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from deploy_tasks.rollback import rollback_help, run_rollback
 
 if TYPE_CHECKING:
     from deploy.config import Config
+    from deploy.plan import Plan
     from deploy.store import Index
 
 T = TypeVar("T")
@@ -93,15 +95,64 @@ def history(c: Context, id_: str, json_: bool = False, prefix: str | None = None
             {"n": r.n, "template_sha256": r.template_sha256, "output_sha256": r.output_sha256,
              "change": r.change, "run": r.run, "target": r.target, "created": r.created,
              "backup_id": r.backup_id,
-             "backup": str(store.tree / r.backup) if r.backup else None, "state": r.state}
+             "backup": str(store.tree / r.backup) if r.backup else None, "state": r.state,
+             "action": r.action}
             for r in records]})
         return
     if not records:
         echo(f"no renders of {id_} yet")
     for r in records:
-        backup = f"backup {r.backup_id} {r.backup}" if r.backup else "target was absent"
+        backup = f"backup {r.backup_id} {r.backup}" if r.backup \
+            else "base of the file accepted as it was" if r.action == "adopt" \
+            else "target was absent"
         echo(f"render {r.n:>3}  run {r.run:>4}  {r.created[:19]}  template "
              f"{r.template_sha256[:12]}  output {r.output_sha256[:12]}  {r.state:<8} {backup}")
+
+
+ADOPT_HELP = {
+    "id_": "accept only this template id's target (repeatable)",
+    "dir_": "accept only this parent folder's CLAUDE.md (repeatable)",
+    "framework_": "accept the installed framework template",
+    **WRITE_HELP,
+}
+
+
+@task(iterable=["id_", "dir_"], help=ADOPT_HELP)
+@guarded
+def adopt(c: Context, id_: list[str] | None = None, dir_: list[str] | None = None,
+          framework_: bool = False, dry_run: bool = False, json_: bool = False, wait: int = 0,
+          prefix: str | None = None) -> None:
+    """Accept hand edits of rendered targets as they are: a run of its own, nothing written."""
+    from deploy import context, framework, templates
+    from deploy.states import RunKind
+
+    cfg, store = config_and_store(prefix)
+    dirs = [framework.parent_key(cfg, folder) for folder in dir_ or ()]
+    stamp = context.deployed_at()  # one deployed_at for the whole run, however often planned
+
+    def build(index: Index | None) -> Plan:
+        return templates.plan_adopt(cfg, index, ids=id_ or (), dirs=dirs, install=framework_,
+                                    stamp=stamp)
+
+    if not dry_run:
+        write_task(store, kind=RunKind.ADOPT, title="templates.adopt", build=build,
+                   dry_run=False, json_=json_, wait=wait)
+        return
+    with store.reading() as index:
+        plan = build(index)
+    if json_:
+        emit_json({"run": None, "dry_run": True, "changes": [
+            {"category": a.category, "target": str(a.target), "action": "adopt",
+             "backup": None} for a in plan.accepts]})
+        return
+    if not plan.accepts:
+        echo("nothing to do: no rendered target differs from what this toolkit last wrote "
+              "or accepted")
+    for a in plan.accepts:
+        echo(f"would accept {a.target} (as it is, nothing written)")
+    for skip in plan.skips:
+        if skip.reason != "unchanged":
+            echo(f"skip    {skip.target} ({skip.reason})")
 
 
 def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, json_: bool,

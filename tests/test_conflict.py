@@ -176,3 +176,66 @@ def test_render_rows_store_the_pure_render_verified_by_sha(store: Store, tmp_pat
     assert outputs == [BASE.replace(b"five", b"5"), BASE]
     assert all(fsio.sha256_bytes(o or b"") == r.output_sha256 for o, r in zip(outputs, rows,
                                                                              strict=True))
+
+
+def test_keep_accepts_the_target_against_the_new_render(store: Store, tmp_path: Path) -> None:
+    """keep plans no write but an acceptance: the file as it is, based on the declined render."""
+    target = tmp_path / "app.conf"
+    deploy(store, target, BASE)
+    hand = BASE.replace(b"one", b"one # mine")
+    target.write_bytes(hand)
+    new = BASE.replace(b"five", b"5")
+
+    plan = resolve(store, target, new, "keep")
+
+    (accepted,) = plan.accepts
+    assert plan.changes == ()
+    assert accepted.current.sha256 == fsio.sha256_bytes(hand)
+    assert accepted.render.output == new
+
+
+def test_a_kept_file_is_ours_and_merged_into_later(store: Store, tmp_path: Path) -> None:
+    """Once kept, the same render is nothing to do and a later one merges into the file,
+    the declined change staying declined."""
+    target = tmp_path / "app.conf"
+    deploy(store, target, BASE)
+    target.write_bytes(BASE.replace(b"one", b"one # mine"))
+    declined = BASE.replace(b"five", b"5")
+    deploy(store, target, declined, "keep")
+
+    again = resolve(store, target, declined, "fail")
+    later = resolve(store, target, declined.replace(b"three", b"3"), "fail")
+
+    assert again.changes == () and again.accepts == ()
+    assert [s.reason for s in again.skips] == ["unchanged"]
+    assert later.changes[0].new == b"one # mine\ntwo\n3\nfour\nfive\n"
+
+
+def test_merge_that_the_file_already_holds_is_accepted(store: Store, tmp_path: Path) -> None:
+    """merge with an unchanged render writes nothing but accepts the edited file."""
+    target = tmp_path / "app.conf"
+    deploy(store, target, BASE)
+    target.write_bytes(BASE.replace(b"one", b"one # mine"))
+
+    plan = resolve(store, target, BASE, "merge")
+
+    assert plan.changes == ()
+    assert [a.render.output for a in plan.accepts] == [BASE]
+    assert [s.reason for s in plan.skips] == ["accepted: it already holds the merge"]
+
+
+def test_adopt_bases_an_edit_on_the_render_it_was_made_on(store: Store, tmp_path: Path) -> None:
+    """adopt: an edit of our render is based on that render, even when the template has
+    changed since; a file we never wrote is based on the current render."""
+    ours, theirs = tmp_path / "ours.conf", tmp_path / "theirs.conf"
+    deploy(store, ours, BASE)
+    ours.write_bytes(BASE + b"mine\n")
+    theirs.write_bytes(b"not ours\n")
+    new = BASE.replace(b"one", b"uno")
+
+    with store.reading() as index:
+        plan = conflict.adopt(index, [item(ours, new), item(theirs, new), item(
+            tmp_path / "absent.conf", new)], ("templates",))
+
+    assert [(a.target, a.render.output) for a in plan.accepts] == [(ours, BASE), (theirs, new)]
+    assert [s.reason for s in plan.skips] == ["absent"]

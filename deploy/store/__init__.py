@@ -7,6 +7,8 @@ Nothing outside this package touches SQL or the tree's files. The API:
 - :func:`open_session` (``session``): the lock held, the index open read-write, killed
   runs recovered (``recover``); every write takes the :class:`Session` it yields:
 - :func:`apply` (``apply``, ``phases``, ``preflight``, ``undo``): one plan as one run;
+  a plan's accepted targets are recorded with it (``accept``), and a plan that only
+  accepts is a run that writes nothing;
 - :func:`import_files` (``migrate``) and :func:`delete_backup` (``prune``).
 
 Every category plans its changes and hands them here; this package alone writes
@@ -26,6 +28,7 @@ session, which records it as ``interrupted``: each of its targets holds the old
 or the new bytes, and its backups let it be rolled back like any run.
 """
 
+from deploy.store.accept import accept
 from deploy.store.apply import apply
 from deploy.store.index import ChangeRow, Index, LatestRender, RenderRow, RunRow
 from deploy.store.migrate import import_files
@@ -36,6 +39,7 @@ from deploy.store.session import Session, open_session
 from deploy.store.tree import INDEX_NAME, LOCK_NAME, Store, describe, now_iso, oserror
 
 __all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Index", "LatestRender",
-           "RenderRow", "RunResult", "RunRow", "Session", "Store", "apply", "category_folder",
+           "RenderRow", "RunResult", "RunRow", "Session", "Store", "accept", "apply",
+           "category_folder",
            "delete_backup", "delete_backups", "describe", "import_files", "now_iso",
            "open_session", "oserror"]

@@ -4,7 +4,8 @@
 2. copy each target's old bytes to its backup, fsync, rename, fsync the folders;
 3. commit ``backed_up``;
 4. write each target, fsync, rename, fsync the folders;
-5. commit ``applied``, the renders, and the run's end.
+5. commit ``applied``, the renders, the targets accepted as they are (``accept``), and
+   the run's end.
 
 A failure in 2 drops the copies (nothing changed yet); in 4 or 5 the targets
 already written get their old bytes back (``undo``).
@@ -23,6 +24,7 @@ from deploy import fsio
 from deploy.errors import WriteFailed
 from deploy.plan import Plan
 from deploy.states import ChangeState, RunKind, RunState
+from deploy.store.accept import accept, record
 from deploy.store.index import Index
 from deploy.store.naming import Namer
 from deploy.store.phases import write_backups, write_targets
@@ -61,10 +63,11 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
     """Back up and write every change of ``plan`` as one run; all or nothing.
 
     A plan with no change records no run, unless ``record_empty`` (a rollback that only
-    marks an interrupted run's never-written changes as undone).
+    marks an interrupted run's never-written changes as undone); one that only accepts
+    targets as they are records just that (``accept``).
     """
     if not plan.changes and not record_empty:
-        return RunResult(None, (), sess.recovered)
+        return accept(sess, plan, kind=kind)
     store, index = sess.store, sess.index
     sess.signals.check("nothing was changed")
     preflight(store, plan)
@@ -75,7 +78,8 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
     started = now_iso()
     with index.transaction():
         run = index.runs.add(kind, sess.actor, sess.command, os.getpid(), started,
-                             {c.category for c in plan.changes} or plan.categories, undoes,
+                             {c.category for c in plan.changes}
+                             | {a.category for a in plan.accepts} or plan.categories, undoes,
                              store.project)
         seqs = []
         for change, backup in zip(plan.changes, backups, strict=True):
@@ -99,7 +103,7 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
     write_targets(index, run, plan, backups, sess.before_target, sess.signals.check)
     try:
         sess.signals.check()
-        commit_applied(index, run, plan, seqs, on_done)
+        accepted = commit_applied(index, run, plan, seqs, on_done)
     except BaseException as err:
         # The targets are written but the index could not say so: a run is all or
         # nothing, so put the old bytes back (found by the reliability sweep: a failed
@@ -108,15 +112,17 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
         raise
     sess.finished = run
     log.debug("run %d done: %d change(s)", run, len(plan.changes))
-    return RunResult(run, tuple(
+    return RunResult(run, (*(
         Applied(category=c.category, key=c.key, target=c.target, action=c.action, backup=b,
                 seq=s)
-        for c, b, s in zip(plan.changes, backups, seqs, strict=True)), sess.recovered)
+        for c, b, s in zip(plan.changes, backups, seqs, strict=True)), *accepted),
+        sess.recovered)
 
 
 def commit_applied(index: Index, run: int, plan: Plan, seqs: list[int],
-                   on_done: OnDone | None) -> None:
-    """Step 5: the changes are applied, their renders recorded, the run done; one commit."""
+                   on_done: OnDone | None) -> list[Applied]:
+    """Step 5: the changes are applied, their renders recorded, the targets the plan
+    accepts recorded as they are, the run done; one commit."""
     with index.transaction():
         index.changes.move(run, ChangeState.BACKED_UP, ChangeState.APPLIED)
         for change, seq in zip(plan.changes, seqs, strict=True):
@@ -129,6 +135,8 @@ def commit_applied(index: Index, run: int, plan: Plan, seqs: list[int],
                                   change.render.output, change.render.context_sha256)
                 if change.render.code is not None:
                     index.renders.put_code(*change.render.code)
+        accepted = record(index, run, plan.accepts, now_iso())
         if on_done is not None:
             on_done(index, run, seqs)
         index.runs.finish(run, RunState.DONE, now_iso())
+    return accepted

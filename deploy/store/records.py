@@ -7,7 +7,8 @@ from typing import NamedTuple
 
 
 class Applied(NamedTuple):
-    """One change a run made: its category, target, action and backup (None when absent)."""
+    """One change a run made: its category, target, action and backup (None when absent);
+    action ``adopt``: the target accepted as it was, nothing written."""
 
     category: str
     key: str

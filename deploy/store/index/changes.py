@@ -50,11 +50,21 @@ class Changes:
                               (seq,)).fetchone()
         return ChangeRow(*row) if row else None
 
-    def last_write(self, target: str) -> ChangeRow | None:
-        """The newest change that left bytes in ``target`` (failed runs restored theirs)."""
-        row = self.db.execute(
-            f"SELECT {self.db.change_cols} FROM changes WHERE target = ? AND {IS_LIVE}"
-            " ORDER BY seq DESC LIMIT 1", (target,)).fetchone()
+    def last_write(self, target: str, before: int | None = None) -> ChangeRow | None:
+        """The newest change that left bytes in ``target`` or accepted the bytes there
+        (failed runs restored theirs), and that no rollback undid; ``before``: the newest
+        before that sequence number.
+
+        An undone change is passed over: its rollback either wrote the old bytes back (a
+        newer change) or found them there already, and an undone acceptance is withdrawn.
+        """
+        sql = (f"SELECT {self.db.change_cols} FROM changes WHERE target = ? AND {IS_LIVE}"
+               " AND undone_by IS NULL")
+        params: tuple[Any, ...] = (target,)
+        if before is not None:
+            sql += " AND seq < ?"
+            params = (target, before)
+        row = self.db.execute(sql + " ORDER BY seq DESC LIMIT 1", params).fetchone()
         return ChangeRow(*row) if row else None
 
     def keys(self, category: str) -> set[str]:

@@ -7,6 +7,7 @@ hit; the compiled code is Jinja's bytecode-cache idea kept in the index.
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from deploy.store.index.db import Db
 from deploy.store.index.rows import NO_RENDER, RENDER_COLS, LatestRender, RenderRow
@@ -30,23 +31,27 @@ class Renders:
              context_sha256))
         return n
 
+    def _one(self, where: str, params: tuple[Any, ...]) -> LatestRender | None:
+        row = self.db.execute(
+            "SELECT change_seq, template_sha256, context_sha256, output_sha256, output"
+            f" FROM renders WHERE category = ? AND key = ? {where} ORDER BY n DESC LIMIT 1",
+            params).fetchone()
+        if row is None:
+            return None
+        return LatestRender(int(row[0]), row[1], row[2], row[3], bytes(row[4]))
+
     def latest(self, category: str, key: str) -> LatestRender:
         """The newest render of ``key`` (empty when there is none), for the render cache and
         the merge base both, in one query."""
-        row = self.db.execute(
-            "SELECT change_seq, template_sha256, context_sha256, output_sha256, output"
-            " FROM renders WHERE category = ? AND key = ? ORDER BY n DESC LIMIT 1",
-            (category, key)).fetchone()
-        if row is None:
-            return NO_RENDER
-        return LatestRender(int(row[0]), row[1], row[2], row[3], bytes(row[4]))
+        return self._one("", (category, key)) or NO_RENDER
 
-    def of_change(self, category: str, key: str, change_seq: int) -> bytes | None:
-        """The output recorded with that very change, if it recorded one."""
-        row = self.db.execute(
-            "SELECT output FROM renders WHERE category = ? AND key = ? AND change_seq = ?",
-            (category, key, change_seq)).fetchone()
-        return bytes(row[0]) if row else None
+    def of_change(self, category: str, key: str, change_seq: int) -> LatestRender | None:
+        """The render recorded with that very change, if it recorded one."""
+        return self._one("AND change_seq = ?", (category, key, change_seq))
+
+    def with_output(self, category: str, key: str, sha256: str) -> LatestRender | None:
+        """The newest render of ``key`` whose output has ``sha256``."""
+        return self._one("AND output_sha256 = ?", (category, key, sha256))
 
     def of_key(self, category: str, key: str) -> list[RenderRow]:
         """Every render of ``key``, newest first."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
-from deploy.states import HOLDS_BACKUP, LIVE, UNDOABLE_RUNS, ChangeState, RunState
+from deploy.states import HOLDS_BACKUP, LIVE, UNDOABLE_RUNS, Action, ChangeState, RunState
 
 
 class RunRow(NamedTuple):
@@ -96,6 +96,9 @@ IS_LIVE_C = _among("c.state", LIVE)
 HAS_BACKUP = f"backup IS NOT NULL AND pruned = 0 AND {_among('state', HOLDS_BACKUP)}"
 RUN_UNDOABLE = _among("r.state", UNDOABLE_RUNS)
 RUNNING = f"state = '{RunState.RUNNING}'"
+# An accepted target's row (``templates.adopt``, a kept conflict): it wrote nothing.
+WROTE = f"action != '{Action.ADOPT}'"
+WROTE_C = f"c.action != '{Action.ADOPT}'"
 IMPORTED = f"state = '{ChangeState.IMPORTED}'"
 # A project's runs, and those recorded before runs named their project.
 OF_PROJECT = "(project = ? OR project IS NULL)"

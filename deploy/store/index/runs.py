@@ -14,6 +14,8 @@ from deploy.store.index.rows import (
     OF_PROJECT_R,
     RUN_UNDOABLE,
     RUNNING,
+    WROTE,
+    WROTE_C,
     RunRow,
 )
 
@@ -62,9 +64,10 @@ class Runs:
             f"SELECT {self.db.run_cols} FROM runs WHERE {RUNNING} ORDER BY id")]
 
     def changed(self, run_id: int) -> int:
-        """How many of the run's changes left their bytes in their targets."""
-        row = self.db.execute(f"SELECT count(*) FROM changes WHERE run = ? AND {IS_LIVE}",
-                              (run_id,)).fetchone()
+        """How many of the run's changes left their bytes in their targets (an accepted
+        target's row wrote nothing)."""
+        row = self.db.execute(f"SELECT count(*) FROM changes WHERE run = ? AND {IS_LIVE}"
+                              f" AND {WROTE}", (run_id,)).fetchone()
         return int(row[0])
 
     def undoable(self, categories: Iterable[str], key: str | None = None,
@@ -73,13 +76,15 @@ class Runs:
         """Runs, newest first, with a not-yet-undone applied change in these categories
         (of ``project`` when given: two clones never step back each other's runs).
 
-        Rollbacks themselves are skipped: undoing one is ``rollback.release --run``.
+        Rollbacks themselves are skipped: undoing one is ``rollback.release --run``; so are
+        runs that only accepted targets (``templates.adopt``): they changed nothing, and
+        withdrawing one is ``rollback.release --run`` too.
         """
         cats = list(categories)
         sql = (
             "SELECT DISTINCT c.run FROM changes c JOIN runs r ON r.id = c.run"
             f" WHERE c.category IN ({', '.join('?' for _ in cats)})"
-            f" AND {IS_LIVE_C} AND c.undone_by IS NULL"
+            f" AND {IS_LIVE_C} AND {WROTE_C} AND c.undone_by IS NULL"
             f" AND r.kind != '{RunKind.ROLLBACK}' AND {RUN_UNDOABLE}"
         )
         params: list[Any] = list(cats)
