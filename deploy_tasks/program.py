@@ -48,7 +48,7 @@ class DeployProgram(ParseGuard):
         common.use_entry_point(COMMAND, lambda: locate_config(given))
 
     def print_version(self) -> None:
-        print(f"{self.name} {package_version()}")
+        common.echo(f"{self.name} {package_version()}")
 
 
 def locate_config(given: str | None) -> Path:
