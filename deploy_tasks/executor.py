@@ -29,4 +29,15 @@ class FreezingExecutor(Executor):
         # (about 10 ms of a 150 ms deploy). Here rather than at the top of tasks.py, where it
         # froze every process that imports tasks.
         gc.freeze()
-        return super().execute(*tasks)
+        try:
+            return super().execute(*tasks)
+        except KeyboardInterrupt:
+            # A SIGINT just before a task's body or just after it (outside the task's own
+            # error mapping): Invoke would exit 1 without a word. Nothing of a run is half
+            # done there (a session defers signals), so say so and exit as a SIGINT does.
+            from invoke.exceptions import Exit
+
+            from deploy_tasks.common import report_error
+
+            report_error("interrupted")
+            raise Exit(code=130) from None

@@ -74,6 +74,7 @@ def trial(root: Path, version: int, signals: list[int], delay: float) -> list[in
     """Deploy ``version`` over the one before it, send ``signals`` after ``delay`` seconds
     (50 ms apart, as GitHub Actions escalates), then check every invariant."""
     old = targets(root)
+    runs_before = len(inv.read_runs(root / "state" / "backups"))
     new = write_version(root, version)
     child = subprocess.Popen(harness.cli_command("deploy.scripts"), cwd=root,
                              env=harness.cli_env(root), stdout=subprocess.PIPE,
@@ -88,7 +89,13 @@ def trial(root: Path, version: int, signals: list[int], delay: float) -> list[in
     code = child.returncode
     allowed = {0, -signals[0], 128 + signals[0], *(128 + s for s in signals),
                *(-s for s in signals)}
-    if code not in allowed:
+    if code == 1 and not err.strip():
+        # The signal came while Python and Invoke were still starting, before any task of
+        # ours ran: Invoke exits 1 without a word. Only honest if nothing happened at all.
+        if len(inv.read_runs(root / "state" / "backups")) != runs_before or \
+                targets(root) != old:
+            found.append(inv.Violation(inv.CLEAR_ERROR, "exit 1, silent, after a run began"))
+    elif code not in allowed:
         found.append(inv.Violation(inv.CLEAR_ERROR, f"exit {code}: {err.strip()[-300:]}"))
     if code > 128:
         found += inv.check_clear_error(code, err, causes=("interrupted",))
