@@ -8,6 +8,7 @@ from invoke import Collection
 
 from deploy_tasks import bench as bench_tasks
 from deploy_tasks import dev, framework, inspect, release, rollback, scripts, templates, versions
+from deploy_tasks import legacy as legacy_tasks
 from deploy_tasks import reliability as reliability_tasks
 
 # gc.freeze() runs when the CLI is about to run tasks, in deploy_tasks.executor (named by
@@ -31,9 +32,11 @@ ns.add_collection(Collection("rollback", scripts=rollback.scripts, release=rollb
 ns.add_collection(Collection("templates", history=templates.history))
 ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
-ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
-                             prune=inspect.prune, list=inspect.list_, legacy=inspect.legacy,
-                             migrate=inspect.migrate))
+backups = Collection("backups", status=inspect.status, verify=inspect.verify,
+                     prune=inspect.prune, list=inspect.list_)
+backups.add_task(legacy_tasks.legacy, name="legacy")
+backups.add_task(legacy_tasks.migrate, name="migrate")
+ns.add_collection(backups)
 ns.add_task(inspect.history)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)

@@ -1,76 +1,212 @@
-"""Migration: legacy backups copied into the tree as one run of their own.
+"""Migration: legacy backups copied into the tree as one run of their own, each copy
+re-hashed against its original, and (only when asked) the originals removed.
 
-The same durable order as a deploy: rows first (``planned``), then the copies,
-then the commit that marks them ``imported``; a kill in between is cleaned by
-recovery. Files already imported (same target and bytes) are skipped, so it can
-run again.
+The order, each step durable before the next:
+
+1. commit the run and its ``planned`` changes;
+2. copy each legacy file into the tree (temp file, fsync, rename; 0600 in 0700 folders,
+   like every backup) and fsync the folders;
+3. commit ``imported`` and the run's end;
+4. re-hash every copy in the tree and compare it with its original, read again;
+5. only then, and only when asked, remove the originals whose copy verified.
+
+A kill in 1-2 leaves ``planned`` rows: the next session's recovery removes their copies
+and records the run ``interrupted``, and the rerun imports those files again. A kill in
+4-5 leaves the run ``done``: the rerun imports nothing (bytes already imported for a
+target are skipped) and verifies and removes what is left. So every file is imported
+once, and no original goes before a committed copy re-hashed equal to it.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from deploy import fsio
-from deploy.errors import WriteFailed
+from deploy.errors import DeployError, Interrupted, WriteFailed
 from deploy.states import Action, ChangeState, RunKind, RunState
+from deploy.store.index import ChangeRow, Index
 from deploy.store.naming import Namer
 from deploy.store.records import Applied, RunResult
 from deploy.store.session import Session
-from deploy.store.tree import now_iso, oserror, sync_folders
+from deploy.store.tree import Store, now_iso, oserror, sync_folders
+from deploy.store.trust import PRIVATE_DIR, PRIVATE_FILE
 from deploy.store.undo import abandon
 
-# What to import: (category, key, legacy file, the target it backed up, its time).
-Item = tuple[str, str, Path, Path, datetime]
+
+class Item(NamedTuple):
+    """A legacy backup to import: its category and key, the file, the target it backed up,
+    and the time its name carries (the copy is named for it)."""
+
+    category: str
+    key: str
+    path: Path
+    target: Path
+    when: datetime
 
 
-def import_files(sess: Session, items: list[Item]) -> RunResult:
-    """Copy legacy backups into the tree as one run; returns what was imported."""
+class Migration(NamedTuple):
+    """What one ``backups.migrate`` did."""
+
+    result: RunResult                 # the import run (None: nothing new to import)
+    sources: tuple[Path, ...]         # the legacy file of each of its changes, in order
+    verified: tuple[Item, ...]        # originals whose copy in the tree re-hashed equal
+    problems: tuple[str, ...]         # copies that did not verify: their originals stay
+    kept: tuple[str, ...]             # originals kept for another reason (copy pruned)
+    removed: tuple[Path, ...]         # originals removed (with ``remove_originals``)
+    not_removed: tuple[str, ...]      # removals that failed: warnings, not failures
+
+
+def owned_by(store: Store, index: Index | None) -> Callable[[Path], bool]:
+    """Whether a file is the toolkit's own: a target or a backup some change row names."""
+    tree = store.tree.resolve()
+
+    def owned(path: Path) -> bool:
+        if index is None:
+            return False
+        resolved = path.resolve()
+        if index.changes.names_target(str(path)) or index.changes.names_target(str(resolved)):
+            return True
+        try:
+            return index.changes.backup_known(str(resolved.relative_to(tree)))
+        except ValueError:
+            return False
+
+    return owned
+
+
+def pending(index: Index | None, items: Iterable[Item]) -> list[Item]:
+    """The items whose bytes are not imported for their target yet (read-only)."""
+    todo = []
+    for item in items:
+        state = fsio.read_state(item.path)
+        if state.sha256 is not None and (
+                index is None or not index.changes.imported(str(item.target), state.sha256)):
+            todo.append(item)
+    return todo
+
+
+def import_files(sess: Session, items: Iterable[Item]) -> RunResult:
+    """Copy legacy backups into the tree as one run; returns what was imported. Bytes
+    already imported for a target (by an earlier run, or twice in this one) are skipped."""
+    return _import(sess, items)[0]
+
+
+def _import(sess: Session, items: Iterable[Item]) -> tuple[RunResult, tuple[Path, ...]]:
     store, index = sess.store, sess.index
     todo = []
+    seen: set[tuple[str, str]] = set()
     namer = Namer(store.tree, datetime.now(), index.changes.backup_known)
-    for category, key, path, target, when in items:
-        state = fsio.read_state(path)
-        if not state.exists or state.sha256 is None:
+    for item in items:
+        state = fsio.read_state(item.path)
+        if state.sha256 is None:
             continue
-        if index.changes.imported(str(target), state.sha256):
+        twin = (str(item.target), state.sha256)
+        if twin in seen or index.changes.imported(*twin):
             continue
-        dest = namer.name(category, key, target, when)  # named for the legacy file's time
-        todo.append((category, key, path, target, state, dest))
+        seen.add(twin)
+        # Named for the legacy file's time, so the copy says when the original took it.
+        dest = namer.name(item.category, item.key, item.target, item.when)
+        todo.append((item, state, dest))
     if not todo:
-        return RunResult(None, (), sess.recovered)
+        return RunResult(None, (), sess.recovered), ()
+    sess.signals.check("nothing was imported")
     started = now_iso()
     with index.transaction():
         run = index.runs.add(RunKind.MIGRATE, sess.actor, sess.command, os.getpid(), started,
-                             {t[0] for t in todo}, project=store.project)
+                             {item.category for item, _, _ in todo}, project=store.project)
         seqs = [index.changes.add(
-            run=run, category=category, key=key, target=str(target), action=Action.IMPORT,
-            backup=str(dest.relative_to(store.tree)), old_sha256=state.sha256,
-            old_size=state.size, old_mode=state.mode, created=started,
-            created_ts=time.time(), state=ChangeState.PLANNED)
-            for category, key, _path, target, state, dest in todo]
+            run=run, category=item.category, key=item.key, target=str(item.target),
+            action=Action.IMPORT, backup=str(dest.relative_to(store.tree)),
+            old_sha256=state.sha256, old_size=state.size, old_mode=state.mode,
+            created=started, created_ts=time.time(), state=ChangeState.PLANNED)
+            for item, state, dest in todo]
     folders: set[Path] = set()
     try:
-        for _category, _key, path, _target, state, dest in todo:
+        for item, state, dest in todo:
+            sess.signals.check()
             try:
-                fsio.makedirs_durably(dest.parent)
-                tmp, sha, _ = fsio.write_temp(dest, path, state.mode or 0o644)
-                if sha != state.sha256:
-                    os.unlink(tmp)
-                    raise WriteFailed(f"{path}: changed while being copied; try again")
+                fsio.makedirs_durably(dest.parent, PRIVATE_DIR)
+                tmp, _sha, _ = fsio.write_temp(dest, item.path, PRIVATE_FILE,
+                                               expect=state.sha256)
                 fsio.commit_temp(tmp, dest)
+            except fsio.Mismatch as err:
+                raise WriteFailed(f"{item.path}: changed while being copied; try again") \
+                    from err
             except OSError as err:
-                raise oserror(f"copying {path} to", dest, err) from err
+                raise oserror(f"copying {item.path} to", dest, err) from err
             folders.add(dest.parent)
         sync_folders(folders, "backup folder")
-    except BaseException:
-        abandon(index, run, [t[5] for t in todo])
+        sess.signals.check()
+    except BaseException as err:
+        abandon(index, run, [dest for _, _, dest in todo],
+                interrupted=isinstance(err, Interrupted))
+        if isinstance(err, DeployError):
+            raise err.amend("nothing was imported; every original is where it was") from err
         raise
     with index.transaction():
         index.changes.move(run, ChangeState.PLANNED, ChangeState.IMPORTED)
         index.runs.finish(run, RunState.DONE, now_iso())
+    sess.finished = run
     return RunResult(run, tuple(
-        Applied(t[0], t[1], t[3], Action.IMPORT, t[5], seq)
-        for t, seq in zip(todo, seqs, strict=True)), sess.recovered)
+        Applied(item.category, item.key, item.target, Action.IMPORT, dest, seq)
+        for (item, _, dest), seq in zip(todo, seqs, strict=True)), sess.recovered), \
+        tuple(item.path for item, _, _ in todo)
+
+
+def _verify(sess: Session, items: Iterable[Item]
+            ) -> tuple[list[Item], list[str], list[str]]:
+    """Re-hash each item's copy in the tree against the original as it is now: (verified,
+    problems, kept). An original that is gone already has nothing left to verify."""
+    verified, problems, kept = [], [], []
+    for item in items:
+        try:
+            state = fsio.read_state(item.path)
+        except OSError as err:
+            problems.append(f"{item.path}: cannot read: {err.strerror or err}")
+            continue
+        if state.sha256 is None:
+            continue
+        row: ChangeRow | None = sess.index.changes.imported_copy(str(item.target), state.sha256)
+        if row is None:
+            if sess.index.changes.imported(str(item.target), state.sha256):
+                kept.append(f"{item.path}: its copy in the tree was pruned; the original stays")
+            else:
+                problems.append(f"{item.path}: no copy in the tree holds its bytes")
+            continue
+        try:
+            sess.store.check_backup(row)
+        except DeployError as err:
+            problems.append(f"{err}; the original {item.path} stays")
+            continue
+        verified.append(item)
+    return verified, problems, kept
+
+
+def migrate_files(sess: Session, items: list[Item], *, remove_originals: bool = False) -> Migration:
+    """Import ``items``, verify every copy, then (when asked) remove the verified originals.
+
+    A failure to remove one is reported in ``not_removed``, never raised: the run is done
+    and every copy holds its original's bytes.
+    """
+    result, sources = _import(sess, items)
+    verified, problems, kept = _verify(sess, items)
+    removed: list[Path] = []
+    not_removed: list[str] = []
+    if remove_originals:
+        for item in verified:
+            sess.signals.check(f"{len(removed)} original(s) removed before it; the rest stay "
+                               "(every one of them has a verified copy in the tree)")
+            try:
+                fsio.unlink_durably(item.path)
+            except OSError as err:
+                not_removed.append(f"{item.path}: could not remove the original: "
+                                   f"{err.strerror or err}")
+                continue
+            removed.append(item.path)
+    return Migration(result, sources, tuple(verified), tuple(problems), tuple(kept), tuple(removed),
+                     tuple(not_removed))
