@@ -8,7 +8,8 @@ The order, each step durable before the next:
    like every backup) and fsync the folders;
 3. commit ``imported`` and the run's end;
 4. re-hash every copy in the tree and compare it with its original, read again;
-5. only then, and only when asked, remove the originals whose copy verified.
+5. only then, and only when asked, remove the originals whose copy verified (each
+   folder fsynced once after its removals).
 
 A kill in 1-2 leaves ``planned`` rows: the next session's recovery removes their copies
 and records the run ``interrupted``, and the rerun imports those files again. A kill in
@@ -23,12 +24,14 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import DeployError, Interrupted, WriteFailed
 from deploy.states import Action, ChangeState, RunKind, RunState
+from deploy.store import phases
 from deploy.store.index import ChangeRow, Index
 from deploy.store.naming import Namer
 from deploy.store.records import Applied, RunResult
@@ -125,29 +128,7 @@ def _import(sess: Session, items: Iterable[Item]) -> tuple[RunResult, tuple[Path
             old_sha256=state.sha256, old_size=state.size, old_mode=state.mode,
             created=started, created_ts=time.time(), state=ChangeState.PLANNED)
             for item, state, dest in todo]
-    folders: set[Path] = set()
-    try:
-        for item, state, dest in todo:
-            sess.signals.check()
-            try:
-                fsio.makedirs_durably(dest.parent, PRIVATE_DIR)
-                tmp, _sha, _ = fsio.write_temp(dest, item.path, PRIVATE_FILE,
-                                               expect=state.sha256)
-                fsio.commit_temp(tmp, dest)
-            except fsio.Mismatch as err:
-                raise WriteFailed(f"{item.path}: changed while being copied; try again") \
-                    from err
-            except OSError as err:
-                raise oserror(f"copying {item.path} to", dest, err) from err
-            folders.add(dest.parent)
-        sync_folders(folders, "backup folder")
-        sess.signals.check()
-    except BaseException as err:
-        abandon(index, run, [dest for _, _, dest in todo],
-                interrupted=isinstance(err, Interrupted))
-        if isinstance(err, DeployError):
-            raise err.amend("nothing was imported; every original is where it was") from err
-        raise
+    _copy(sess, run, [(item.path, state.sha256, dest) for item, state, dest in todo])
     with index.transaction():
         index.changes.move(run, ChangeState.PLANNED, ChangeState.IMPORTED)
         index.runs.finish(run, RunState.DONE, now_iso())
@@ -156,6 +137,51 @@ def _import(sess: Session, items: Iterable[Item]) -> tuple[RunResult, tuple[Path
         Applied(item.category, item.key, item.target, Action.IMPORT, dest, seq)
         for (item, _, dest), seq in zip(todo, seqs, strict=True)), sess.recovered), \
         tuple(item.path for item, _, _ in todo)
+
+
+def _changed(path: Path, sha256: str) -> DeployError:
+    return WriteFailed(f"{path}: changed while being copied (sha256 {sha256}); try again")
+
+
+def _copy(sess: Session, run: int, copies: list[tuple[Path, str | None, Path]]) -> None:
+    """Copy each legacy file to its name in the tree, in the deploy's group commit
+    (``phases.stage_batch``): a batch of temp files, one fsync pass, the renames, each
+    folder fsynced once at the end. On any failure the run's copies go and the run is
+    recorded failed (or interrupted)."""
+    written: list[Path] = []
+    staged: dict[int, fsio.Staged] = {}
+    folders: dict[Path, None] = {}
+    try:
+        for start in range(0, len(copies), phases.BATCH):
+            sess.signals.check()
+            batch = []
+            for i in range(start, min(start + phases.BATCH, len(copies))):
+                path, sha256, dest = copies[i]
+                if dest.parent not in folders:
+                    try:
+                        fsio.makedirs_durably(dest.parent, PRIVATE_DIR)
+                    except OSError as err:
+                        raise oserror("creating backup folder", dest.parent, err) from err
+                    folders[dest.parent] = None
+                batch.append(phases.Item(i, dest, path, PRIVATE_FILE, f"copying {path} to",
+                                         sha256, None, partial(_changed, path)))
+            phases.stage_batch(batch, staged, cold=True)
+            for item in batch:
+                done = staged.pop(item.i)
+                try:
+                    fsio.commit_temp(done.tmp, item.dest)
+                except OSError as err:
+                    raise oserror("renaming the copy", item.dest, err) from err
+                written.append(item.dest)
+        sync_folders(folders, "backup folder")
+        sess.signals.check()
+    except BaseException as err:
+        for left in staged.values():
+            fsio.discard(left)
+        abandon(sess.index, run, written, interrupted=isinstance(err, Interrupted))
+        if isinstance(err, DeployError):
+            raise err.amend("nothing was imported; every original is where it was") from err
+        raise
 
 
 def _verify(sess: Session, items: Iterable[Item]
@@ -198,15 +224,27 @@ def migrate_files(sess: Session, items: list[Item], *, remove_originals: bool = 
     removed: list[Path] = []
     not_removed: list[str] = []
     if remove_originals:
+        folders: dict[Path, None] = {}
         for item in verified:
             sess.signals.check(f"{len(removed)} original(s) removed before it; the rest stay "
                                "(every one of them has a verified copy in the tree)")
             try:
-                fsio.unlink_durably(item.path)
+                os.unlink(item.path)
+            except FileNotFoundError:
+                continue
             except OSError as err:
                 not_removed.append(f"{item.path}: could not remove the original: "
                                    f"{err.strerror or err}")
                 continue
             removed.append(item.path)
+            folders[item.path.parent] = None
+        for folder in folders:
+            # Each folder once: an original that comes back after a crash is imported
+            # already, and the next run removes it again.
+            try:
+                fsio.fsync_dir(folder)
+            except OSError as err:
+                not_removed.append(f"{folder}: could not sync the removals: "
+                                   f"{err.strerror or err}")
     return Migration(result, sources, tuple(verified), tuple(problems), tuple(kept), tuple(removed),
                      tuple(not_removed))
