@@ -57,5 +57,5 @@ def items(cfg: Config, *, categories: Iterable[str] = (), names: Iterable[str] =
     if PARENTS.name in wanted:
         found += [(PARENTS.name, str(parent), parent / framework.PARENT_FILE)
                   for parent in cfg.parents]
-    return [(category, key, target, target, when) for category, key, target in found
-            if target.is_file() and not target.is_symlink()]
+    return [Item(category=category, key=key, path=target, target=target, when=when)
+            for category, key, target in found if target.is_file() and not target.is_symlink()]

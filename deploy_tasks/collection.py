@@ -21,6 +21,7 @@ from deploy_tasks import (
     templates,
     versions,
 )
+from deploy_tasks import legacy as legacy_tasks
 from deploy_tasks import reliability as reliability_tasks
 
 # gc.freeze() runs when the CLI is about to run tasks, in deploy_tasks.executor (named by
@@ -47,8 +48,9 @@ ns.add_collection(Collection("templates", history=templates.history,
 ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
 ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
-                             prune=inspect.prune, list=inspect.list_, legacy=inspect.legacy,
-                             migrate=inspect.migrate, create=manual.create))
+                             prune=inspect.prune, list=inspect.list_,
+                             legacy=legacy_tasks.legacy, migrate=legacy_tasks.migrate,
+                             create=manual.create))
 ns.add_task(inspect.history)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)

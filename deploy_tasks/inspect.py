@@ -12,12 +12,10 @@ from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
     Record,
-    change_records,
     config_and_store,
     echo,
     emit_json,
     guarded,
-    settings,
     writing,
 )
 from deploy_tasks.flags import task
@@ -209,57 +207,3 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
     for r in records:
         echo(f"{verb} {r['id']:>6}  {r['path']}")
     echo(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")
-
-
-@task(help=READ_HELP)
-@guarded
-def legacy(c: Context, json_: bool = False, prefix: str | None = None) -> None:
-    """List backups lying in the old locations (nothing migrates by itself)."""
-    from deploy import legacy as old
-
-    cfg = settings(prefix)
-    found = old.find(cfg)
-    if json_:
-        emit_json({"legacy": [{"category": b.category, "key": b.key, "path": str(b.path),
-                               "target": str(b.target), "size": b.size,
-                               "time": b.when.isoformat()} for b in found]})
-        return
-    if not found:
-        echo("no legacy backups found")
-    for b in found:
-        echo(f"{b.category:<10} {b.path}  -> {b.target}")
-
-
-@task(help=WRITE_HELP)
-@guarded
-def migrate(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
-            prefix: str | None = None) -> None:
-    """Copy legacy backups into the central tree (opt-in; the old files stay where they are)."""
-    from deploy import legacy as old
-    from deploy.store import RunResult, import_files
-
-    cfg, store = config_and_store(prefix)
-    found = old.find(cfg)
-    if dry_run:
-        if json_:
-            emit_json({"run": None, "dry_run": True, "changes": [
-                {"category": b.category, "target": str(b.target), "action": "import",
-                 "backup": None, "source": str(b.path)} for b in found]})
-        else:
-            for b in found:
-                echo(f"would import {b.path}  ({b.category}, for {b.target})")
-            echo(f"{len(found)} legacy backup(s)")
-        return
-    result = RunResult(None, ())
-    if found:
-        with writing(store, wait) as sess:
-            result = import_files(sess, [(b.category, b.key, b.path, b.target, b.when)
-                                         for b in found])
-    if json_:
-        emit_json({"run": result.run, "changes": change_records(result, ids=False)})
-        return
-    if not result.changes:
-        echo("nothing to migrate" + (": every legacy backup is already in the tree"
-                                     if found else ""))
-    for a in result.changes:
-        echo(f"imported {a.backup}  (for {a.target}, id {a.seq})")

@@ -38,11 +38,12 @@ def create(c: Context, category: list[str] | None = None, name: list[str] | None
     if dry_run:
         if json_:
             emit_json({"run": None, "dry_run": True, "changes": [
-                {"category": i[0], "target": str(i[3]), "action": "backup", "backup": None}
+                {"category": i.category, "target": str(i.target), "action": "backup",
+                 "backup": None}
                 for i in found]})
         else:
             for item in found:
-                echo(f"would back up {item[3]}")
+                echo(f"would back up {item.target}")
             echo(f"{len(found)} target(s)")
         return
     with writing(store, wait) as sess:

@@ -9,7 +9,9 @@ Nothing outside this package touches SQL or the tree's files. The API:
 - :func:`apply` (``apply``, ``phases``, ``preflight``, ``undo``): one plan as one run;
   a plan's accepted targets are recorded with it (``accept``), and a plan that only
   accepts is a run that writes nothing;
-- :func:`import_files` (``migrate``) and :func:`delete_backup` (``prune``).
+- :func:`migrate_files` and :func:`import_files` (``migrate``): legacy backups imported,
+  verified, their originals removed when asked (``backups.create`` copies targets the same
+  way); :func:`delete_backup` (``prune``).
 
 Every category plans its changes and hands them here; this package alone writes
 backups and targets. A run follows one durable order (checked by the reliability
@@ -31,15 +33,22 @@ or the new bytes, and its backups let it be rolled back like any run.
 from deploy.store.accept import accept
 from deploy.store.apply import apply
 from deploy.store.index import ChangeRow, Index, LatestRender, RenderRow, RunRow
-from deploy.store.migrate import import_files
+from deploy.store.migrate import (
+    Item,
+    Migration,
+    import_files,
+    migrate_files,
+    owned_by,
+    pending,
+)
 from deploy.store.naming import category_folder
 from deploy.store.prune import delete_backup, delete_backups
 from deploy.store.records import Applied, RunResult
 from deploy.store.session import Session, open_session
 from deploy.store.tree import INDEX_NAME, LOCK_NAME, Store, describe, now_iso, oserror
 
-__all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Index", "LatestRender",
-           "RenderRow", "RunResult", "RunRow", "Session", "Store", "accept", "apply",
-           "category_folder",
-           "delete_backup", "delete_backups", "describe", "import_files", "now_iso",
-           "open_session", "oserror"]
+__all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Index", "Item", "LatestRender",
+           "Migration", "RenderRow", "RunResult", "RunRow", "Session", "Store", "accept",
+           "apply", "category_folder", "delete_backup", "delete_backups", "describe",
+           "import_files", "migrate_files", "now_iso", "open_session", "oserror", "owned_by",
+           "pending"]

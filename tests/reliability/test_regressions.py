@@ -108,6 +108,32 @@ def test_index_being_created_reads_as_no_index(tmp_path: Path) -> None:
         assert index is None
 
 
+def test_index_killed_while_created_reads_as_no_index(tmp_path: Path) -> None:
+    """A first run killed after the schema's ``runs`` table but before ``changes`` (its
+    statements commit one by one): the read-only opens of the next runs read "no index"
+    instead of failing with "no such table: changes", and the next writing run completes
+    the schema (found by the SIGKILL sweep of a first-ever backups.migrate)."""
+    from deploy.store.index.schema import SCHEMA
+
+    root = tmp_path / "p"
+    harness.base_project(root)
+    tree = root / "state" / "backups"
+    tree.mkdir(parents=True, mode=0o700)
+    db = sqlite3.connect(tree / "index.sqlite")
+    db.executescript(";".join(SCHEMA.split(";")[:2]) + ";")  # meta and runs only
+    db.close()
+    (tree / "index.sqlite").chmod(0o600)
+
+    listed = harness.cli(root, "backups.list")
+    dry = harness.cli(root, "deploy.scripts", {"dry_run": True})
+    deployed = harness.cli(root, "deploy.scripts")
+
+    assert listed.ok and "no backups yet" in listed.stdout, listed.stderr
+    assert dry.ok and "would create" in dry.stdout, dry.stderr
+    assert deployed.ok, deployed.stderr
+    assert harness.cli(root, "backups.verify").ok
+
+
 @pytest.mark.parametrize("task", ["backups.verify", "rollback.scripts", "rollback.release"])
 def test_a_lost_index_is_named_not_taken_for_an_empty_tree(tmp_path: Path, task: str) -> None:
     """With the index gone and backups in the tree, verify and the rollbacks exit 1 naming

@@ -111,6 +111,20 @@ class Changes:
                               " AND old_sha256 = ? LIMIT 1", (target, sha256)).fetchone()
         return row is not None
 
+    def imported_copy(self, target: str, sha256: str) -> ChangeRow | None:
+        """The newest migrated backup of ``target`` holding these bytes that is still kept
+        (not pruned), or None."""
+        row = self.db.execute(
+            f"SELECT {self.db.change_cols} FROM changes WHERE {IMPORTED} AND target = ?"
+            " AND old_sha256 = ? AND pruned = 0 ORDER BY seq DESC LIMIT 1",
+            (target, sha256)).fetchone()
+        return ChangeRow(*row) if row else None
+
+    def names_target(self, target: str) -> bool:
+        """Whether any row, of any run and state, has ``target`` as its target."""
+        return self.db.execute("SELECT 1 FROM changes WHERE target = ? LIMIT 1",
+                               (target,)).fetchone() is not None
+
     def backup_known(self, backup: str) -> bool:
         """Whether any row, live or pruned, ever named the backup file ``backup``."""
         return self.db.execute("SELECT 1 FROM changes WHERE backup = ? LIMIT 1",

@@ -7,6 +7,7 @@ file: ``--dry-run`` must leave the tree byte-identical.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -67,6 +68,10 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(uri(path, "mode=ro"), uri=True, isolation_level=None)
 
 
+# Every table of the schema, in the order it creates them.
+TABLES = tuple(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", SCHEMA))
+
+
 class NoIndexYet(IndexError_):
     """The index file exists but holds no schema yet: the first run is creating it."""
 
@@ -80,9 +85,7 @@ class Db:
         try:
             if readonly:
                 self.db = _connect_readonly(path)
-                if not self.db.execute(
-                        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'"
-                ).fetchone():
+                if self._being_created():
                     self.db.close()
                     raise NoIndexYet(f"{path}: the backup index is being created")
             else:
@@ -106,6 +109,19 @@ class Db:
             if hasattr(self, "db"):
                 self.db.close()  # an unusable file must not leak its connection
             raise IndexError_(f"{path}: cannot use the backup index: {err}") from err
+
+    def _being_created(self) -> bool:
+        """Whether the schema is not all there and no run was ever recorded: another first
+        run is creating it, or one was killed while it did (the schema's statements commit
+        one by one; a kill after ``runs`` but before ``changes`` made every later read-only
+        open fail with "no such table: changes" until a writing run completed it). An
+        index of an earlier version lacks only newer tables and has runs: it is read."""
+        have = {str(r[0]) for r in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "runs" not in have:
+            return True
+        return not set(TABLES) <= have \
+            and self.db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None
 
     def _select(self, table: str, fields: tuple[str, ...]) -> str:
         have = self._columns(table)
