@@ -14,6 +14,7 @@ class RunKind(StrEnum):
     BUMP = "bump"
     ROLLBACK = "rollback"
     MIGRATE = "migrate"
+    REINDEX = "reindex"  # backups.reindex: the tree's files recorded into a rebuilt index
 
 
 class RunState(StrEnum):
@@ -32,7 +33,8 @@ class ChangeState(StrEnum):
     APPLIED = "applied"      # the target holds the new bytes, and the run said so
     VOID = "void"            # never reached: the run failed or was killed before its backup
     REVERTED = "reverted"    # the target was given its old bytes back
-    IMPORTED = "imported"    # a legacy backup copied into the tree (no target written)
+    IMPORTED = "imported"    # a legacy backup copied into the tree, or a file reindexed
+                             # from it (no target written)
 
 
 class Action(StrEnum):

@@ -112,6 +112,12 @@ class Db:
     def close(self) -> None:
         self.db.close()
 
+    def integrity_problems(self) -> list[str]:
+        """What SQLite's ``PRAGMA integrity_check`` finds wrong in the file; empty when
+        it says ``ok``."""
+        found = [str(r[0]) for r in self.execute("PRAGMA integrity_check")]
+        return [] if found == ["ok"] else found
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One durable commit; rolled back whole on any error."""
