@@ -7,7 +7,17 @@ and the logic in the ``deploy`` package, imported lazily so listing stays fast.
 from invoke import Collection
 
 from deploy_tasks import bench as bench_tasks
-from deploy_tasks import dev, framework, inspect, release, rollback, scripts, templates, versions
+from deploy_tasks import (
+    dev,
+    framework,
+    inspect,
+    integrity,
+    release,
+    rollback,
+    scripts,
+    templates,
+    versions,
+)
 from deploy_tasks import reliability as reliability_tasks
 
 # gc.freeze() runs when the CLI is about to run tasks, in deploy_tasks.executor (named by
@@ -31,7 +41,7 @@ ns.add_collection(Collection("rollback", scripts=rollback.scripts, release=rollb
 ns.add_collection(Collection("templates", history=templates.history))
 ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
-ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
+ns.add_collection(Collection("backups", status=inspect.status, verify=integrity.verify,
                              prune=inspect.prune, list=inspect.list_, legacy=inspect.legacy,
                              migrate=inspect.migrate))
 ns.add_task(inspect.history)

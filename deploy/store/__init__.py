@@ -7,7 +7,9 @@ Nothing outside this package touches SQL or the tree's files. The API:
 - :func:`open_session` (``session``): the lock held, the index open read-write, killed
   runs recovered (``recover``); every write takes the :class:`Session` it yields:
 - :func:`apply` (``apply``, ``phases``, ``preflight``, ``undo``): one plan as one run;
-- :func:`import_files` (``migrate``) and :func:`delete_backup` (``prune``).
+- :func:`import_files` (``migrate``) and :func:`delete_backup` (``prune``);
+- :func:`verify_tree` (``verify``): the tree re-hashed against its index, orphans and the
+  index's own health found, the outcome recorded as the last verify.
 
 Every category plans its changes and hands them here; this package alone writes
 backups and targets. A run follows one durable order (checked by the reliability
@@ -26,6 +28,8 @@ session, which records it as ``interrupted``: each of its targets holds the old
 or the new bytes, and its backups let it be rolled back like any run.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from deploy.store.apply import apply
 from deploy.store.index import ChangeRow, Index, LatestRender, RenderRow, RunRow
 from deploy.store.migrate import import_files
@@ -35,7 +39,24 @@ from deploy.store.records import Applied, RunResult
 from deploy.store.session import Session, open_session
 from deploy.store.tree import INDEX_NAME, LOCK_NAME, Store, describe, now_iso, oserror
 
+if TYPE_CHECKING:
+    from deploy.store.verify import Problem, Verification, last_verify
+    from deploy.store.verify import verify as verify_tree
+
+# Loaded on first use: every run imports this package, only verify needs these.
+_LAZY = {"Problem": ("verify", "Problem"), "Verification": ("verify", "Verification"),
+         "last_verify": ("verify", "last_verify"), "verify_tree": ("verify", "verify")}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module, attr = _LAZY[name]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+
 __all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Index", "LatestRender",
-           "RenderRow", "RunResult", "RunRow", "Session", "Store", "apply", "category_folder",
-           "delete_backup", "delete_backups", "describe", "import_files", "now_iso",
-           "open_session", "oserror"]
+           "Problem", "RenderRow", "RunResult", "RunRow", "Session", "Store", "Verification",
+           "apply", "category_folder", "delete_backup", "delete_backups", "describe",
+           "import_files", "last_verify", "now_iso", "open_session", "oserror", "verify_tree"]
