@@ -42,8 +42,8 @@ ns.add_collection(Collection("templates", history=templates.history))
 ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
 ns.add_collection(Collection("backups", status=inspect.status, verify=integrity.verify,
-                             prune=inspect.prune, list=inspect.list_, legacy=inspect.legacy,
-                             migrate=inspect.migrate))
+                             reindex=integrity.reindex, prune=inspect.prune, list=inspect.list_,
+                             legacy=inspect.legacy, migrate=inspect.migrate))
 ns.add_task(inspect.history)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)

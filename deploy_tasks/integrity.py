@@ -1,6 +1,7 @@
-"""Integrity tasks (issue 13): ``backups.verify``.
+"""Integrity tasks (issue 13): ``backups.verify`` and ``backups.reindex``.
 
-Thin: the checks live in ``deploy.store.verify``.
+Thin: the checks live in ``deploy.store.verify``, the rebuild in ``deploy.store.reindex``
+and ``deploy.store.scan``; the config's targets come from ``deploy.targets``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from invoke import Context, task
 from deploy_tasks.common import (
     WRITE_HELP,
     Record,
+    actor,
+    command_line,
     config_and_store,
     emit_json,
     guarded,
@@ -21,7 +24,7 @@ from deploy_tasks.common import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from deploy.store import Problem, Verification
+    from deploy.store import Problem, Reindex, Store, Verification
 
 SCHEMA_VERSION = 1
 SHOWN_PROBLEMS = 3  # problems the one error line names; stdout and --json list every one
@@ -32,6 +35,10 @@ VERIFY_HELP = {
     "json_": WRITE_HELP["json_"],
     "wait": WRITE_HELP["wait"],
     "prefix": WRITE_HELP["prefix"],
+}
+REINDEX_HELP = {
+    "force": "also over a healthy index: record only the tree's files it does not hold",
+    **WRITE_HELP,
 }
 
 
@@ -98,3 +105,76 @@ def verify(c: Context, sample: int = 0, json_: bool = False, wait: int = 0,
         print_verify(found)
     if found.problems:
         raise IntegrityError(summary(found.problems))
+
+
+def reindex_record(store: Store, plan: Reindex, run: int | None, seqs: list[int | None],
+                   *, dry_run: bool, recovered: tuple[int, ...] = ()) -> Record:
+    return {"schema_version": SCHEMA_VERSION, "run": run, "dry_run": dry_run,
+            "index": plan.health.state,
+            "moved_aside": str(plan.aside) if plan.aside else None,
+            "changes": [{"category": e.category, "target": str(e.target), "action": "import",
+                         "backup": str(e.backup), "key": e.key, "seq": seq, "sha256": e.sha256,
+                         "size": e.size, "created": e.created}
+                        for e, seq in zip(plan.entries, seqs, strict=True)],
+            "unrecorded": [{"path": str(u.path), "reason": u.reason} for u in plan.unrecorded],
+            "recovered": list(recovered)}
+
+
+def print_reindex(store: Store, plan: Reindex, run: int | None, seqs: list[int | None],
+                  *, dry_run: bool) -> None:
+    if plan.aside is not None:
+        verb = "would move" if dry_run else "moved"
+        print(f"{verb} the corrupt index ({escaped(plan.health.detail)}) aside to "
+              f"{escaped(plan.aside)}")
+    if dry_run:
+        head = f"would record {len(plan.entries)} backup(s) in one reindex run"
+    elif run is None:
+        head = "nothing to record" + ("" if plan.unrecorded else
+                                      ": the index holds every file of the tree")
+    else:
+        head = f"run {run}: reindex, {len(plan.entries)} backup(s) recorded"
+    print(head)
+    for e, seq in zip(plan.entries, seqs, strict=True):
+        verb = "would record" if dry_run else "recorded"
+        ident = f", id {seq}" if seq is not None else ""
+        print(f"  {verb}  {escaped(e.backup.relative_to(store.tree))}  (for "
+              f"{escaped(e.target)}{ident})")
+    for u in plan.unrecorded:
+        print(f"  cannot record  {escaped(u.path.relative_to(store.tree))}: {escaped(u.reason)}")
+    if plan.unrecorded:
+        print(f"{len(plan.unrecorded)} file(s) not recorded: rollbacks cannot restore them; "
+              "each holds its old bytes, so cp restores it by hand")
+
+
+@task(help=REINDEX_HELP)
+@guarded
+def reindex(c: Context, force: bool = False, dry_run: bool = False, json_: bool = False,
+            wait: int = 0, prefix: str | None = None) -> None:
+    """Rebuild the index from the tree after it was lost or corrupted (a corrupt one is
+    moved aside into the state dir); refused over a healthy index unless --force.
+
+    Each backup whose name parses and whose target the config tells is recorded as an
+    imported backup of one reindex run: listed, verified, restorable with
+    rollback.<category> --to ID, never picked by a step-back rollback.
+    """
+    from deploy.store import plan_reindex, rebuild_index, reindex_names
+    from deploy.targets import targets
+
+    cfg, store = config_and_store(prefix)
+    owners = targets(cfg, reindex_names(store)) if store.check_trust() else {}
+    if dry_run:
+        plan = plan_reindex(store, owners, force=force)
+        seqs: list[int | None] = [None] * len(plan.entries)
+        run: int | None = None
+        recovered: tuple[int, ...] = ()
+    else:
+        result = rebuild_index(store, owners, command=command_line(), actor=actor(),
+                               wait=wait, force=force)
+        plan, run, recovered = result.plan, result.run, result.recovered
+        seqs = [a.seq for a in result.changes]
+    if json_:
+        emit_json(reindex_record(store, plan, run, seqs, dry_run=dry_run, recovered=recovered))
+    else:
+        for killed in recovered:
+            print(f"note: run {killed} was killed part way; recorded as interrupted")
+        print_reindex(store, plan, run, seqs, dry_run=dry_run)

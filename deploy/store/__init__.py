@@ -9,7 +9,9 @@ Nothing outside this package touches SQL or the tree's files. The API:
 - :func:`apply` (``apply``, ``phases``, ``preflight``, ``undo``): one plan as one run;
 - :func:`import_files` (``migrate``) and :func:`delete_backup` (``prune``);
 - :func:`verify_tree` (``verify``): the tree re-hashed against its index, orphans and the
-  index's own health found, the outcome recorded as the last verify.
+  index's own health found, the outcome recorded as the last verify;
+- :func:`rebuild_index` and :func:`plan_reindex` (``reindex``, ``scan``): the index rebuilt
+  from the tree's backup names, with the targets the task layer reads from the config.
 
 Every category plans its changes and hands them here; this package alone writes
 backups and targets. A run follows one durable order (checked by the reliability
@@ -40,11 +42,21 @@ from deploy.store.session import Session, open_session
 from deploy.store.tree import INDEX_NAME, LOCK_NAME, Store, describe, now_iso, oserror
 
 if TYPE_CHECKING:
+    from deploy.store.reindex import Reindex, ReindexResult
+    from deploy.store.reindex import plan as plan_reindex
+    from deploy.store.reindex import rebuild as rebuild_index
+    from deploy.store.scan import Target, Targets, Unrecorded
+    from deploy.store.scan import names as reindex_names
     from deploy.store.verify import Problem, Verification, last_verify
     from deploy.store.verify import verify as verify_tree
 
-# Loaded on first use: every run imports this package, only verify needs these.
-_LAZY = {"Problem": ("verify", "Problem"), "Verification": ("verify", "Verification"),
+# Loaded on first use: every run imports this package, only verify and reindex need these
+# (their regexes and imports cost a deploy's no-change path some 7 ms).
+_LAZY = {"Reindex": ("reindex", "Reindex"), "ReindexResult": ("reindex", "ReindexResult"),
+         "plan_reindex": ("reindex", "plan"), "rebuild_index": ("reindex", "rebuild"),
+         "Target": ("scan", "Target"), "Targets": ("scan", "Targets"),
+         "Unrecorded": ("scan", "Unrecorded"), "reindex_names": ("scan", "names"),
+         "Problem": ("verify", "Problem"), "Verification": ("verify", "Verification"),
          "last_verify": ("verify", "last_verify"), "verify_tree": ("verify", "verify")}
 
 
@@ -57,6 +69,8 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
 
 __all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Index", "LatestRender",
-           "Problem", "RenderRow", "RunResult", "RunRow", "Session", "Store", "Verification",
-           "apply", "category_folder", "delete_backup", "delete_backups", "describe",
-           "import_files", "last_verify", "now_iso", "open_session", "oserror", "verify_tree"]
+           "Problem", "Reindex", "ReindexResult", "RenderRow", "RunResult", "RunRow", "Session",
+           "Store", "Target", "Targets", "Unrecorded", "Verification", "apply",
+           "category_folder", "delete_backup", "delete_backups", "describe", "import_files",
+           "last_verify", "now_iso", "open_session", "oserror", "plan_reindex",
+           "rebuild_index", "reindex_names", "verify_tree"]
