@@ -18,6 +18,7 @@ from deploy_tasks.common import (
     config_and_store,
     emit_json,
     guarded,
+    step_summary,
     writing,
 )
 
@@ -157,7 +158,7 @@ def reindex(c: Context, force: bool = False, dry_run: bool = False, json_: bool 
     imported backup of one reindex run: listed, verified, restorable with
     rollback.<category> --to ID, never picked by a step-back rollback.
     """
-    from deploy.store import plan_reindex, rebuild_index, reindex_names
+    from deploy.store import RunResult, plan_reindex, rebuild_index, reindex_names
     from deploy.targets import targets
 
     cfg, store = config_and_store(prefix)
@@ -170,6 +171,7 @@ def reindex(c: Context, force: bool = False, dry_run: bool = False, json_: bool 
     else:
         result = rebuild_index(store, owners, command=command_line(), actor=actor(),
                                wait=wait, force=force)
+        step_summary("backups.reindex", RunResult(result.run, result.changes))
         plan, run, recovered = result.plan, result.run, result.recovered
         seqs = [a.seq for a in result.changes]
     if json_:

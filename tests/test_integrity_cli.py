@@ -160,3 +160,18 @@ def test_a_template_no_longer_configured_is_reported(project: Project) -> None:
     assert doc["changes"] == [] and doc["run"] is None
     (unrecorded,) = doc["unrecorded"]
     assert "no configured target for templates 'a'" in unrecorded["reason"]
+
+
+def test_reindex_writes_its_step_summary_under_actions(project: Project, tmp_path: Path) -> None:
+    """Under GitHub Actions a reindex appends its run and the backups it recorded to the
+    step summary, like every writing task."""
+    two_backups(project)
+    (project.tree / "index.sqlite").unlink()
+    summary = tmp_path / "summary.md"
+
+    project.ok("backups.reindex", env={"GITHUB_ACTIONS": "true",
+                                       "GITHUB_STEP_SUMMARY": str(summary)})
+
+    text = summary.read_text()
+    assert text.startswith("### backups.reindex: run 1")
+    assert text.count("| import |") == 2
