@@ -16,6 +16,7 @@ class RunKind(StrEnum):
     MIGRATE = "migrate"
     BACKUP = "backup"  # backups.create: copies of targets as they are, no target written
     ADOPT = "adopt"          # templates.adopt: hand edits accepted, nothing written
+    REINDEX = "reindex"  # backups.reindex: the tree's files recorded into a rebuilt index
 
 
 class RunState(StrEnum):
@@ -34,7 +35,8 @@ class ChangeState(StrEnum):
     APPLIED = "applied"      # the target holds the new bytes, and the run said so
     VOID = "void"            # never reached: the run failed or was killed before its backup
     REVERTED = "reverted"    # the target was given its old bytes back
-    IMPORTED = "imported"    # a legacy backup copied into the tree (no target written)
+    IMPORTED = "imported"    # a legacy backup copied into the tree, or a file reindexed
+                             # from it (no target written)
 
 
 class Action(StrEnum):

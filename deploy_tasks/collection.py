@@ -13,6 +13,7 @@ from deploy_tasks import (
     dev,
     framework,
     inspect,
+    integrity,
     manual,
     release,
     rollback,
@@ -47,8 +48,8 @@ ns.add_collection(Collection("templates", history=templates.history,
                              status=status.templates_status, adopt=templates.adopt))
 ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
-ns.add_collection(Collection("backups", status=inspect.status, verify=inspect.verify,
-                             prune=inspect.prune, list=inspect.list_,
+ns.add_collection(Collection("backups", status=inspect.status, verify=integrity.verify,
+                             reindex=integrity.reindex, prune=inspect.prune, list=inspect.list_,
                              legacy=legacy_tasks.legacy, migrate=legacy_tasks.migrate,
                              create=manual.create))
 ns.add_task(inspect.history)

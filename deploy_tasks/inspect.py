@@ -1,4 +1,7 @@
-"""Read-only tasks: ``history`` and the ``backups`` collection (status, list, verify, prune)."""
+"""``history`` and the ``backups`` collection: status, list, prune, legacy, migrate.
+
+``backups.verify`` and ``backups.reindex`` live in ``deploy_tasks.integrity``.
+"""
 
 from __future__ import annotations
 
@@ -150,31 +153,6 @@ def list_(c: Context, category: str | None = None, limit: int = 0, all_projects:
     for b in records:
         echo(f"{b['id']:>6}  {b['created'][:19]}  {b['category']:<10} {b['filename']:<48} "
              f"{b['target']}")
-
-
-@task(help=READ_HELP)
-@guarded
-def verify(c: Context, json_: bool = False, prefix: str | None = None) -> None:
-    """Re-hash every backup against the index; exit 1 naming each mismatch or missing file."""
-    from deploy.errors import IntegrityError
-
-    _cfg, store = config_and_store(prefix)
-    checked, problems = 0, []
-    with store.reading() as index:
-        if index is None:
-            store.check_index_kept()
-        for row in index.changes.backups() if index else []:
-            checked += 1
-            try:
-                store.check_backup(row)
-            except IntegrityError as err:
-                problems.append(str(err))
-    if json_:
-        emit_json({"checked": checked, "problems": problems})
-    else:
-        echo(f"checked {checked} backup(s): {len(problems) or 'no'} problem(s)")
-    if problems:
-        raise IntegrityError("; ".join(problems))
 
 
 @task(help=WRITE_HELP)

@@ -12,6 +12,10 @@ Nothing outside this package touches SQL or the tree's files. The API:
 - :func:`migrate_files` and :func:`import_files` (``migrate``): legacy backups imported,
   verified, their originals removed when asked (``backups.create`` copies targets the same
   way); :func:`delete_backup` (``prune``).
+- :func:`verify_tree` (``verify``): the tree re-hashed against its index, orphans and the
+  index's own health found, the outcome recorded as the last verify;
+- :func:`rebuild_index` and :func:`plan_reindex` (``reindex``, ``scan``): the index rebuilt
+  from the tree's backup names, with the targets the task layer reads from the config.
 
 Every category plans its changes and hands them here; this package alone writes
 backups and targets. A run follows one durable order (checked by the reliability
@@ -30,6 +34,8 @@ session, which records it as ``interrupted``: each of its targets holds the old
 or the new bytes, and its backups let it be rolled back like any run.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from deploy.store.accept import accept
 from deploy.store.apply import apply
 from deploy.store.index import ChangeRow, Index, LatestRender, RenderRow, RunRow
@@ -47,8 +53,37 @@ from deploy.store.records import Applied, RunResult
 from deploy.store.session import Session, open_session
 from deploy.store.tree import INDEX_NAME, LOCK_NAME, Store, describe, now_iso, oserror
 
+if TYPE_CHECKING:
+    from deploy.store.reindex import Reindex, ReindexResult
+    from deploy.store.reindex import plan as plan_reindex
+    from deploy.store.reindex import rebuild as rebuild_index
+    from deploy.store.scan import Target, Targets, Unrecorded
+    from deploy.store.scan import names as reindex_names
+    from deploy.store.verify import Problem, Verification, last_verify
+    from deploy.store.verify import verify as verify_tree
+
+# Loaded on first use: every run imports this package, only verify and reindex need these
+# (their regexes and imports cost a deploy's no-change path some 7 ms).
+_LAZY = {"Reindex": ("reindex", "Reindex"), "ReindexResult": ("reindex", "ReindexResult"),
+         "plan_reindex": ("reindex", "plan"), "rebuild_index": ("reindex", "rebuild"),
+         "Target": ("scan", "Target"), "Targets": ("scan", "Targets"),
+         "Unrecorded": ("scan", "Unrecorded"), "reindex_names": ("scan", "names"),
+         "Problem": ("verify", "Problem"), "Verification": ("verify", "Verification"),
+         "last_verify": ("verify", "last_verify"), "verify_tree": ("verify", "verify")}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module, attr = _LAZY[name]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+
 __all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Index", "Item", "LatestRender",
-           "Migration", "RenderRow", "RunResult", "RunRow", "Session", "Store", "accept",
-           "apply", "category_folder", "delete_backup", "delete_backups", "describe",
-           "import_files", "migrate_files", "now_iso", "open_session", "oserror", "owned_by",
-           "pending"]
+           "Migration", "Problem", "Reindex", "ReindexResult", "RenderRow", "RunResult",
+           "RunRow", "Session", "Store", "Target", "Targets", "Unrecorded", "Verification",
+           "accept", "apply", "category_folder", "delete_backup", "delete_backups", "describe",
+           "import_files", "last_verify", "migrate_files", "now_iso", "open_session", "oserror",
+           "owned_by", "pending", "plan_reindex", "rebuild_index", "reindex_names",
+           "verify_tree"]

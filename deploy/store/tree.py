@@ -104,8 +104,8 @@ class Store:
             more = f" and {len(files) - 3} more" if len(files) > 3 else ""
             raise IntegrityError(
                 f"{self.index_path}: the backup index is missing, but the tree holds "
-                f"{len(files)} backup(s) it cannot account for ({shown}{more}); restore the "
-                "index from a copy, or copy a backup back by hand with cp")
+                f"{len(files)} backup(s) it cannot account for ({shown}{more}); rebuild it with "
+                "`invoke backups.reindex`, or copy a backup back by hand with cp")
 
     def backup_path(self, row: ChangeRow) -> Path:
         assert row.backup is not None

@@ -5,8 +5,8 @@ name: the original judged by mtime, which ``copy2`` had copied from the source,
 and retention deleted the newest backup.
 
 ``db`` opens the file and commits, ``schema`` holds the tables, ``rows`` the
-records and the SQL conditions named once; ``runs``, ``changes`` and
-``renders`` hold the queries of each table. :class:`Index` puts them together:
+records and the SQL conditions named once; ``runs``, ``changes``, ``renders``
+and ``meta`` hold the queries of each table. :class:`Index` puts them together:
 ``index.runs.newest()``, ``index.changes.last_write(target)``, ``index.renders.latest(...)``.
 """
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from deploy.states import RunState
 from deploy.store.index.changes import Changes
 from deploy.store.index.db import Db, IndexError_, NoIndexYet
+from deploy.store.index.meta import Meta
 from deploy.store.index.renders import Renders
 from deploy.store.index.rows import (
     CHANGE_COLS,
@@ -40,6 +41,7 @@ class Index(Db):
         self.runs = Runs(self)
         self.changes = Changes(self)
         self.renders = Renders(self)
+        self.meta = Meta(self)
 
     def generation(self) -> tuple[int, int, int]:
         """Changes whenever any run starts, ends or records a change: (last run, last

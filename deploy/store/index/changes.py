@@ -130,6 +130,18 @@ class Changes:
         return self.db.execute("SELECT 1 FROM changes WHERE backup = ? LIMIT 1",
                                (backup,)).fetchone() is not None
 
+    def vouched_backups(self) -> set[str]:
+        """The backup files (relative to the tree) that some row holds: not pruned, in a
+        state that keeps its backup. Every other file in the category folders is an orphan."""
+        return {str(r[0]) for r in self.db.execute(
+            f"SELECT DISTINCT backup FROM changes WHERE {HAS_BACKUP}")}
+
+    def naming(self, backup: str) -> ChangeRow | None:
+        """The newest row, in any state, that names the backup file ``backup``."""
+        row = self.db.execute(f"SELECT {self.db.change_cols} FROM changes WHERE backup = ?"
+                              " ORDER BY seq DESC LIMIT 1", (backup,)).fetchone()
+        return ChangeRow(*row) if row else None
+
     def backup_shared(self, backup: str, seq: int) -> bool:
         """Whether a row other than ``seq`` still holds the backup file ``backup``."""
         return self.db.execute(f"SELECT 1 FROM changes WHERE backup = ? AND seq != ? AND "

@@ -59,6 +59,10 @@ class Runs:
             params += [limit, offset]
         return [RunRow(*r) for r in self.db.execute(sql, params)]
 
+    def count(self) -> int:
+        """How many runs the index holds, of every project."""
+        return int(self.db.execute("SELECT count(*) FROM runs").fetchone()[0])
+
     def running(self) -> list[RunRow]:
         return [RunRow(*r) for r in self.db.execute(
             f"SELECT {self.db.run_cols} FROM runs WHERE {RUNNING} ORDER BY id")]

@@ -11,7 +11,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,              -- deploy | bump | rollback | migrate
+    kind TEXT NOT NULL,              -- deploy | bump | rollback | migrate | reindex
     actor TEXT NOT NULL,
     command TEXT NOT NULL,
     pid INTEGER NOT NULL,
