@@ -26,7 +26,7 @@ from deploy_tasks import legacy as legacy_tasks
 from deploy_tasks import reliability as reliability_tasks
 
 # gc.freeze() runs when the CLI is about to run tasks, in deploy_tasks.executor (named by
-# invoke.yaml, and given to the installed command's Program), not here: importing the
+# invoke.json, and given to the installed command's Program), not here: importing the
 # collection (tests, libraries) must not freeze anything.
 
 ns = Collection()

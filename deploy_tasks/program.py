@@ -9,7 +9,7 @@ anywhere. ``invoke`` in a checkout keeps ``common.beside_tasks``.
 
 Here ``--config`` is ours: Invoke's own ``--config``/``-f`` (a runtime config file for
 Invoke itself) is left out, and ``INVOKE_RUNTIME_CONFIG`` still names one. A bundled
-collection loads no ``invoke.yaml``, so the executor is given to the ``Program`` itself.
+collection loads no ``invoke.json``, so the executor is given to the ``Program`` itself.
 """
 
 from __future__ import annotations

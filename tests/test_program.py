@@ -200,7 +200,7 @@ def test_config_flag_then_environment_then_search(nested: Path,
 ])
 def test_the_program_runs_tasks_with_the_freezing_executor(nested: Path, args: tuple[str, ...],
                                                            frozen: bool) -> None:
-    """No invoke.yaml is read for a bundled collection: the Program is given the executor
+    """No invoke.json is read for a bundled collection: the Program is given the executor
     itself, so a task runs after gc.freeze() and --list freezes nothing."""
     done = subprocess.run([sys.executable, "-c", PROGRAM_REPORTING_FREEZE, *args], cwd=nested,
                           env=clean_env(), capture_output=True, text=True, timeout=120,
