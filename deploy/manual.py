@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from deploy import framework, scripts, templates, versions
-from deploy.categories import FRAMEWORK, PARENTS, SCRIPTS, TEMPLATES, VERSIONS
+from deploy.categories import FRAMEWORK, NAMES, PARENTS, SCRIPTS, TEMPLATES, VERSIONS
 from deploy.config import Config
 from deploy.errors import ConfigError
 from deploy.store.migrate import Item
@@ -31,13 +31,10 @@ def items(cfg: Config, *, categories: Iterable[str] = (), names: Iterable[str] =
     narrowed = {SCRIPTS.name} if names else set()
     narrowed |= {TEMPLATES.name} if ids else set()
     narrowed |= {VERSIONS.name} if subsystems else set()
-    wanted = set(categories) or narrowed or {SCRIPTS.name, VERSIONS.name, TEMPLATES.name,
-                                             FRAMEWORK.name, PARENTS.name}
-    unknown = wanted - {SCRIPTS.name, VERSIONS.name, TEMPLATES.name, FRAMEWORK.name,
-                        PARENTS.name}
+    wanted = set(categories) or narrowed or set(NAMES)
+    unknown = wanted - set(NAMES)
     if unknown:
-        raise ConfigError(f"--category {sorted(unknown)[0]!r}: one of scripts, versions, "
-                          "templates, framework, parents")
+        raise ConfigError(f"--category {sorted(unknown)[0]!r}: one of {', '.join(NAMES)}")
     found: list[tuple[str, str, Path]] = []
     if SCRIPTS.name in wanted:
         available = scripts.scan(cfg.scripts_source, cfg.scripts_include,

@@ -131,12 +131,18 @@ class Db:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
             self.db.execute("COMMIT")
         except BaseException:
-            if self.db.in_transaction:
-                try:
-                    self.db.execute("ROLLBACK")
-                except sqlite3.DatabaseError:
-                    pass
+            self._rollback_quietly()
             raise
+
+    def _rollback_quietly(self) -> None:
+        """Roll back if a transaction is still open. SQLite may have rolled back by itself
+        already (an I/O error mid-statement); a second ROLLBACK would then raise and hide
+        the first error."""
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass
 
     def _select(self, table: str, fields: tuple[str, ...]) -> str:
         have = self._columns(table)
@@ -164,22 +170,12 @@ class Db:
         try:
             yield
         except BaseException:
-            # SQLite may have rolled back by itself already (an I/O error mid-statement);
-            # a second ROLLBACK would then raise and hide the first error.
-            if self.db.in_transaction:
-                try:
-                    self.db.execute("ROLLBACK")
-                except sqlite3.DatabaseError:
-                    pass
+            self._rollback_quietly()
             raise
         try:
             self.db.execute("COMMIT")
         except sqlite3.DatabaseError as err:
-            if self.db.in_transaction:
-                try:
-                    self.db.execute("ROLLBACK")
-                except sqlite3.DatabaseError:
-                    pass
+            self._rollback_quietly()
             raise IndexError_(f"{self.path}: cannot commit the backup index: {err}") from err
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
