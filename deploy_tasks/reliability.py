@@ -9,12 +9,8 @@ default-size suite CI runs; without it the long sweeps (``--runslow``) run too.
 
 from __future__ import annotations
 
-import json
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +44,13 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             "k": "only tests matching this pytest -k expression"})
 def reliability(c: Context, quick: bool = False, k: str | None = None) -> None:
     """Run the reliability suite (faults, kills, races, bad input) and print the table."""
+    # Imported here: every command loads this module to list the task (tempfile alone pulls in
+    # random and hashlib, some 3 ms of each `invoke` start).
+    import json
+    import shlex
+    import subprocess
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
         report = Path(tmp) / "report.json"
         args = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "reliability"), "-q",
