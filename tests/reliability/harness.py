@@ -19,9 +19,11 @@ import contextlib
 import io
 import os
 import random as _random
+import re
 import shutil
 import subprocess
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -480,3 +482,17 @@ def run_parallel(preps: list[Prepared], jobs: list[Any], fn: Callable[[Prepared,
 
 def workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
+
+
+def holding_lock(proc: subprocess.Popen[str], lock: Path, timeout: float = 60) -> float:
+    """Wait until ``proc`` holds the lock (its pid is in the lock file); the time then."""
+    pattern = re.compile(rf'"pid": {proc.pid}\b')
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if pattern.search(lock.read_text()):
+                break
+        except OSError:
+            pass
+        time.sleep(0.0005)
+    return time.monotonic()

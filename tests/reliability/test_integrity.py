@@ -234,20 +234,6 @@ def many_backups(root: Path) -> Path:
     return tree
 
 
-def holding_lock(proc: subprocess.Popen[str], lock: Path) -> float:
-    """Wait until ``proc`` holds the lock (its pid is in the lock file); the time then."""
-    pattern = re.compile(rf'"pid": {proc.pid}\b')
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            if pattern.search(lock.read_text()):
-                break
-        except OSError:
-            pass
-        time.sleep(0.0005)
-    return time.monotonic()
-
-
 def start_reindex(root: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(harness.cli_command("backups.reindex"), cwd=root,
                             env=harness.cli_env(root), stdout=subprocess.DEVNULL,
@@ -322,7 +308,7 @@ def test_sigkill_during_reindex_leaves_no_row_or_all(tmp_path: Path, kills: int,
     root = tmp_path / "p"
     shutil.copytree(golden, root, symlinks=True)
     proc = start_reindex(root)
-    held = holding_lock(proc, root / "state" / "backups" / "lock")
+    held = harness.holding_lock(proc, root / "state" / "backups" / "lock")
     _, err = proc.communicate()
     longest = time.monotonic() - held
     assert proc.returncode == 0, err
@@ -336,7 +322,7 @@ def test_sigkill_during_reindex_leaves_no_row_or_all(tmp_path: Path, kills: int,
         shutil.rmtree(root)
         shutil.copytree(golden, root, symlinks=True)
         proc = start_reindex(root)
-        holding_lock(proc, root / "state" / "backups" / "lock")
+        harness.holding_lock(proc, root / "state" / "backups" / "lock")
         time.sleep(rng.uniform(0, longest))
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate()

@@ -203,16 +203,7 @@ def start_and_kill(proj: Project, delay: float) -> int:
     proc = subprocess.Popen(harness.cli_command(TASK, KWARGS), cwd=proj.root,
                             env=harness.cli_env(proj.root), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    lock = proj.tree / "lock"
-    pattern = re.compile(rf'"pid": {proc.pid}\b')
-    deadline = time.monotonic() + 30
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            if pattern.search(lock.read_text()):
-                break
-        except OSError:
-            pass
-        time.sleep(0.0005)
+    harness.holding_lock(proc, proj.tree / "lock", timeout=30)
     time.sleep(delay)
     proc.kill()
     return proc.wait()
