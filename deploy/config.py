@@ -53,9 +53,11 @@ class Config(NamedTuple):
     parents: tuple[Path, ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
     prefix: Path | None = None
+    hosts: dict[str, tuple[str, ...]] = {}  # noqa: RUF012 - a NamedTuple's default, never mutated
 
 
-TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup"}
+TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup",
+            "hosts"}
 SECTION_KEYS: dict[str, dict[str, type]] = {
     "scripts": {"source": str, "target": str, "include": list, "exclude": list},
     "versions": {"dir": str, "requires": dict},
@@ -153,6 +155,27 @@ def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
             raise ConfigError(f"{label} {key} is inside the backup tree {tree} "
                               "(<state_dir>/backups): it would be written into the backups; "
                               "point it elsewhere")
+
+
+def _host_groups(table: object, where: str) -> dict[str, tuple[str, ...]]:
+    """``[tool.deploy.hosts]``: group name -> the ssh names it stands for (issue 15)."""
+    from deploy.hosts import check_group, check_host
+
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of group = [ssh names]")
+    groups: dict[str, tuple[str, ...]] = {}
+    for name, members in table.items():
+        check_group(name, f"{where}.{name}")
+        if not isinstance(members, list) or not members:
+            raise ConfigError(f"{where}.{name} must be a non-empty list of ssh names, "
+                              f"not {members!r}")
+        for i, member in enumerate(members):
+            if not isinstance(member, str):
+                raise ConfigError(f"{where}.{name}[{i}] must be a string (an ssh name), "
+                                  f"not {member!r}")
+            check_host(member, f"{where}.{name}[{i}]")
+        groups[name] = tuple(members)
+    return groups
 
 
 def _staged(path: Path, prefix: Path | None) -> Path:
@@ -272,6 +295,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
                               "backups stay plain copies so that cp restores them by hand")
         for key, (low, high) in BACKUP_RANGES.items():
             _in_range(getattr(backup, key), low, high, f"{where}.backup.{key}")
+        hosts = _host_groups(table.get("hosts", {}), f"{where}.hosts")
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     scripts = sections["scripts"]
@@ -293,6 +317,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         context=dict(context),
         backup=backup,
         prefix=prefix,
+        hosts=hosts,
     )
     try:
         _check_targets(config, framework)

@@ -64,15 +64,47 @@ def settings(prefix: str | None = None) -> Config:
     from deploy.config import load
 
     staged = prefix or os.environ.get("DEPLOY_PREFIX") or None
-    return load(config_path(), prefix=Path(staged).resolve() if staged else None)
+    cfg = load(config_path(), prefix=Path(staged).resolve() if staged else None)
+    return on_host(cfg) if os.environ.get("DEPLOY_BUNDLE_ROOT") else cfg
+
+
+def on_host(cfg: Config) -> Config:
+    """``cfg`` as the host side of ``--hosts`` reads it from the bundle it was sent
+    (``deploy_tasks.remote.hostside``): ``DEPLOYMENT_DIR`` is the checkout's folder on the
+    controller, not the temporary one, and no target or state dir may lie in the bundle,
+    which is removed after the run (a relative one would)."""
+    from deploy.errors import ConfigError
+
+    root = Path(os.environ["DEPLOY_BUNDLE_ROOT"])
+    written = [("state_dir", cfg.state_dir), ("scripts.target", cfg.scripts_target),
+               ("framework.install_to", cfg.framework_install_to),
+               *((f"framework.parents[{i}]", p) for i, p in enumerate(cfg.parents)),
+               *((f"templates[{i}].target", t.target) for i, t in enumerate(cfg.templates))]
+    for key, path in written:
+        if path is not None and (path == root or root in path.parents):
+            raise ConfigError(f"tool.deploy.{key} is relative to the checkout, which a host "
+                              "does not have; with --hosts give it as ~/... or an absolute path")
+    origin = os.environ.get("DEPLOY_ORIGIN")
+    return cfg._replace(context={"DEPLOYMENT_DIR": origin, **cfg.context}) if origin else cfg
 
 
 def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
-    """The configuration and its backup store: where every task that reads the tree starts."""
+    """The configuration and its backup store: where every task that reads the tree starts.
+    The run's project is its config file, or on a host the controller's (``DEPLOY_PROJECT``)."""
     from deploy.store import Store
 
     cfg = settings(prefix)
-    return cfg, Store(cfg.state_dir, project=str(cfg.path))
+    project = os.environ.get("DEPLOY_PROJECT") or str(cfg.path)
+    return cfg, Store(cfg.state_dir, project=project)
+
+
+def record_result(run: int | None) -> None:
+    """On a host (``DEPLOY_RESULT_FILE``), tell the controller which run this command made,
+    so ``--all-or-none`` can undo it when another host fails."""
+    path = os.environ.get("DEPLOY_RESULT_FILE")
+    if path:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({"run": run}, handle)
 
 
 def actor() -> str:
@@ -340,6 +372,7 @@ def write_task(store: Store, *, kind: RunKind, title: str,
             plan = build(sess.index)
         result = apply(sess, plan, kind=kind)
         extra = after(sess, plan) if after is not None else {}
+    record_result(result.run)
     step_summary(title, result)
     if json_:
         emit_json({"run": result.run, "changes": change_records(result),

@@ -50,19 +50,47 @@ RANGES: dict[str, tuple[int, int]] = {
     "to": (1, INT64_MAX),       # a backup id (rollback; versions.bump's --to is a version)
     "run": (1, INT64_MAX),
     "render": (1, INT64_MAX),
+    "parallel": (1, 64),
 }
+
+# The many-hosts flags (issue 15), which DeployTask adds to every task that reads or writes a
+# tree (every task taking --prefix) unless it says hosts=False; --all-or-none only where the
+# task writes (it takes --dry-run).
+HOST_HELP = {
+    "hosts": "run on these ssh hosts (user@host:port, ~/.ssh/config aliases, or "
+             "[tool.deploy.hosts] groups), comma-separated; each keeps its own tree",
+    "parallel": "how many hosts at once with --hosts (default 1: one after another)",
+    "all_or_none": "with --hosts: when any host fails, also roll back every host that changed",
+}
+HOST_FLAGS = tuple(HOST_HELP)
 
 
 class DeployTask(Task[T]):
     """Invoke's Task with :data:`SHORT_FLAGS` instead of automatic short flags, and Invoke's
     ``--dry`` taken as ``--dry-run`` by every task that has one."""
 
-    def __init__(self, body: T, *, text_flags: tuple[str, ...] = (), **options: Any) -> None:
+    def __init__(self, body: T, *, text_flags: tuple[str, ...] = (), hosts: bool = True,
+                 **options: Any) -> None:
         options["auto_shortflags"] = False
+        params = inspect.signature(body).parameters
+        self.takes_dry_run = "dry_run" in params
+        # Set before Invoke's __init__, which reads the signature through argspec().
+        self.host_flags = HOST_FLAGS[:3 if self.takes_dry_run else 2] \
+            if hosts and "prefix" in params else ()
+        if self.host_flags:
+            options["help"] = {**options.get("help", {}),
+                               **{k: HOST_HELP[k] for k in self.host_flags}}
         super().__init__(body, **options)
-        self.takes_dry_run = "dry_run" in inspect.signature(body).parameters
         # Flags named like one of RANGES that take text instead (versions.bump's --to).
         self.text_flags = text_flags
+
+    def argspec(self, body: Callable[..., Any]) -> inspect.Signature:
+        """The body's signature, and the many-hosts flags where this task takes them."""
+        sig = super().argspec(body)
+        defaults: dict[str, Any] = {"hosts": None, "parallel": 1, "all_or_none": False}
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name])
+                 for name in getattr(self, "host_flags", ())]
+        return sig.replace(parameters=[*sig.parameters.values(), *extra])
 
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
@@ -76,6 +104,17 @@ class DeployTask(Task[T]):
         if self.takes_dry_run and dry(args[0]):
             kwargs["dry_run"] = True
         checked = guarded(self.checked)(kwargs)  # a value out of range: one error line, exit 2
+        if self.host_flags:
+            hosts = checked.pop("hosts", None)
+            parallel = checked.pop("parallel", 1)
+            all_or_none = checked.pop("all_or_none", False)
+            # Under `fab -H a,b TASK` Fabric hands each call a Connection: run it there.
+            if hosts is not None or is_connection(args[0]):
+                from deploy_tasks.remote.fleet import run_task
+
+                guarded(run_task)(self, args[0], checked, hosts=hosts, parallel=parallel,
+                                  all_or_none=all_or_none)
+                return None  # type: ignore[return-value]  # a task's result is unused
         return super().__call__(*args, **checked)
 
     def checked(self, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +133,12 @@ def task(**options: Any) -> Callable[[T], DeployTask[T]]:
         return DeployTask(body, **options)
 
     return wrap
+
+
+def is_connection(c: object) -> bool:
+    """Whether ``c`` is a ``fabric.Connection`` (without importing Fabric for every task)."""
+    return any(k.__module__.startswith("fabric.") and k.__name__ == "Connection"
+               for k in type(c).__mro__)
 
 
 def dry(c: Context) -> bool:

@@ -18,6 +18,7 @@ from deploy_tasks.common import (
     plan_records,
     print_plan,
     print_result,
+    record_result,
     step_summary,
     writing,
 )
@@ -101,6 +102,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         else:
             echo(f"nothing to roll back in {what}")
         return
+    record_result(result.run)
     step_summary(f"rollback ({what})", result)
     if json_:
         emit_json({"run": result.run, "undoes": rp.run,

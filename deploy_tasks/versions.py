@@ -21,7 +21,7 @@ from deploy_tasks.rollback import rollback_help, run_rollback
 DOWNGRADE_HELP = "allow setting a version lower than the current one"
 
 
-@task(help=READ_HELP)
+@task(hosts=False, help=READ_HELP)
 @guarded
 def show(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     """Each subsystem and its version (from the <NAME>_VERSION files), and VERSION."""
@@ -45,7 +45,7 @@ def show(c: Context, json_: bool = False, prefix: str | None = None) -> None:
         echo(f"framework_version (VERSION): {framework}")
 
 
-@task(text_flags=("to",), help={
+@task(hosts=False, text_flags=("to",), help={
     "subsystem": "the subsystem, e.g. memory (its file is MEMORY_VERSION)",
             "to": "set this version (serial or PEP 440); a shorter serial is zero-padded to "
                   "the file's width; default: the next one",
@@ -71,7 +71,7 @@ def bump(c: Context, subsystem: str, to: str | None = None, allow_downgrade: boo
                dry_run=dry_run, json_=json_, wait=wait)
 
 
-@task(iterable=["set_"], help={"set_": "NAME=VERSION (repeatable)",
+@task(hosts=False, iterable=["set_"], help={"set_": "NAME=VERSION (repeatable)",
                                "allow_downgrade": DOWNGRADE_HELP, **WRITE_HELP})
 @guarded
 def bulk(c: Context, set_: list[str] | None = None, allow_downgrade: bool = False,
@@ -92,7 +92,7 @@ def bulk(c: Context, set_: list[str] | None = None, allow_downgrade: bool = Fals
                dry_run=dry_run, json_=json_, wait=wait)
 
 
-@task(help=READ_HELP)
+@task(hosts=False, help=READ_HELP)
 @guarded
 def check(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     """Compare the versions with [tool.deploy.versions.requires]; exit 3 when one is not met."""
@@ -116,7 +116,7 @@ def check(c: Context, json_: bool = False, prefix: str | None = None) -> None:
         raise error
 
 
-@task(iterable=["subsystem"], help=rollback_help(VERSIONS))
+@task(hosts=False, iterable=["subsystem"], help=rollback_help(VERSIONS))
 @guarded
 def rollback_versions(c: Context, subsystem: list[str] | None = None, to: int | None = None,
                       force: bool = False, dry_run: bool = False, json_: bool = False,
