@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from invoke import Context, Task
+from invoke.exceptions import Exit
 
 from deploy_tasks.common import guarded
 
@@ -112,8 +113,10 @@ class DeployTask(Task[T]):
             if hosts is not None or is_connection(args[0]):
                 from deploy_tasks.remote.fleet import run_task
 
-                guarded(run_task)(self, args[0], checked, hosts=hosts, parallel=parallel,
-                                  all_or_none=all_or_none)
+                code = guarded(run_task)(self, args[0], checked, hosts=hosts,
+                                         parallel=parallel, all_or_none=all_or_none)
+                if code:
+                    raise Exit(code=code)
                 return None  # type: ignore[return-value]  # a task's result is unused
         return super().__call__(*args, **checked)
 

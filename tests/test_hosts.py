@@ -10,10 +10,8 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +106,161 @@ def test_deploy_lands_each_hosts_own_bytes_in_its_own_home(
         assert (host.home / ".claude-pm/backups").stat().st_uid == host.uid
     assert not [p for p in Path("/tmp").glob("claude-pm-deploy.*")
                 if p.stat().st_uid in {h.uid for h in ssh_hosts.hosts.values()}]
+
+
+
+def run(proj: Project, *args: str, env: dict[str, str] | None = None,
+        tool: str = "invoke") -> subprocess.CompletedProcess[str]:
+    """``invoke ARGS`` (or ``fab ARGS``) against the project, its output in any failure."""
+    if tool == "invoke":
+        return proj.invoke(*args, env=env)
+    return subprocess.run([sys.executable, "-m", "fabric", "--search-root", str(REPO), *args],
+                          cwd=proj.root, env={**os.environ, "DEPLOY_CONFIG": str(proj.config_path),
+                                              **(env or {})},
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def documents(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    hosts: dict[str, Any] = json.loads(done.stdout)["hosts"]
+    return hosts
+
+
+def test_json_history_and_rollback_stay_per_host(fleet_project: Project,
+                                                 ssh_hosts: sshd.Fleet) -> None:
+    """A rollback on h1 restores h1 only; each host's history is its own; ``--json`` is one
+    document keyed by host."""
+    h1, h2 = ssh_hosts.hosts["h1"], ssh_hosts.hosts["h2"]
+    fleet_project.ok("deploy.scripts", "--hosts", "both")
+    fleet_project.write({"bin/greet": "#!/bin/sh\necho hello again\n"})
+    second = documents(fleet_project.ok("deploy.scripts", "--hosts", "both", "--json",
+                                        "--parallel", "2"))
+
+    undone = documents(fleet_project.ok("rollback.scripts", "--hosts", "h1", "--json"))
+    history = documents(fleet_project.ok("history", "--hosts", "h1,h2", "--json"))
+
+    assert [c["action"] for c in second["h1"]["changes"]] == ["update"]
+    assert second["h1"]["run"] == second["h2"]["run"] == 2
+    assert list(undone) == ["h1"] and undone["h1"]["undoes"] == 2
+    assert (h1.home / ".local/bin/greet").read_text() == "#!/bin/sh\necho hello\n"
+    assert (h2.home / ".local/bin/greet").read_text() == "#!/bin/sh\necho hello again\n"
+    assert [(r["id"], r["kind"], r["state"]) for r in history["h1"]["runs"]] == [
+        (3, "rollback", "done"), (2, "deploy", "undone"), (1, "deploy", "done")]
+    assert [(r["id"], r["kind"], r["state"]) for r in history["h2"]["runs"]] == [
+        (2, "deploy", "done"), (1, "deploy", "done")]
+    assert {r["actor"] for r in history["h2"]["runs"]} == {h2.user}
+
+
+def test_a_group_expands_in_order_once_each(fleet_project: Project) -> None:
+    """``--hosts web`` (``["h2", "h1", "h2"]``) runs on h2 then h1, each once."""
+    done = fleet_project.ok("backups.status", "--hosts", "web")
+
+    assert done.stdout.count("== h2 ==") == done.stdout.count("== h1 ==") == 1
+    assert done.stdout.index("== h2 ==") < done.stdout.index("== h1 ==")
+
+
+def test_status_exit_code_is_the_drifted_hosts(fleet_project: Project,
+                                               ssh_hosts: sshd.Fleet) -> None:
+    """A script edited on h2 only: ``scripts.status`` says drifted there, synchronized on h1,
+    and exits 3 (h2's), naming h2."""
+    fleet_project.ok("deploy.scripts", "--hosts", "both")
+    (ssh_hosts.hosts["h2"].home / ".local/bin/greet").write_text("#!/bin/sh\necho mine\n")
+
+    done = fleet_project.invoke("scripts.status", "--hosts", "both")
+
+    assert done.returncode == 3, done.stderr
+    h1_part, h2_part = done.stdout.split("== h2 ==")
+    assert "greet  synchronized" in h1_part and "greet  drifted" in h2_part, done.stdout
+    assert "host h2:" in done.stderr and "host h1:" not in done.stderr
+
+
+def test_an_unreachable_host_is_named_and_the_others_deploy(fleet_project: Project,
+                                                            ssh_hosts: sshd.Fleet) -> None:
+    """A closed port: that host is exit 1 with a line naming it; h1 deploys all the same."""
+    closed = f"nobody@127.0.0.1:{sshd._free_port()}"
+
+    done = fleet_project.invoke("deploy.scripts", "--hosts", f"{closed},h1", "--json")
+
+    assert done.returncode == 1
+    docs = documents(done)
+    assert docs[closed]["error"]["exit_code"] == 1
+    assert f"host {closed}: cannot connect" in docs[closed]["error"]["message"]
+    assert docs["h1"]["run"] == 1
+    assert f"error: host {closed}: cannot connect" in done.stderr
+    assert (ssh_hosts.hosts["h1"].home / ".local/bin/greet").exists()
+
+
+def test_a_conflict_on_one_host_blocks_only_that_host(fleet_project: Project,
+                                                      ssh_hosts: sshd.Fleet) -> None:
+    """A rendered file edited by hand on h2: h2 is blocked (exit 3) and untouched, h1 updates;
+    the command exits 3."""
+    h1, h2 = ssh_hosts.hosts["h1"], ssh_hosts.hosts["h2"]
+    fleet_project.ok("deploy", "--hosts", "both")
+    edited = h2.home / ".claude-pm/memory.yaml"
+    edited.write_text("memory: mine\n")
+    fleet_project.write({"versions/MEMORY_VERSION": "004\n"})
+
+    done = fleet_project.invoke("deploy", "--hosts", "both", "--json")
+
+    assert done.returncode == 3, done.stderr
+    docs = documents(done)
+    assert docs["h2"]["error"]["exit_code"] == 3
+    assert "memory.yaml" in docs["h2"]["error"]["message"]
+    assert docs["h1"]["run"] == 2
+    assert edited.read_text() == "memory: mine\n"
+    assert (h1.home / ".claude-pm/memory.yaml").read_text().startswith("memory: 004\n")
+
+
+def test_all_or_none_rolls_the_others_back(fleet_project: Project,
+                                           ssh_hosts: sshd.Fleet) -> None:
+    """With ``--all-or-none`` the same conflict on h2 also rolls h1's run back, and both the
+    output and the JSON say so for h1."""
+    h1, h2 = ssh_hosts.hosts["h1"], ssh_hosts.hosts["h2"]
+    fleet_project.ok("deploy", "--hosts", "both")
+    before = {h: sshd_snapshot(h) for h in (h1, h2)}
+    (h2.home / ".claude-pm/memory.yaml").write_text("memory: mine\n")
+    before[h2] = sshd_snapshot(h2)
+    fleet_project.write({"versions/MEMORY_VERSION": "004\n", "bin/greet": "#!/bin/sh\necho 2\n"})
+
+    done = fleet_project.invoke("deploy", "--hosts", "both", "--all-or-none", "--json")
+    text = fleet_project.invoke("history", "--hosts", "h1", "--json")
+
+    assert done.returncode == 3, done.stderr
+    rolled = documents(done)["h1"]["rolled_back"]
+    assert (rolled["undoes"], rolled["run"], rolled["because"], rolled["exit_code"]) == \
+        (2, 3, ["h2"], 0)
+    assert {h: sshd_snapshot(h) for h in (h1, h2)} == before
+    assert [r["state"] for r in documents(text)["h1"]["runs"]] == ["done", "undone", "done"]
+
+    again = fleet_project.invoke("deploy", "--hosts", "both", "--all-or-none")
+    assert "rolled back run 4 as run 5 because h2 failed" in again.stdout, again.stdout
+
+
+def sshd_snapshot(host: sshd.Host) -> dict[str, str]:
+    """sha256 of every deployed target on a host (its scripts and rendered files)."""
+    found = {}
+    for rel in (".local/bin/greet", ".local/bin/tool", ".claude-pm/memory.yaml",
+                ".claude-pm/framework/CLAUDE.md"):
+        path = host.home / rel
+        found[rel] = sha(path) if path.exists() else "absent"
+    return found
+
+
+def test_fab_dash_h_is_the_same_command(fleet_project: Project, ssh_hosts: sshd.Fleet,
+                                        tmp_path: Path) -> None:
+    """``fab -H h1,h2 deploy.scripts`` deploys both (fabfile.py, fabric.json); and under
+    Fabric's own per-host executor a task still runs on the Connection it is given."""
+    done = run(fleet_project, "-H", "h1,h2", "deploy.scripts", tool="fab")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.index("== h1 ==") < done.stdout.index("== h2 ==")
+    for host in ssh_hosts.hosts.values():
+        if host.alias in ("h1", "h2"):
+            assert sha(host.home / ".local/bin/tool") == sha(fleet_project.root / "bin/tool")
+    plain = tmp_path / "plain.json"
+    plain.write_text('{"tasks": {"executor_class": "fabric.executor.Executor"}}')
+
+    each = run(fleet_project, "-f", str(plain), "-H", "h2,h1", "history", "--json", tool="fab")
+
+    assert each.returncode == 0, each.stderr
+    parts = [json.loads(p) for p in each.stdout.replace("}\n{", "}\n\0{").split("\0")]
+    assert [list(p["hosts"]) for p in parts] == [["h2"], ["h1"]]
+    assert [r["kind"] for r in parts[1]["hosts"]["h1"]["runs"]] == ["deploy"]

@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from invoke import Context, Task
-from invoke.exceptions import Exit
 
 from deploy_tasks import common
 from deploy_tasks.common import Record, echo, emit_json
@@ -74,9 +73,12 @@ def _last_error(stderr: str) -> str | None:
     return lines[-1] if lines else None
 
 
-def _print(outcome: Outcome) -> None:
-    echo(f"== {outcome.host} ==")
-    if outcome.stdout:
+def _print(outcome: Outcome, *, sections: bool = True) -> None:
+    """A host's section (``== host ==`` and its output); its error lines on stderr, each
+    naming the host (also under ``--json``, whose documents go to stdout at the end)."""
+    if sections:
+        echo(f"== {outcome.host} ==")
+    if outcome.stdout and sections:
         common.write_text(outcome.stdout if outcome.stdout.endswith("\n")
                           else outcome.stdout + "\n")
     for line in outcome.stderr.splitlines():
@@ -89,8 +91,9 @@ def _print(outcome: Outcome) -> None:
 
 
 def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str | None,
-             parallel: int, all_or_none: bool) -> None:
-    """Run ``task`` with ``kwargs`` on the named hosts (or on ``c``, a Fabric Connection)."""
+             parallel: int, all_or_none: bool) -> int:
+    """Run ``task`` with ``kwargs`` on the named hosts (or on ``c``, a Fabric Connection);
+    return the exit code (``deploy.hosts.worst`` of the hosts')."""
     from deploy import bundle as bundles
     from deploy import hosts as naming
     from deploy_tasks.remote import pyz
@@ -110,7 +113,7 @@ def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str 
                         origin=str(cfg.path.resolve().parent), check_command=check)
 
     outcomes = _each(targets, lambda t: one(t, argv), parallel,
-                     show=None if json_ else _print)
+                     show=lambda o: _print(o, sections=not json_))
     failed = [o for o in outcomes if o.code != 0]
     if all_or_none and failed and not kwargs.get("dry_run"):
         _undo_the_others(targets, outcomes, failed, lambda t, w: one(t, w), parallel, json_)
@@ -120,9 +123,8 @@ def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str 
     if failed:
         names = ", ".join(f"{o.host} (exit {o.code}{', unknown' if o.lost else ''})"
                           for o in failed)
-        common.report_error(f"{len(failed)} of {len(outcomes)} host(s) did not finish: {names}")
-    if code:
-        raise Exit(code=code)
+        common.report_error(f"{len(failed)} of {len(outcomes)} host(s) exited non-zero: {names}")
+    return code
 
 
 def _exit_code(outcomes: list[Outcome]) -> int:

@@ -35,7 +35,7 @@ def _pause_before_targets(marker: str) -> None:
     applying = importlib.import_module("deploy.store.apply")
 
     def paused(*_args: object, **_kwargs: object) -> NoReturn:
-        Path(marker).write_text(f"{os.getpid()}\n")
+        Path(marker).expanduser().write_text(f"{os.getpid()}\n")
         while True:
             time.sleep(0.05)
 
