@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -264,3 +265,66 @@ def test_fab_dash_h_is_the_same_command(fleet_project: Project, ssh_hosts: sshd.
     parts = [json.loads(p) for p in each.stdout.replace("}\n{", "}\n\0{").split("\0")]
     assert [list(p["hosts"]) for p in parts] == [["h2"], ["h1"]]
     assert [r["kind"] for r in parts[1]["hosts"]["h1"]["runs"]] == ["deploy"]
+
+
+def test_a_host_lost_mid_release_is_unknown_and_its_next_run_recovers(
+        fleet_project: Project, ssh_hosts: sshd.Fleet) -> None:
+    """sshd stopped (and the host side killed) after the backups and before any target:
+    the host is reported unknown with the command that checks it; once it is back, its next
+    run records the killed run as interrupted and deploys, every target whole."""
+    h1 = ssh_hosts.hosts["h1"]
+    fleet_project.ok("deploy.scripts", "--hosts", "h1")
+    fleet_project.write({"bin/greet": "#!/bin/sh\necho new\n"})
+    marker = h1.home / "paused"
+    env = {**os.environ, "DEPLOY_CONFIG": str(fleet_project.config_path),
+           "DEPLOY_TEST_HOST_PAUSE": "~/paused"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO), "deploy.scripts",
+         "--hosts", "h1"], cwd=fleet_project.root, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), child.communicate(timeout=60)
+        ssh_hosts.stop(h1)  # the sshd, its sessions and the user's processes (SIGKILL)
+        stdout, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+        ssh_hosts.start(h1)
+
+    assert child.returncode == 1, (stdout, stderr)
+    assert "error: host h1: connection lost during the run" in stderr
+    assert "state is unknown: check it with `invoke history --hosts h1`" in stderr
+    assert (h1.home / ".local/bin/greet").read_text() == "#!/bin/sh\necho hello\n"  # old bytes
+    marker.unlink()
+    history = documents(fleet_project.ok("history", "--hosts", "h1", "--json"))["h1"]["runs"]
+    assert [r["state"] for r in history] == ["running", "done"], history
+
+    again = fleet_project.ok("deploy.scripts", "--hosts", "h1")
+
+    assert "note: run 2 was killed part way; recorded as interrupted" in again.stdout
+    assert (h1.home / ".local/bin/greet").read_text() == "#!/bin/sh\necho new\n"
+    history = documents(fleet_project.ok("history", "--hosts", "h1", "--json"))["h1"]["runs"]
+    assert [r["state"] for r in history] == ["done", "interrupted", "done"]
+
+
+def test_a_full_disk_fails_that_host_whole(ssh_full_host: sshd.Host, ssh_hosts: sshd.Fleet,
+                                           fleet_project: Project, scratch_home: Path) -> None:
+    """h3's home is a 2 MiB tmpfs: a 3 MiB script fails there (exit 1, nothing of the run
+    left), and lands on h1."""
+    (scratch_home / ".ssh/config").write_text(ssh_hosts.ssh_config.read_text())  # with h3
+    clear_host(ssh_full_host)
+    fleet_project.write({"bin/big": os.urandom(3 * 1024 * 1024)})
+
+    done = fleet_project.invoke("deploy.scripts", "--hosts", "h1,h3", "--json")
+
+    assert done.returncode == 1, done.stderr
+    docs = documents(done)
+    assert docs["h3"]["error"]["exit_code"] == 1, docs["h3"]
+    assert "host h3:" in done.stderr
+    assert not (ssh_full_host.home / ".local/bin/big").exists()
+    assert not (ssh_full_host.home / ".local/bin/greet").exists()
+    assert sha(ssh_hosts.hosts["h1"].home / ".local/bin/big") == sha(fleet_project.root / "bin/big")
