@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import functools
 import json
@@ -65,27 +66,11 @@ def settings(prefix: str | None = None) -> Config:
 
     staged = prefix or os.environ.get("DEPLOY_PREFIX") or None
     cfg = load(config_path(), prefix=Path(staged).resolve() if staged else None)
-    return on_host(cfg) if os.environ.get("DEPLOY_BUNDLE_ROOT") else cfg
+    if os.environ.get("DEPLOY_BUNDLE_ROOT"):
+        from deploy_tasks.remote.hostenv import on_host
 
-
-def on_host(cfg: Config) -> Config:
-    """``cfg`` as the host side of ``--hosts`` reads it from the bundle it was sent
-    (``deploy_tasks.remote.hostside``): ``DEPLOYMENT_DIR`` is the checkout's folder on the
-    controller, not the temporary one, and no target or state dir may lie in the bundle,
-    which is removed after the run (a relative one would)."""
-    from deploy.errors import ConfigError
-
-    root = Path(os.environ["DEPLOY_BUNDLE_ROOT"])
-    written = [("state_dir", cfg.state_dir), ("scripts.target", cfg.scripts_target),
-               ("framework.install_to", cfg.framework_install_to),
-               *((f"framework.parents[{i}]", p) for i, p in enumerate(cfg.parents)),
-               *((f"templates[{i}].target", t.target) for i, t in enumerate(cfg.templates))]
-    for key, path in written:
-        if path is not None and (path == root or root in path.parents):
-            raise ConfigError(f"tool.deploy.{key} is relative to the checkout, which a host "
-                              "does not have; with --hosts give it as ~/... or an absolute path")
-    origin = os.environ.get("DEPLOY_ORIGIN")
-    return cfg._replace(context={"DEPLOYMENT_DIR": origin, **cfg.context}) if origin else cfg
+        return on_host(cfg)
+    return cfg
 
 
 def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
@@ -96,15 +81,6 @@ def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
     cfg = settings(prefix)
     project = os.environ.get("DEPLOY_PROJECT") or str(cfg.path)
     return cfg, Store(cfg.state_dir, project=project)
-
-
-def record_result(run: int | None) -> None:
-    """On a host (``DEPLOY_RESULT_FILE``), tell the controller which run this command made,
-    so ``--all-or-none`` can undo it when another host fails."""
-    path = os.environ.get("DEPLOY_RESULT_FILE")
-    if path:
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump({"run": run}, handle)
 
 
 def actor() -> str:
@@ -162,17 +138,50 @@ def _encodable(text: str, stream: Any) -> str:
     return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
+def closed_pipe(stream: Any) -> None:
+    """The reader of ``stream`` went away (``invoke history | head``): send the rest of the
+    output nowhere. A run goes on to its own end and exit code (a closed pipe must not stop
+    a deploy half way, nor print a traceback), as it does when the reader stays."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _flush_at_exit() -> None:
+    # Python flushes stdout after atexit handlers; a pipe closed by then would end the
+    # command with "Exception ignored ... BrokenPipeError" and exit 120.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            closed_pipe(stream)
+        except (OSError, ValueError):
+            pass
+
+
+atexit.register(_flush_at_exit)
+
+
 def echo(line: str = "", *, err: bool = False) -> None:
     """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
     or through :func:`write_text` for text that is not a name (diff hunks)."""
     stream = sys.stderr if err else sys.stdout
-    print(_encodable(shown(line), stream), file=stream)
+    try:
+        print(_encodable(shown(line), stream), file=stream)
+    except BrokenPipeError:
+        closed_pipe(stream)
 
 
 def write_text(text: str) -> None:
     """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
     what stdout can encode."""
-    sys.stdout.write(_encodable(text, sys.stdout))
+    try:
+        sys.stdout.write(_encodable(text, sys.stdout))
+    except BrokenPipeError:
+        closed_pipe(sys.stdout)
 
 
 def report_error(message: str) -> None:
@@ -231,8 +240,11 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def emit_json(document: Record) -> None:
-    json.dump(document, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
+    try:
+        json.dump(document, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    except BrokenPipeError:
+        closed_pipe(sys.stdout)
 
 
 def print_plan(plan: Plan, *, diffs: bool = True) -> None:
@@ -372,7 +384,10 @@ def write_task(store: Store, *, kind: RunKind, title: str,
             plan = build(sess.index)
         result = apply(sess, plan, kind=kind)
         extra = after(sess, plan) if after is not None else {}
-    record_result(result.run)
+    if os.environ.get("DEPLOY_RESULT_FILE"):
+        from deploy_tasks.remote.hostenv import record_result
+
+        record_result(result.run)
     step_summary(title, result)
     if json_:
         emit_json({"run": result.run, "changes": change_records(result),

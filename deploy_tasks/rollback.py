@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,6 @@ from deploy_tasks.common import (
     plan_records,
     print_plan,
     print_result,
-    record_result,
     step_summary,
     writing,
 )
@@ -102,7 +102,10 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         else:
             echo(f"nothing to roll back in {what}")
         return
-    record_result(result.run)
+    if os.environ.get("DEPLOY_RESULT_FILE"):  # on a host, for --all-or-none
+        from deploy_tasks.remote.hostenv import record_result
+
+        record_result(result.run)
     step_summary(f"rollback ({what})", result)
     if json_:
         emit_json({"run": result.run, "undoes": rp.run,
