@@ -328,3 +328,17 @@ def test_a_full_disk_fails_that_host_whole(ssh_full_host: sshd.Host, ssh_hosts: 
     assert not (ssh_full_host.home / ".local/bin/big").exists()
     assert not (ssh_full_host.home / ".local/bin/greet").exists()
     assert sha(ssh_hosts.hosts["h1"].home / ".local/bin/big") == sha(fleet_project.root / "bin/big")
+
+
+def test_github_step_summary_has_a_section_per_host(fleet_project: Project,
+                                                    tmp_path: Path) -> None:
+    """Under GitHub Actions each host's step summary (written on the host) is appended to the
+    runner's, under the host's name."""
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+
+    fleet_project.ok("deploy.scripts", "--hosts", "both", env=env)
+
+    text = summary.read_text()
+    assert text.index("## host `h1`") < text.index("## host `h2`")
+    assert text.count("run 1") == 2 and text.count("greet") == 2, text

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from invoke import Context, Task
 
 from deploy_tasks import common
-from deploy_tasks.common import Record, echo, emit_json
+from deploy_tasks.common import Record, echo, emit_json, shown
 from deploy_tasks.flags import HOST_FLAGS, is_connection
 from deploy_tasks.remote.ssh import Outcome, run_host
 
@@ -82,12 +83,18 @@ def _print(outcome: Outcome, *, sections: bool = True) -> None:
         common.write_text(outcome.stdout if outcome.stdout.endswith("\n")
                           else outcome.stdout + "\n")
     for line in outcome.stderr.splitlines():
+        if line.startswith("::"):
+            continue  # the host's own workflow commands: report_error below makes ours
         if line.startswith("error: "):
             common.report_error(f"host {outcome.host}: {line[len('error: '):]}")
         elif line.strip():
             echo(line, err=True)
     if outcome.error is not None:
         common.report_error(outcome.error)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if outcome.summary and summary and os.environ.get("GITHUB_ACTIONS") == "true":
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(f"## host `{shown(outcome.host).replace('`', '')}`\n\n{outcome.summary}")
 
 
 def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str | None,

@@ -43,6 +43,7 @@ class Outcome:
     run: int | None = None          # the run the host recorded (its result file)
     error: str | None = None        # the controller's own error line for this host
     lost: bool = False              # the connection dropped while the host side ran
+    summary: str = ""               # its GitHub Actions step summary, when there is one
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -111,6 +112,9 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
         conn.put(str(bundle.path), f"{tmp}/bundle.zip")
         env = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
         env["PYTHONIOENCODING"] = "utf-8"
+        if os.environ.get("GITHUB_ACTIONS") == "true" and os.environ.get("GITHUB_STEP_SUMMARY"):
+            # The host writes its summary into the run's folder; the controller appends it.
+            env |= {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": f"{tmp}/summary.md"}
         words = ["python3", "host.pyz", "bundle.zip", bundle.sha256, project, origin, "--",
                  *argv]
         command = (f"cd {shlex.quote(tmp)} && python3 -c {shlex.quote(CHECK)} host.pyz "
@@ -122,11 +126,14 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
         if done.exited < 0 or not conn.is_connected:
             raise EOFError("the connection closed before the host side exited")
         out.code, out.stdout, out.stderr = done.exited, done.stdout, done.stderr
-        result = _run(conn, f"cat {shlex.quote(tmp)}/result.json 2>/dev/null")
-        if result.exited == 0 and result.stdout.strip():
+        folder = shlex.quote(tmp)
+        after = _run(conn, f"cat {folder}/result.json 2>/dev/null; printf '\\000'; "
+                           f"cat {folder}/summary.md 2>/dev/null; true")
+        result, _nul, out.summary = after.stdout.partition("\0")
+        if result.strip():
             import json
 
-            out.run = json.loads(result.stdout).get("run")
+            out.run = json.loads(result).get("run")
     except Exception as err:
         out.code = 1
         if started:
