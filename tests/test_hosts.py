@@ -342,3 +342,33 @@ def test_github_step_summary_has_a_section_per_host(fleet_project: Project,
     text = summary.read_text()
     assert text.index("## host `h1`") < text.index("## host `h2`")
     assert text.count("run 1") == 2 and text.count("greet") == 2, text
+
+
+def test_dry_run_on_hosts_writes_nothing_there(fleet_project: Project,
+                                               ssh_hosts: sshd.Fleet) -> None:
+    """``--dry-run`` prints each host's plan and leaves every home as it was."""
+    homes = {h.alias: sorted(p.name for p in h.home.iterdir())
+             for h in ssh_hosts.hosts.values()}
+
+    done = fleet_project.ok("deploy", "--hosts", "both", "--dry-run")
+
+    assert done.stdout.count("would create") == 8, done.stdout
+    assert {h.alias: sorted(p.name for p in h.home.iterdir())
+            for h in ssh_hosts.hosts.values()} == homes
+
+
+def test_an_unknown_host_key_is_refused(fleet_project: Project, scratch_home: Path,
+                                        tmp_path: Path) -> None:
+    """Fabric would accept any host key; here one missing from known_hosts refuses the host."""
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    config = scratch_home / ".ssh/config"
+    lines = [f"    UserKnownHostsFile {empty}" if "UserKnownHostsFile" in line else line
+             for line in config.read_text().splitlines()]
+    config.write_text("\n".join(lines) + "\n")
+
+    done = fleet_project.invoke("history", "--hosts", "h1")
+
+    assert done.returncode == 1
+    assert "error: host h1: cannot connect:" in done.stderr
+    assert "not found in known_hosts" in done.stderr
