@@ -214,3 +214,18 @@ def test_a_relative_target_is_refused_on_a_host(project: Project, tmp_path: Path
 
     assert done.returncode == 2
     assert_one_error_line(done.stderr, "tool.deploy.state_dir is relative to the checkout")
+
+
+def test_task_argv_carries_every_given_flag() -> None:
+    """What a host runs: the task's dotted name and each flag given, as ``--flag=value``
+    (a value starting with ``-`` is never read as a flag), defaults and host flags left out."""
+    from deploy_tasks.collection import ns
+    from deploy_tasks.remote.fleet import task_argv
+
+    argv = task_argv(ns["deploy.scripts"], {"name": ["a", "-b"], "on_conflict": "fail",
+                                            "dry_run": True, "json_": False, "wait": 5,
+                                            "prefix": None})
+    undo = task_argv(ns["rollback.release"], {"run": 3, "force": True, "json_": True})
+
+    assert argv == ["deploy.scripts", "--name=a", "--name=-b", "--dry-run", "--wait=5"]
+    assert undo == ["rollback.release", "--run=3", "--force", "--json"]

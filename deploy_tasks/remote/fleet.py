@@ -24,6 +24,8 @@ from deploy_tasks.common import Record, echo, emit_json, shown
 from deploy_tasks.flags import HOST_FLAGS, is_connection
 from deploy_tasks.remote.ssh import Outcome, run_host
 
+SCHEMA_VERSION = 1  # of the {"hosts": ...} document
+
 
 def task_name(task: Task[Any]) -> str:
     """The task's dotted name in the collection (``deploy.scripts``, ``rollback.release``)."""
@@ -126,7 +128,8 @@ def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str 
         _undo_the_others(targets, outcomes, failed, lambda t, w: one(t, w), parallel, json_)
     code = _exit_code(outcomes)
     if json_:
-        emit_json({"hosts": {o.host: _document(o) for o in outcomes}, "exit_code": code})
+        emit_json({"schema_version": SCHEMA_VERSION,
+                   "hosts": {o.host: _document(o) for o in outcomes}, "exit_code": code})
     if failed:
         names = ", ".join(f"{o.host} (exit {o.code}{', unknown' if o.lost else ''})"
                           for o in failed)
