@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -74,6 +75,8 @@ def main() -> int:
                         help="host counts for Ansible (it takes about a second a file a host)")
     parser.add_argument("--ansible-repeat", type=int, default=1)
     args = parser.parse_args()
+    # A TERM (or an INT, which a background job ignores) tears the hosts down on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = [int(n) for n in args.sizes.split(",")]
     ansible_sizes = [int(n) for n in args.ansible_sizes.split(",")]
     ansible = Path(args.ansible, "bin/ansible")

@@ -2,7 +2,8 @@
 
 It holds the ``deploy`` package, this task layer and the pure-Python packages they import on
 a host (invoke, jinja2, markupsafe, packaging, merge3), so a host needs only ``python3`` >= 3.11.
-Compiled speed-ups are left out (markupsafe falls back to its pure-Python code). It is built
+Compiled speed-ups are left out (markupsafe falls back to its pure-Python code); byte code
+compiled here rides along (used where the host's Python is the same version). It is built
 once per command into a private temporary folder, removed at exit, and never committed.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import marshal
 import os
 import shutil
 import tempfile
@@ -53,6 +55,17 @@ def _package_root(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _pyc(path: Path, arcname: str) -> bytes:
+    """``path`` compiled by this Python, as an unchecked hash-based ``.pyc`` beside its source
+    in the zip: zipimport cannot write byte code, so without it a host compiles every module
+    on every run. A host whose Python has another magic number ignores it and compiles."""
+    source = path.read_bytes()
+    code = compile(source, arcname, "exec", dont_inherit=True)
+    flags = 0b01  # hash-based, not checked against the source (the zip is checked whole)
+    return (importlib.util.MAGIC_NUMBER + flags.to_bytes(4, "little")
+            + importlib.util.source_hash(source) + marshal.dumps(code))
+
+
 def build() -> Shipped:
     """The zipapp, built on first use in this process."""
     global _built
@@ -69,6 +82,9 @@ def build() -> Shipped:
                         for file in sorted(filenames):
                             if file.endswith((".py", ".typed")):
                                 path = Path(dirpath, file)
-                                archive.write(path, f"{name}/{path.relative_to(root).as_posix()}")
+                                arcname = f"{name}/{path.relative_to(root).as_posix()}"
+                                archive.write(path, arcname)
+                                if file.endswith(".py"):
+                                    archive.writestr(arcname + "c", _pyc(path, arcname))
             _built = Shipped(out, sha256_file(out))
         return _built
