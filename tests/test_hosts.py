@@ -271,7 +271,8 @@ def test_a_host_lost_mid_release_is_unknown_and_its_next_run_recovers(
         fleet_project: Project, ssh_hosts: sshd.Fleet) -> None:
     """sshd stopped (and the host side killed) after the backups and before any target:
     the host is reported unknown with the command that checks it; once it is back, its next
-    run records the killed run as interrupted and deploys, every target whole."""
+    run records the killed run as interrupted and deploys, every target whole. While it
+    held h1's lock, another command got exit 4 for h1 and deployed h2."""
     h1 = ssh_hosts.hosts["h1"]
     fleet_project.ok("deploy.scripts", "--hosts", "h1")
     fleet_project.write({"bin/greet": "#!/bin/sh\necho new\n"})
@@ -287,6 +288,7 @@ def test_a_host_lost_mid_release_is_unknown_and_its_next_run_recovers(
         while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert marker.exists(), child.communicate(timeout=60)
+        locked = fleet_project.invoke("deploy.scripts", "--hosts", "h1,h2", "--json")
         ssh_hosts.stop(h1)  # the sshd, its sessions and the user's processes (SIGKILL)
         stdout, stderr = child.communicate(timeout=60)
     finally:
@@ -295,6 +297,9 @@ def test_a_host_lost_mid_release_is_unknown_and_its_next_run_recovers(
             child.communicate()
         ssh_hosts.start(h1)
 
+    assert locked.returncode == 4, locked.stderr  # h1's lock is held; h2 deployed
+    assert documents(locked)["h1"]["error"]["exit_code"] == 4
+    assert documents(locked)["h2"]["run"] == 1
     assert child.returncode == 1, (stdout, stderr)
     assert "error: host h1: connection lost during the run" in stderr
     assert "state is unknown: check it with `invoke history --hosts h1`" in stderr
