@@ -82,7 +82,7 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
     if not rows:
         raise ConfigError(f"run {run} has no change left to undo in {', '.join(cats)}")
     changes, skips, undo, redo = [], [], [], []
-    problems = []
+    problems: list[tuple[str, str]] = []
     for row in reversed(rows):
         target = Path(row.target)
         undo.append(row.seq)
@@ -106,7 +106,7 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
             skips.append(Skip(row.category, row.key, target, "already restored"))
             continue
         if not _holds(current, row.new_sha256) and not force:
-            problems.append(f"{target}: changed since run {run} wrote it")
+            problems.append((str(target), f"{target}: changed since run {run} wrote it"))
             continue
         change = _restore_change(store, row, current, integrity=integrity)
         if change is None:
@@ -114,8 +114,8 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
         else:
             changes.append(change)
     if problems:
-        raise Blocked("; ".join(problems) + "; pass --force to restore anyway (the current "
-                      "bytes are backed up first)")
+        raise Blocked("; ".join(p for _, p in problems) + "; pass --force to restore anyway "
+                      "(the current bytes are backed up first)").listing(problems)
     return RollbackPlan(Plan(tuple(changes), tuple(skips), cats), run, tuple(undo), tuple(redo))
 
 
@@ -137,7 +137,8 @@ def plan_backup(store: Store, index: Index, categories: Iterable[str], backup_id
     last = index.changes.last_write(row.target)
     if last is not None and not _holds(current, last.new_sha256) and not force:
         raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "
-                      "restore anyway (the current bytes are backed up first)")
+                      "restore anyway (the current bytes are backed up first)").listing(
+                          [(str(target), f"{target}: changed since run {last.run} wrote it")])
     change = _restore_change(store, row, current, integrity=integrity)
     if change is None:
         return RollbackPlan(Plan((), (Skip(row.category, row.key, target, "unchanged"),), cats),

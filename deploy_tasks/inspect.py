@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Context
 
+from deploy_tasks import actions
 from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
@@ -178,6 +179,12 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
             pruned = delete_backups(sess, doomed)
     records = [{"id": r.seq, "category": r.category, "target": r.target,
                 "path": str(store.backup_path(r))} for r in doomed]
+    rows = (actions.Row("prune", r.target, str(store.backup_path(r).relative_to(store.tree)),
+                        r.seq) for r in doomed)
+    if dry_run:
+        actions.note_dry_run(rows)
+    elif pruned:
+        actions.note_rows(None, rows)
     if json_:
         emit_json({"dry_run": dry_run, "pruned": records if pruned or dry_run else []})
         return

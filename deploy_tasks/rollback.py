@@ -18,7 +18,6 @@ from deploy_tasks.common import (
     plan_records,
     print_plan,
     print_result,
-    step_summary,
     writing,
 )
 from deploy_tasks.flags import task
@@ -54,6 +53,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
     from deploy.plan import Plan
     from deploy.states import RunKind
     from deploy.store import apply
+    from deploy_tasks import actions
 
     cfg, store = config_and_store(prefix)
     if key_check is not None:
@@ -77,6 +77,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
     if dry_run:
         with store.reading() as index:
             rp = build(index)
+        actions.note_plan(rp.plan)
         if json_:
             emit_json({"run": None, "dry_run": True, "undoes": rp.run,
                        "changes": plan_records(rp.plan)})
@@ -101,7 +102,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         else:
             echo(f"nothing to roll back in {what}")
         return
-    step_summary(f"rollback ({what})", result)
+    actions.note_result(result, tree=store.tree, undoes=rp.run)
     if json_:
         emit_json({"run": result.run, "undoes": rp.run,
                    "changes": change_records(result)})

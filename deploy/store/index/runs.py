@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from deploy.provenance import Provenance
 from deploy.states import RunKind, RunState
 from deploy.store.index.db import Db
 from deploy.store.index.rows import (
@@ -26,12 +27,13 @@ class Runs:
 
     def add(self, kind: RunKind, actor: str, command: str, pid: int, started: str,
             categories: Iterable[str], undoes: int | None = None,
-            project: str | None = None) -> int:
+            project: str | None = None, provenance: Provenance | None = None) -> int:
+        came = provenance or Provenance()
         cur = self.db.execute(
             "INSERT INTO runs (kind, actor, command, pid, started, state, undoes, categories,"
-            " project) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " project, git_commit, git_ref, ci_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kind, actor, command, pid, started, RunState.RUNNING, undoes,
-             ",".join(sorted(set(categories))), project))
+             ",".join(sorted(set(categories))), project, came.commit, came.ref, came.ci_url))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
