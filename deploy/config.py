@@ -162,10 +162,19 @@ def _staged(path: Path, prefix: Path | None) -> Path:
     return prefix / path.relative_to(path.anchor)
 
 
+def _keyed(check: Any, value: Any, key: str, *args: Any) -> Any:
+    """``check(value, *args)``, its ConfigError told which config key ``value`` came from."""
+    try:
+        return check(value, *args)
+    except ConfigError as err:
+        err.key = key
+        raise
+
+
 def _placed(err: ConfigError, path: Path, text: str) -> ConfigError:
     """``err`` named after the config file, at the line of the key it names (issue 14)."""
     message = str(err)
-    key = tomlkeys.message_key(message)
+    key = err.key or tomlkeys.message_key(message)
     line = tomlkeys.key_line(text, key) if key else None
     placed = ConfigError(message if message.startswith(f"{path}: ") else f"{path}: {message}")
     return placed.at(path, line)
@@ -245,7 +254,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             sections[name] = section
         requires = sections["versions"].get("requires", {})
         for sub, spec in requires.items():
-            check_name(sub, "subsystem")
+            _keyed(check_name, sub, f"{where}.versions.requires", "subsystem")
             if not isinstance(spec, str):
                 raise ConfigError(f"{where}.versions.requires.{sub} must be a string")
             from deploy.versions.values import check_digits  # only with requirements
@@ -269,7 +278,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             missing = TEMPLATE_KEYS - entry.keys()
             if missing:
                 raise ConfigError(f"{here} needs {', '.join(sorted(missing))}")
-            template_id = check_template_id(entry["id"])
+            template_id = _keyed(check_template_id, entry["id"], f"{here}.id")
             if template_id in seen:
                 raise ConfigError(f"{here}: template id {template_id!r} is used twice")
             seen.add(template_id)

@@ -38,9 +38,12 @@ class DeployError(Exception):
 
 
 class ConfigError(DeployError):
-    """Bad configuration or bad input (a name, a flag value); exit code 2."""
+    """Bad configuration or bad input (a name, a flag value); exit code 2. ``key`` is the
+    config key a bad value came from when the message does not name it (``deploy.config``
+    finds that key's line)."""
 
     exit_code = 2
+    key: str | None = None
 
 
 class Untrusted(ConfigError):

@@ -188,6 +188,19 @@ def workspace_path(path: str) -> str | None:
         return None
 
 
+def leading_path(message: str) -> str | None:
+    """The file an error message starts with (``PATH: cause``, as every error names its
+    path first), when that file exists; the longest such prefix."""
+    found = None
+    at = message.find(": ")
+    while at > 0:
+        head = message[:at]
+        if os.path.isabs(head) and os.path.lexists(head):
+            found = head
+        at = message.find(": ", at + 1)
+    return found
+
+
 def annotation(kind: str, message: str, *, file: str | None = None, line: int | None = None,
                title: str | None = None) -> str:
     """``::error file=PATH,line=N,title=TASK::message``: PATH relative to the workspace."""

@@ -171,8 +171,9 @@ def report_error(message: str, err: BaseException | None = None) -> None:
     line = shown(message.strip())
     echo(f"error: {line}", err=True)
     if _github():
-        echo(actions.annotation("error", line, file=getattr(err, "path", None),
-                                line=getattr(err, "line", None)), err=True)
+        file = getattr(err, "path", None) or actions.leading_path(message)
+        echo(actions.annotation("error", line, file=file, line=getattr(err, "line", None)),
+             err=True)
 
 
 def debug_log() -> None:
