@@ -436,3 +436,61 @@ def test_a_json_document_already_printed_is_not_doubled(gha: Actions) -> None:
 
     assert done.returncode == 1
     assert json.loads(done.stdout)["problems"]
+
+
+def holds_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (its /proc fd links)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False  # gone meanwhile
+    found = False
+    for fd in fds:
+        try:
+            found = found or os.readlink(fd) == str(path)
+        except OSError:
+            continue  # closed meanwhile
+    return found
+
+
+def test_an_interrupted_run_is_reported(gha: Actions) -> None:
+    """SIGINT (how Actions cancels a job) while a run waits for the lock: exit 130, outcome
+    ``failed``, the summary says interrupted, nothing written."""
+    import signal
+    import time
+
+    project = gha.project
+    project.ok("deploy.scripts")
+    project.write({"bin/tool": script("v2")})
+    lock = project.tree / "lock"
+    for key in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        Path(gha.env[key]).write_text("")
+    env = {**os.environ, "DEPLOY_CONFIG": str(project.config_path), **gha.env}
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "--search-root", str(REPO), "deploy.scripts",
+             "--wait", "600"], cwd=project.root, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            # It waits once it holds the lock file open (deploy.store.lock.hold).
+            for _ in range(6000):
+                if holds_open(waiting.pid, lock) or waiting.poll() is not None:
+                    break
+                time.sleep(0.01)
+            waiting.send_signal(signal.SIGINT)
+            _out, err = waiting.communicate(timeout=120)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.wait()
+    finally:
+        os.close(fd)
+
+    assert waiting.returncode == 130, err
+    outputs = parse_outputs(Path(gha.env["GITHUB_OUTPUT"]).read_text())
+    assert outputs == {"run": "", "changed": "0", "outcome": "failed", "undo": ""}
+    summary = Path(gha.env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert summary.startswith("### deploy.scripts: interrupted (exit 130)\n")
+    assert (project.target / "bin/tool").read_text() == script("v1")
