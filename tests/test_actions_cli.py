@@ -316,7 +316,7 @@ def test_long_listings_fold_into_groups_and_skips_warn(gha: Actions) -> None:
     end = lines.index("::endgroup::")
     assert sum("created  " in line for line in lines[start:end]) == 13
     (warning,) = annotations(done.stderr, "warning")
-    assert warning.startswith("::warning title=deploy.scripts::")
+    assert warning.startswith("::warning file=bin/tool.swp,title=deploy.scripts::")
     assert "tool.swp" in warning
     assert "> [!WARNING]" in summary
 
@@ -494,3 +494,52 @@ def test_an_interrupted_run_is_reported(gha: Actions) -> None:
     summary = Path(gha.env["GITHUB_STEP_SUMMARY"]).read_text()
     assert summary.startswith("### deploy.scripts: interrupted (exit 130)\n")
     assert (project.target / "bin/tool").read_text() == script("v1")
+
+
+PROGRAM = "import sys; from deploy_tasks.program import main; main()"
+
+
+def test_the_installed_command_names_itself_in_the_undo(gha: Actions) -> None:
+    """Through ``claude-pm-deploy`` (its ``main`` run from the checkout) the undo is that
+    command with the ``--config`` it was given, and running it undoes the run."""
+    project = gha.project
+    env = {**os.environ, **gha.env, "PYTHONPATH": str(REPO)}
+    env.pop("DEPLOY_CONFIG", None)
+    for key in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        Path(gha.env[key]).write_text("")
+
+    def program(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", PROGRAM, *args], cwd=project.root,
+                              env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    done = program("--config", "deploy.toml", "deploy.scripts")
+    outputs = parse_outputs(Path(gha.env["GITHUB_OUTPUT"]).read_text())
+    argv = shlex.split(outputs["undo"])
+    undone = program(*argv[1:])
+
+    assert done.returncode == 0, done.stderr
+    assert outputs["undo"] == "claude-pm-deploy --config deploy.toml rollback.release --run 1"
+    assert undone.returncode == 0, undone.stderr
+    assert not (project.target / "bin/tool").exists()
+
+
+def test_a_kept_conflict_is_a_warning(gha: Actions) -> None:
+    """``--on-conflict keep`` keeps a hand edit: the run succeeds (it accepted the file), and
+    the kept target is a ``::warning`` and a warning in the summary."""
+    project = gha.project
+    project.configure(TEMPLATE)
+    project.write({"tpl/app.conf.j2": "name = {{ project_name }}\n"})
+    project.ok("deploy.templates")
+    target = project.target / "conf/app.conf"
+    target.write_text("edited by hand\n")
+
+    done, summary, outputs = gha.run("deploy.templates", "--on-conflict", "keep")
+
+    assert done.returncode == 0, done.stderr
+    (warning,) = annotations(done.stderr, "warning")
+    assert warning.startswith("::warning file=target/conf/app.conf,title=deploy.templates::")
+    assert warning.endswith("skipped (kept)")
+    assert f"> {target}: skipped (kept)" in summary
+    assert outputs["outcome"] == "changed" and outputs["undo"].endswith("--run 2")
+    assert target.read_text() == "edited by hand\n"

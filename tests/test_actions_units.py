@@ -4,6 +4,7 @@ forge, workflow-command escaping, Markdown cells, and finding a config key's lin
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -139,3 +140,29 @@ def test_every_message_key_of_the_config_module_parses() -> None:
     the annotation looks them up by."""
     assert re.fullmatch(tomlkeys.MESSAGE_KEY, "tool.deploy.backup.max_backups_per_type")
     assert re.fullmatch(tomlkeys.MESSAGE_KEY, "tool.deploy.templates[10].target")
+
+
+def test_a_run_that_fails_after_it_opened_names_it_in_the_error_document(
+        tmp_path: Path) -> None:
+    """A write that fails once the run is recorded (a failed rename, injected in process):
+    the ``--json`` error document carries that run's id, and the run is recorded failed."""
+    import errno
+    import json
+
+    from tests.reliability import harness
+    from tests.reliability.faults import Injector
+
+    root = tmp_path / "p"
+    harness.base_project(root)
+    harness.write_files(root, {"bin/tool": harness.script(1)})
+    assert harness.run_task(root, "deploy.scripts").ok
+    harness.write_files(root, {"bin/tool": harness.script(2)})
+
+    with Injector("os.replace", 1, errno.EIO).active():
+        failed = harness.run_task(root, "deploy.scripts", {"json_": True})
+
+    assert failed.code == 1, failed.stderr
+    document = json.loads(failed.stdout)
+    assert document["run"] == 2 and document["error"]["exit_code"] == 1
+    listed = json.loads(harness.run_task(root, "history", {"json_": True}).stdout)
+    assert [r["state"] for r in listed["runs"]] == ["failed", "done"]
