@@ -198,8 +198,15 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+# The version of every --json document's shape (schemas/*.json): bumped when a key is removed
+# or renamed or its meaning changes; a key added leaves it as it is (README, "Machine-readable
+# output"). emit_json() puts it first in every document, so no task can leave it out.
+SCHEMA_VERSION = 1
+
+
 def emit_json(document: Record) -> None:
-    json.dump(document, sys.stdout, indent=2, default=str)
+    json.dump({"schema_version": SCHEMA_VERSION, **document}, sys.stdout, indent=2,
+              default=str)
     sys.stdout.write("\n")
 
 
@@ -231,23 +238,30 @@ ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed",
                "import": "imported", "backup": "backed up", "adopt": "accepted"}
 
 
+def planned_record(category: str, target: object, action: str) -> Record:
+    """One change of a dry run's JSON: nothing is backed up yet, so no backup and no ids."""
+    return {"category": category, "target": str(target), "action": action, "backup": None,
+            "change": None, "backup_id": None}
+
+
 def plan_records(plan: Plan) -> list[Record]:
-    """A plan's changes as the ``changes`` of a dry run's JSON (nothing is backed up yet)."""
-    return [{"category": c.category, "target": str(c.target), "action": c.action,
-             "backup": None} for c in plan.changes]
+    """A plan's changes as the ``changes`` of a dry run's JSON."""
+    return [planned_record(c.category, c.target, c.action) for c in plan.changes]
 
 
-def change_records(result: RunResult, *, ids: bool = True) -> list[Record]:
-    """A run's changes as the ``changes`` of its JSON; with ``ids``, also each change's key
-    and index id (``seq``). ``backups.migrate`` has always printed its records without."""
-    records: list[Record] = []
-    for a in result.changes:
-        record: Record = {"category": a.category, "target": str(a.target), "action": a.action,
-                          "backup": str(a.backup) if a.backup else None}
-        if ids:
-            record |= {"key": a.key, "seq": a.seq}
-        records.append(record)
-    return records
+def id_keys(change: int, backup: object) -> Record:
+    """The two ids of a change in every JSON shape (issue 14: one name for the backup id):
+    ``change``, the index row, and ``backup_id``, the same number when the change left a
+    backup (what ``--to BACKUP_ID`` restores), null when it did not (the target was absent,
+    or it was accepted as it was)."""
+    return {"change": change, "backup_id": change if backup else None}
+
+
+def change_records(result: RunResult) -> list[Record]:
+    """A run's changes as the ``changes`` of its JSON: each with its key and ids."""
+    return [{"category": a.category, "target": str(a.target), "action": a.action,
+             "backup": str(a.backup) if a.backup else None, "key": a.key,
+             **id_keys(a.seq, a.backup)} for a in result.changes]
 
 
 def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) -> None:

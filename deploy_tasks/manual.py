@@ -11,6 +11,7 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
+    planned_record,
     writing,
 )
 from deploy_tasks.flags import task
@@ -38,9 +39,7 @@ def create(c: Context, category: list[str] | None = None, name: list[str] | None
     if dry_run:
         if json_:
             emit_json({"run": None, "dry_run": True, "changes": [
-                {"category": i.category, "target": str(i.target), "action": "backup",
-                 "backup": None}
-                for i in found]})
+                planned_record(i.category, i.target, "backup") for i in found]})
         else:
             for item in found:
                 echo(f"would back up {item.target}")
