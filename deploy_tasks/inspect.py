@@ -178,7 +178,7 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
         with writing(store, wait) as sess:
             doomed = retention.select(sess.index.changes.backups(), cfg.backup)
             pruned = delete_backups(sess, doomed)
-    records = [{"id": r.seq, "category": r.category, "target": r.target,
+    records = [{"id": r.seq, "backup_id": r.seq, "category": r.category, "target": r.target,
                 "path": str(store.backup_path(r))} for r in doomed]
     if json_:
         emit_json({"dry_run": dry_run, "pruned": records if pruned or dry_run else []})
