@@ -110,7 +110,9 @@ class Step:
     args: tuple[str, ...] | Callable[[dict[str, Outcome]], tuple[str, ...]] = ()
     exits: tuple[int, ...] = (0,)
     before: Callable[[Project], None] | None = None
-    reports: bool = True   # stdout is the task's own document, whatever the exit code
+    # stdout is the task's own document whatever the exit code (a status task's exit 3, a
+    # verify's 1); else a failing step's stdout is the error document
+    reports: bool = True
 
 
 STEPS: tuple[Step, ...] = (
@@ -141,7 +143,7 @@ STEPS: tuple[Step, ...] = (
     Step("templates.adopt-dry-run", "templates.adopt", ("--dry-run",)),
     Step("templates.adopt", "templates.adopt"),
     Step("deploy-merge-conflict", "deploy", ("--on-conflict", "merge"), exits=(3,),
-         before=conflicting_edits),
+         before=conflicting_edits, reports=False),
     Step("deploy-keep", "deploy", ("--on-conflict", "keep")),
     Step("templates.status", "templates.status"),
     Step("templates.history", "templates.history", ("memory-config",)),

@@ -45,6 +45,11 @@ def schema_of(task: str) -> str:
     return found[0]
 
 
+def schema_for(outcome: Outcome) -> dict[str, Any]:
+    """The schema a step's document must match: its task's, or the error document's."""
+    return load(schema_of(outcome.step.task) if outcome.step.reports else ERROR)
+
+
 def json_tasks() -> set[str]:
     """Every task of the collection that prints a JSON document (a bool ``--json``; bench's
     ``--json FILE`` writes a file)."""
@@ -115,25 +120,10 @@ def test_the_enums_are_the_codes_vocabulary() -> None:
 
 # -- the real documents -------------------------------------------------------------------
 
-def provenance_recorded(doc: Any) -> bool:
-    return all({"commit", "ref", "ci_url"} <= set(run) for run in doc["runs"])
-
-
-def without_provenance(schema: dict[str, Any]) -> dict[str, Any]:
-    relaxed = copy.deepcopy(schema)
-    run = relaxed["$defs"]["run"]
-    run["required"] = [k for k in run["required"] if k not in ("commit", "ref", "ci_url")]
-    return relaxed
-
-
-# Parts of a schema that describe what another branch is adding: (is it there yet, what to
-# check until then, the reason). Each turns into a plain pass once its branch is merged.
-PENDING: dict[str, tuple[Callable[[Any], bool], Callable[[dict[str, Any]], dict[str, Any]] | None,
-                         str]] = {
-    "history.json": (provenance_recorded, without_provenance,
-                     "runs do not record commit, ref and ci_url yet (issue 14's provenance, "
-                     "another helper's part); the rest of the shape was validated"),
-    "backups-prune.json": (lambda doc: "backups" in doc, None,
+# Schemas of shapes another branch is adding: (is the document in that shape yet, the
+# reason to skip until it is). Each turns into a plain pass once its branch is merged.
+PENDING: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "backups-prune.json": (lambda doc: "backups" in doc,
                            "backups.prune prints its old {dry_run, pruned} shape: the "
                            "{backups: [{id, filename, action, reason}]} shape of issue 13 "
                            "comes with the retention branch"),
@@ -149,32 +139,23 @@ def test_each_document_matches_its_schema(step: Step, outcomes: dict[str, Outcom
 
     pending = PENDING.get(name)
     if pending is not None and not pending[0](doc):
-        relax, reason = pending[1], pending[2]
-        if relax is None:
-            pytest.skip(reason)
-        assert errors(relax(schema), doc) == []
-        pytest.xfail(reason)
+        pytest.skip(pending[1])
 
     assert errors(schema, doc) == []
     assert doc["schema_version"] == SCHEMA_VERSION
 
 
-@pytest.mark.parametrize("step", [s for s in STEPS if s.exits != (0,)], ids=lambda s: s.label)
+@pytest.mark.parametrize("step", [s for s in STEPS if not s.reports], ids=lambda s: s.label)
 def test_a_failing_task_prints_the_error_document(step: Step,
                                                   outcomes: dict[str, Outcome]) -> None:
-    """A task that exits non-zero with --json still prints one document on stdout with
-    {"error": {"message", "exit_code"}}: the exit code it exits with and the message of its
-    error: line."""
+    """A task that fails with --json still prints one document on stdout,
+    {"error": {"message", "exit_code"}} and what it knew: the exit code it exits with and
+    the text of its error: line."""
     outcome = outcomes[step.label]
-    if outcome.code == 0:
-        pytest.skip(f"{step.label} exited 0 this time")
     doc = outcome.document
-    if doc is None or "error" not in doc:
-        pytest.xfail("the error document comes with the actions branch (issue 14); this "
-                     "branch prints " + ("nothing" if doc is None else "no error key"))
 
     assert errors(load(ERROR), doc) == []
-    assert doc["error"]["exit_code"] == outcome.code
+    assert doc["error"]["exit_code"] == outcome.code != 0
     line = next(x for x in outcome.stderr.splitlines() if x.startswith("error: "))
     assert line == f"error: {doc['error']['message']}"
 
@@ -193,6 +174,8 @@ def test_a_failing_task_prints_the_error_document(step: Step,
     pytest.param("backups.migrate", ("changes", 0, "backup_id"), id="a migrated backup_id"),
     pytest.param("backups.reindex", ("changes", 0, "backup_id"), id="a reindexed backup_id"),
     pytest.param("versions.show", ("schema_version",), id="schema_version"),
+    pytest.param("error-unknown-category", ("error", "exit_code"), id="an error's exit_code"),
+    pytest.param("deploy-merge-conflict", ("error", "message"), id="an error's message"),
 ])
 def test_a_document_without_a_documented_key_fails(label: str, path: tuple[Any, ...],
                                                    outcomes: dict[str, Outcome]) -> None:
@@ -203,7 +186,7 @@ def test_a_document_without_a_documented_key_fails(label: str, path: tuple[Any, 
         node = node[key]
     del node[path[-1]]
 
-    assert errors(load(schema_of(outcomes[label].step.task)), doc) != []
+    assert errors(schema_for(outcomes[label]), doc) != []
 
 
 @pytest.mark.parametrize(("label", "path", "value"), [
@@ -214,6 +197,7 @@ def test_a_document_without_a_documented_key_fails(label: str, path: tuple[Any, 
     pytest.param("backups.list", ("backups", 0, "backup_id"), "7", id="an id as a string"),
     pytest.param("versions.show", ("schema_version",), SCHEMA_VERSION + 1,
                  id="another schema_version"),
+    pytest.param("error-unknown-category", ("error", "exit_code"), 0, id="an exit code of 0"),
 ])
 def test_a_value_the_contract_does_not_allow_fails(label: str, path: tuple[Any, ...],
                                                    value: Any,
@@ -225,7 +209,7 @@ def test_a_value_the_contract_does_not_allow_fails(label: str, path: tuple[Any, 
         node = node[key]
     node[path[-1]] = value
 
-    assert errors(load(schema_of(outcomes[label].step.task)), doc) != []
+    assert errors(schema_for(outcomes[label]), doc) != []
 
 
 @pytest.mark.parametrize("label", ["deploy-creates", "backups.list", "backups.verify-problems",
@@ -237,7 +221,7 @@ def test_a_key_added_keeps_a_document_valid(label: str, outcomes: dict[str, Outc
     records = next(v for v in doc.values() if isinstance(v, list) and v)
     records[0]["another_key"] = {"any": "value"}
 
-    assert errors(load(schema_of(outcomes[label].step.task)), doc) == []
+    assert errors(schema_for(outcomes[label]), doc) == []
 
 
 def test_the_schemas_ship_with_the_package() -> None:
