@@ -236,3 +236,27 @@ def test_the_schemas_ship_with_the_package() -> None:
         schema_names()
     assert 'deploy_tasks = ["schemas/*.json"]' in pyproject
     assert Path(str(shipped)).resolve() == SCHEMAS.resolve()
+
+
+def test_check_jsonschema_validates_a_document_as_the_readme_shows(
+        tmp_path: Path, outcomes: dict[str, Outcome]) -> None:
+    """The README's command: check-jsonschema --schemafile schemas/X.json DOC, offline; it
+    passes the real backups.list document and names the key a broken one lacks."""
+    import subprocess
+    import sys
+
+    good, bad = tmp_path / "backups.json", tmp_path / "broken.json"
+    good.write_text(outcomes["backups.list"].stdout)
+    doc = outcomes["backups.list"].document
+    del doc["backups"][0]["backup_id"]
+    bad.write_text(json.dumps(doc))
+    command = [sys.executable, "-m", "check_jsonschema", "--schemafile",
+               str(SCHEMAS / "backups-list.json")]
+
+    passed = subprocess.run([*command, str(good)], capture_output=True, text=True,
+                            check=False, timeout=60)
+    failed = subprocess.run([*command, str(bad)], capture_output=True, text=True,
+                            check=False, timeout=60)
+
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert failed.returncode == 1 and "'backup_id' is a required property" in failed.stdout
