@@ -4,9 +4,10 @@ Each :class:`Step` runs one task through the real CLI (``invoke ... --json`` in 
 after an optional change to the project's files; :func:`play` runs them in order, once, and
 keeps each step's JSON document and exit code. The steps make the documents non-trivial: a
 release that creates and updates, bumps, rollbacks of runs and of one backup, a render
-restored, a hand edit accepted, a merge conflict, history over many runs, backups in the
+restored, a hand edit accepted, history over many runs, backups in the
 status and the list, legacy files listed and migrated, a verify that finds problems, and a
-reindex after the index was lost.
+reindex after the index was lost; and failures that print the error document (a conflict,
+a merge conflict, bad input, a config error at its line).
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ def outdate_cli(project: Project) -> None:
     project.write({"versions/CLI_VERSION": "007\n"})
 
 
+def misconfigure(project: Project) -> None:
+    project.config_path.write_text(CONFIG + "\n[tool.deploy.scripts.extra]\nretention = 1\n")
+
+
 def lose_the_index(project: Project) -> None:
     (project.tree / "index.sqlite").unlink()
 
@@ -140,6 +145,7 @@ STEPS: tuple[Step, ...] = (
          ("--id", "memory-config", "--render", "2", "--dry-run")),
     Step("deploy-again", "deploy"),
     Step("templates.status-edited", "templates.status", exits=(3,), before=edit_by_hand),
+    Step("deploy-conflict", "deploy", exits=(3,), reports=False),
     Step("templates.adopt-dry-run", "templates.adopt", ("--dry-run",)),
     Step("templates.adopt", "templates.adopt"),
     Step("deploy-merge-conflict", "deploy", ("--on-conflict", "merge"), exits=(3,),
@@ -178,6 +184,7 @@ STEPS: tuple[Step, ...] = (
     Step("error-unknown-category", "backups.list", ("--category", "nope"), exits=(2,),
          reports=False),
     Step("error-unknown-template", "templates.history", ("nope",), exits=(2,), reports=False),
+    Step("error-config-key", "versions.show", exits=(2,), reports=False, before=misconfigure),
 )
 
 

@@ -176,6 +176,7 @@ def test_a_failing_task_prints_the_error_document(step: Step,
     pytest.param("versions.show", ("schema_version",), id="schema_version"),
     pytest.param("error-unknown-category", ("error", "exit_code"), id="an error's exit_code"),
     pytest.param("deploy-merge-conflict", ("error", "message"), id="an error's message"),
+    pytest.param("deploy-conflict", ("conflicts", 0, "target"), id="a conflict's target"),
 ])
 def test_a_document_without_a_documented_key_fails(label: str, path: tuple[Any, ...],
                                                    outcomes: dict[str, Outcome]) -> None:
@@ -198,6 +199,7 @@ def test_a_document_without_a_documented_key_fails(label: str, path: tuple[Any, 
     pytest.param("versions.show", ("schema_version",), SCHEMA_VERSION + 1,
                  id="another schema_version"),
     pytest.param("error-unknown-category", ("error", "exit_code"), 0, id="an exit code of 0"),
+    pytest.param("error-config-key", ("error", "line"), "32", id="a line as a string"),
 ])
 def test_a_value_the_contract_does_not_allow_fails(label: str, path: tuple[Any, ...],
                                                    value: Any,
