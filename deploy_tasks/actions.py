@@ -157,7 +157,7 @@ def warning(message: str, *, printed: bool = True, file: str | None = None) -> N
     if _report is not None:
         _report.warnings.append(line)
     if active():
-        common.echo(annotation("warning", line, file=file), err=True)
+        common.echo(annotation("warning", line, file=file or leading_path(message)), err=True)
 
 
 # --- workflow commands -----------------------------------------------------------------------
