@@ -37,10 +37,26 @@ def schema_names() -> list[str]:
     return sorted(p.name for p in SCHEMAS.glob("*.json"))
 
 
+def canonical(task: str) -> str:
+    """A task's dotted name in the collection: a collection's name stands for its default
+    task (``deploy`` is ``deploy.all``), as on the command line."""
+    import tasks
+
+    collection = tasks.ns
+    for part in task.split("."):
+        if part not in collection.collections:
+            return task
+        collection = collection.collections[part]
+    return f"{task}.{collection.default}" if collection.default else task
+
+
+def named_tasks(name: str) -> set[str]:
+    return {canonical(t) for t in load(name)["x-tasks"]} - {"*"}
+
+
 def schema_of(task: str) -> str:
-    """The schema whose ``x-tasks`` lists ``task`` (``deploy`` is ``deploy.all``)."""
-    task = "deploy.all" if task == "deploy" else task
-    found = [n for n in schema_names() if task in load(n)["x-tasks"]]
+    """The schema whose ``x-tasks`` lists ``task``."""
+    found = [n for n in schema_names() if canonical(task) in named_tasks(n)]
     assert len(found) == 1, (task, found)
     return found[0]
 
@@ -90,8 +106,8 @@ def test_each_schema_is_a_valid_draft_2020_12_schema(name: str) -> None:
 def test_every_task_with_json_has_a_schema_and_a_step() -> None:
     """A task that takes --json and has no schema (or no step of the scenario) fails here;
     so does a schema naming a task that does not exist."""
-    named = {t for n in schema_names() for t in load(n)["x-tasks"]} - {"*"}
-    played = {"deploy.all" if s.task == "deploy" else s.task for s in STEPS}
+    named = {t for n in schema_names() for t in named_tasks(n)}
+    played = {canonical(s.task) for s in STEPS}
 
     assert json_tasks() - named == set()
     assert named - json_tasks() == set()
