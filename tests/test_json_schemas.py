@@ -285,3 +285,16 @@ def test_check_jsonschema_validates_a_document_as_the_readme_shows(
 
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert failed.returncode == 1 and "'backup_id' is a required property" in failed.stdout
+
+
+@pytest.mark.parametrize("name", ["backups-migrate.json", "backups-reindex.json"])
+def test_imported_changes_are_run_changes_with_more_keys(name: str) -> None:
+    """A migrate or reindex change is a run.json change and then some: the shared keys are
+    described alike (each schema is self-contained, so the copy is checked here)."""
+    change = load("run.json")["$defs"]["change"]
+    other = load(name)["$defs"]["change"]
+    shared = set(change["properties"]) & set(other["properties"]) - {"action"}
+
+    assert set(change["required"]) <= set(other["required"])
+    assert {k: other["properties"][k] for k in shared} == \
+        {k: change["properties"][k] for k in shared}
