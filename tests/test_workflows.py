@@ -509,15 +509,16 @@ def test_rollback_inputs() -> None:
             "dry_run": "boolean", "force": "boolean"}
 
 
-def test_each_rollback_job_checks_its_inputs_first_and_alike() -> None:
-    """The input check is each rollback job's first step (before the checkout), and the
-    self-hosted and SSH jobs run the same check."""
-    jobs = workflow("rollback.yml")["jobs"]
+@pytest.mark.parametrize("name", DEPLOYING)
+def test_each_job_checks_its_inputs_first_and_alike(name: str) -> None:
+    """The input check is each job's first step (before the checkout), and the self-hosted
+    and SSH jobs of a workflow run the same check with the same variables."""
+    jobs = workflow(name)["jobs"]
 
     firsts = [job["steps"][0] for job in jobs.values()]
 
     assert {step["id"] for step in firsts} == {"inputs"}
-    assert len({step["run"] for step in firsts}) == 1
+    assert all(step == firsts[0] for step in firsts)
 
 
 @pytest.mark.parametrize("name", DEPLOYING)
