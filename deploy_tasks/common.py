@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
 
@@ -54,6 +54,26 @@ _locate_config: Callable[[], Path] = beside_tasks
 def use_entry_point(command: str, locate_config: Callable[[], Path]) -> None:
     global _command, _locate_config
     _command, _locate_config = command, locate_config
+
+
+def entry_command() -> str:
+    """The program that runs the tasks: ``invoke``, or the installed ``claude-pm-deploy``."""
+    return _command
+
+
+def core_flags() -> list[str]:
+    """The core flags of this command line (``--config FILE``, ``--search-root DIR``): what
+    comes before the first task name, so a command printed for later (the undo of a run)
+    finds the same tasks and config."""
+    from deploy_tasks.collection import ns
+
+    names = {name for name in ns.task_names} | {
+        alias for aliases in ns.task_names.values() for alias in aliases}
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        if arg in names:
+            return args[:i]
+    return []
 
 
 def config_path() -> Path:
@@ -143,12 +163,17 @@ def write_text(text: str) -> None:
     sys.stdout.write(_encodable(text, sys.stdout))
 
 
-def report_error(message: str) -> None:
+def report_error(message: str, err: BaseException | None = None) -> None:
+    """The one ``error:`` line; under GitHub Actions also an ``::error`` command titled with
+    the task, at the file and line the error names (``DeployError.path``, ``.line``)."""
+    from deploy_tasks import actions
+
     line = shown(message.strip())
     echo(f"error: {line}", err=True)
     if _github():
-        # Workflow command data escapes %, CR and LF; shown() left no CR or LF.
-        echo(f"::error title=deploy::{line.replace('%', '%25')}", err=True)
+        file = getattr(err, "path", None) or actions.leading_path(message)
+        echo(actions.annotation("error", line, file=file, line=getattr(err, "line", None)),
+             err=True)
 
 
 def debug_log() -> None:
@@ -173,50 +198,64 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         debug_log()
+        json_ = bool(kwargs.get("json_"))
         try:
             return fn(*args, **kwargs)
         except DeployError as err:
-            report_error(str(err))
-            raise Exit(code=err.exit_code) from None
+            fail(str(err), err.exit_code, err, json_=json_)
         except OSError as err:
             where = err.filename or "?"
-            report_error(f"{where}: {err.strerror or err}")
-            raise Exit(code=1) from None
+            fail(f"{where}: {err.strerror or err}", 1, err, json_=json_)
         except KeyboardInterrupt:
-            report_error("interrupted")
-            raise Exit(code=130) from None
+            fail("interrupted", 130, json_=json_)
         except Exception as err:
             # Last resort: a bug of ours still ends in one line, not a traceback, unless
             # DEPLOY_DEBUG asks for it. The reliability suite flags such lines: they name no
             # path.
             if os.environ.get("DEPLOY_DEBUG"):
                 raise
-            report_error(f"unexpected {type(err).__name__}: {err} "
-                         "(set DEPLOY_DEBUG=1 for the traceback)")
-            raise Exit(code=1) from None
+            fail(f"unexpected {type(err).__name__}: {err} "
+                 "(set DEPLOY_DEBUG=1 for the traceback)", 1, json_=json_)
 
     return wrapper
 
 
+def fail(message: str, code: int, err: BaseException | None = None, *,
+         json_: bool = False) -> NoReturn:
+    """End the task with ``message``: the error line (and its annotation), the ``--json``
+    error document, the step summary and outputs (``deploy_tasks.actions``), exit ``code``."""
+    from deploy_tasks import actions
+
+    report_error(message, err)
+    actions.failed(shown(message.strip()), code, err, json_=json_)
+    raise Exit(code=code) from None
+
+
 def emit_json(document: Record) -> None:
+    from deploy_tasks import actions
+
     json.dump(document, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+    actions.note_emitted()  # a task that fails after this prints no second document
 
 
 def print_plan(plan: Plan, *, diffs: bool = True) -> None:
     from deploy.plan import unified_diff
+    from deploy_tasks.actions import group
 
     if not plan.changes:
         echo("nothing to do: every target is up to date")
-    for change in plan.changes:
-        extra = f" ({change.note})" if change.note else ""
-        echo(f"would {change.action:<7} {change.target}{extra}")
-        if diffs:
-            # The hunks are the file's own lines, each behind its +, - or space; the paths
-            # in the header are names, escaped.
-            text = unified_diff(change, label=shown)
-            if text:
-                write_text(text if text.endswith("\n") else text + "\n")
+    with group(f"{len(plan.changes)} planned change(s)", len(plan.changes) * (1 + 4 * diffs)):
+        for change in plan.changes:
+            extra = f" ({change.note})" if change.note else ""
+            echo(f"would {change.action:<7} {change.target}{extra}")
+            if diffs:
+                # The hunks are the file's own lines, each behind its +, - or space; the
+                # paths in the header are names, escaped.
+                text = unified_diff(change, label=shown)
+                if text:
+                    write_text(text if text.endswith("\n") else text + "\n")
+                    sys.stdout.flush()
     unchanged = 0
     for skip in plan.skips:
         if skip.reason == "unchanged":
@@ -257,10 +296,14 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
         echo("nothing to do: every target is up to date")
     else:
         echo(f"run {result.run}: {kind}, {len(result.changes)} change(s)")
-    for applied in result.changes:
-        backup = f"backup {applied.backup.relative_to(store.tree)}" if applied.backup \
-            else "as it is, nothing written" if applied.action == "adopt" else "was absent"
-        echo(f"  {ACTION_PAST[applied.action]:<8} {applied.target}  ({backup}, id {applied.seq})")
+    from deploy_tasks.actions import group
+
+    with group(f"{len(result.changes)} change(s)", len(result.changes)):
+        for applied in result.changes:
+            backup = f"backup {applied.backup.relative_to(store.tree)}" if applied.backup \
+                else "as it is, nothing written" if applied.action == "adopt" else "was absent"
+            echo(f"  {ACTION_PAST[applied.action]:<8} {applied.target}  "
+                 f"({backup}, id {applied.seq})")
     skipped = [s for s in plan.skips if s.reason != "unchanged"]
     for skip in skipped:
         echo(f"  skipped  {skip.target} ({skip.reason})")
@@ -269,46 +312,26 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
         echo(f"  {unchanged} target(s) unchanged")
 
 
-def _cell(value: object) -> str:
-    """Text for a Markdown table cell: escaped (:func:`shown`), its pipes too."""
-    return shown(value).replace("|", "\\|")
-
-
-def _code(value: object) -> str:
-    """A name as Markdown code in a table cell; a backtick in it takes a longer fence."""
-    text = _cell(value)
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
-def step_summary(title: str, result: RunResult) -> None:
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not _github() or not path:
-        return
-    lines = [f"### {_cell(title)}: run {result.run}", "", "| action | target | backup |",
-             "|---|---|---|"]
-    for a in result.changes:
-        lines.append(f"| {a.action} | {_code(a.target)} | "
-                     f"{_code(a.backup.name if a.backup else '-')} |")
-    if not result.changes:
-        lines.append("| - | nothing changed | - |")
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n\n")
-
-
 @contextmanager
 def writing(store: Store, wait: int) -> Iterator[Session]:
-    """A session on ``store`` for this command line: its lock held (waiting ``wait`` s)."""
+    """A session on ``store`` for this command line: its lock held (waiting ``wait`` s), its
+    runs recording where they came from (commit, ref, CI run)."""
     from deploy.store import open_session
+    from deploy_tasks import actions
 
-    with open_session(store, command=command_line(), actor=actor(), wait=wait) as sess:
+    came = actions.provenance(store.project)
+    with open_session(store, command=command_line(), actor=actor(), wait=wait,
+                      provenance=came) as sess:
+        actions.note_session(sess)
         yield sess
 
 
-def write_task(store: Store, *, kind: RunKind, title: str,
+def write_task(store: Store, *, kind: RunKind,
                build: Callable[[Index | None], Plan], dry_run: bool, json_: bool, wait: int,
                after: Callable[[Session, Plan], Record] | None = None) -> None:
     """The shape every writing task shares: plan (read-only for a dry run), apply, report."""
     from deploy.store import apply
+    from deploy_tasks import actions
 
     # Plan read-only first: a dry run stops here, and so does a run with nothing to change
     # (the no-change fast path takes no lock and writes not even the lock's holder line).
@@ -321,12 +344,15 @@ def write_task(store: Store, *, kind: RunKind, title: str,
         plan = None if pending else build(index)
     if dry_run:
         assert plan is not None  # a dry run never waits for recovery
+        actions.note_plan(plan)
+        actions.warn_skips(plan.skips)
         if json_:
             emit_json({"run": None, "dry_run": True, "changes": plan_records(plan)})
         else:
             print_plan(plan)
         return
     if plan is not None and not plan.changes and not plan.accepts:
+        actions.warn_skips(plan.skips)
         if json_:
             emit_json({"run": None, "changes": [], "recovered": []})
         else:
@@ -340,7 +366,8 @@ def write_task(store: Store, *, kind: RunKind, title: str,
             plan = build(sess.index)
         result = apply(sess, plan, kind=kind)
         extra = after(sess, plan) if after is not None else {}
-    step_summary(title, result)
+    actions.note_result(result, tree=store.tree)
+    actions.warn_skips(plan.skips)
     if json_:
         emit_json({"run": result.run, "changes": change_records(result),
                    "recovered": list(result.recovered), **extra})

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Context
 
+from deploy_tasks import actions
 from deploy_tasks.common import (
     WRITE_HELP,
     Record,
@@ -19,7 +20,6 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
-    step_summary,
     writing,
 )
 from deploy_tasks.flags import task
@@ -167,13 +167,16 @@ def reindex(c: Context, force: bool = False, dry_run: bool = False, json_: bool 
     owners = targets(cfg, reindex_names(store)) if store.check_trust() else {}
     if dry_run:
         plan = plan_reindex(store, owners, force=force)
+        actions.note_dry_run(actions.Row("import", str(e.target), None, None)
+                             for e in plan.entries)
         seqs: list[int | None] = [None] * len(plan.entries)
         run: int | None = None
         recovered: tuple[int, ...] = ()
     else:
         result = rebuild_index(store, owners, command=command_line(), actor=actor(),
-                               wait=wait, force=force)
-        step_summary("backups.reindex", RunResult(result.run, result.changes))
+                               wait=wait, force=force,
+                               provenance=actions.provenance(store.project))
+        actions.note_result(RunResult(result.run, result.changes), tree=store.tree)
         plan, run, recovered = result.plan, result.run, result.recovered
         seqs = [a.seq for a in result.changes]
     if json_:

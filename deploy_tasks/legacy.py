@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Context
 
+from deploy_tasks import actions
 from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
@@ -20,7 +21,6 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
-    step_summary,
     writing,
 )
 from deploy_tasks.flags import task
@@ -51,12 +51,9 @@ def printable(path: Path | str | None) -> str:
 
 
 def warn(message: str) -> None:
-    """One ``warning:`` line on stderr; under GitHub Actions also a ``::warning::`` line."""
-    line = " ".join(message.split())
-    echo(f"warning: {line}", err=True)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        escaped = line.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        echo(f"::warning::{escaped}", err=True)
+    """One ``warning:`` line on stderr; under GitHub Actions also a ``::warning`` command
+    (and a line of the step summary)."""
+    actions.warning(message)
 
 
 def warn_exposed(found: tuple[LegacyBackup, ...] | list[LegacyBackup],
@@ -145,6 +142,8 @@ def migrate(c: Context, dry_run: bool = False, remove_originals: bool = False,
         todo = pending(index, items)
         busy = index is not None and bool(index.runs.running())
     if dry_run:
+        actions.note_dry_run(actions.Row("import", str(item.target), None, None)
+                             for item in todo)
         _dry_run(scan, todo, remove_originals, json_)
         warn_exposed(scan.found)
         return
@@ -157,8 +156,7 @@ def migrate(c: Context, dry_run: bool = False, remove_originals: bool = False,
             scan = _scan(cfg, store, sess.index)
             items = _items(scan)
             outcome = migrate_files(sess, items, remove_originals=remove_originals)
-        if outcome.result.run is not None:
-            step_summary("backups.migrate", outcome.result)
+        actions.note_result(outcome.result, tree=store.tree)
     for line in outcome.not_removed:
         warn(line)
     warn_exposed(scan.found, set(outcome.removed))

@@ -114,10 +114,11 @@ def test_an_error_line_and_its_annotation_escape_the_path(hostile: Project) -> N
     assert failed.returncode == 2
     assert len(lines) == 2, failed.stderr
     assert lines[0].startswith(f"error: {shown(hostile.root)}/versions/MEMORY_VERSION: ")
-    assert lines[1].startswith(f"::error title=deploy::{shown(hostile.root)}/versions/")
+    assert lines[1].startswith("::error ")
+    assert f"title=versions.bump::{shown(hostile.root)}/versions/" in lines[1]
     assert_no_forged_lines(failed.stderr)
     rows = [line for line in summary.read_text().splitlines() if line.startswith("| create")]
-    assert rows == [f"| create | `{shown(hostile.target / 'bin' / 'tool')}` | `-` |"]
+    assert rows == [f"| create | `{shown(hostile.target / 'bin' / 'tool')}` | `-` | 1 |"]
 
 
 def test_a_non_utf8_path_in_an_error_line_shows_its_bytes(project: Project) -> None:
