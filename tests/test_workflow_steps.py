@@ -608,10 +608,26 @@ def test_a_rollback_by_run_id_of_one_category(runner: Runner) -> None:
     scripts = runner.run("rollback.yml", "runner", inputs={"category": "scripts"})
 
     assert by_run.succeeded, explain(by_run)
-    assert ["rollback.release", "--wait", "300", "--run", "1", "--dry-run"] in by_run.calls
+    assert ["rollback.release", "--wait", "300", "--run", "1", "--dry-run", "--json"] \
+        in by_run.calls
+    assert by_run.step("rollback").outputs["planned"] == "3"
+    assert by_run.step("rollback").outputs["outcome"] == "dry-run"
     assert scripts.succeeded, explain(scripts)
     assert not (runner.home / ".local" / "bin" / "hello").exists()
     assert (runner.home / ".claude-pm" / "framework" / "CLAUDE.md").exists()
+
+
+def test_a_dry_run_rollback_with_nothing_to_undo_is_red_too(runner: Runner) -> None:
+    """A dry run is green only when its plan would undo something: after the deploy was
+    rolled back, the same dry run plans nothing and the job fails."""
+    runner.run("deploy.yml", "runner")
+    runner.run("rollback.yml", "runner", inputs={"category": "scripts"})
+
+    job = runner.run("rollback.yml", "runner", inputs={"category": "scripts", "dry_run": True})
+
+    assert job.step("rollback").outputs["planned"] == "0"
+    assert not job.succeeded
+    assert any("nothing was rolled back" in msg for _, msg in job.errors())
 
 
 def test_a_rollback_with_nothing_to_undo_fails_the_job(runner: Runner) -> None:
