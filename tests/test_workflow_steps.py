@@ -317,8 +317,12 @@ class Runner:
         self.temp = self.root / "runner-temp"
         self.shim = self.root / "shim"
         self.calls = self.root / "calls"
+        self.machine_env: dict[str, str] = {}
         self.shim.mkdir(exist_ok=True)
-        real = Path(sys.executable).with_name("claude-pm-deploy")
+        self.use_toolkit(Path(sys.executable).with_name("claude-pm-deploy"))
+
+    def use_toolkit(self, real: Path) -> None:
+        """The command the install stand-in's wrapper runs: this venv's, or a fake."""
         wrapper = self.shim / "claude-pm-deploy"
         wrapper.write_text(WRAPPER.replace("{real}", str(real)))
         wrapper.chmod(0o755)
@@ -367,7 +371,10 @@ class Runner:
     def run(self, workflow: str, job_id: str, *, event: str = "workflow_dispatch",
             inputs: dict[str, Any] | None = None, release: dict[str, Any] | None = None,
             vars_: dict[str, str] | None = None, secrets: dict[str, str] | None = None,
-            matrix: dict[str, Any] | None = None, stop_after: str | None = None) -> JobRun:
+            matrix: dict[str, Any] | None = None, stop_after: str | None = None,
+            env: dict[str, str] | None = None) -> JobRun:
+        """Run one job's steps in order; ``env`` is the runner machine's own environment
+        (what a self-hosted runner's service passes on), beneath every ``env:`` block."""
         doc = load_yaml(GITHUB / "workflows" / workflow)
         job = doc["jobs"][job_id]
         if matrix is None and "strategy" in job:
@@ -381,6 +388,7 @@ class Runner:
         self.calls.write_bytes(b"")
         if not self.job_if(job, contexts):
             return JobRun([], "", [], [], ran=False)
+        self.machine_env = dict(env or {})
         workflow_env = {k: interpolate(v, contexts) for k, v in (doc.get("env") or {}).items()}
         job_env = {**workflow_env,
                    **{k: interpolate(v, contexts) for k, v in (job.get("env") or {}).items()}}
@@ -457,6 +465,7 @@ class Runner:
             "GITHUB_JOB": contexts["github"]["job"],
             "RUNNER_TEMP": str(self.temp), "RUNNER_OS": "Linux",
             "CLAUDE_PM_TEST_CALLS": str(self.calls),
+            **self.machine_env,
             **{k: str(self.temp / f) for k, f in files.items()},
             **env,
         }
@@ -823,3 +832,47 @@ def test_step_files_are_read_as_the_runner_reads_them(tmp_path: Path) -> None:
     path.write_text("run=7\nundo<<EOF_1\nline one\nline=two\nEOF_1\nchanged=0\n")
 
     assert read_key_values(path) == {"run": "7", "undo": "line one\nline=two", "changed": "0"}
+
+
+FAKE_FLEET = """#!/usr/bin/env python3
+# Stands in for `claude-pm-deploy ... --hosts ... --json` (no sshd here): prints the
+# documented many-hosts document, {"hosts": {HOST: <that host's document or an error>}}.
+import json, os, sys
+if sys.argv[1] == "history":
+    print(json.dumps({"hosts": {h: {"runs": []} for h in ("web1", "web2")}}))
+    sys.exit(0)
+print(json.dumps({"hosts": json.loads(os.environ["FAKE_HOSTS"])}))
+"""
+
+
+@pytest.mark.parametrize(("hosts", "green", "warned"), [
+    pytest.param({"web1": {"run": 9, "undoes": 8, "changes": [{"action": "delete"}]},
+                  "web2": {"run": 4, "undoes": 3, "changes": [{"action": "update"}]}},
+                 True, None, id="both-undone"),
+    pytest.param({"web1": {"run": 9, "undoes": 8, "changes": [{"action": "delete"}]},
+                  "web2": {"run": None, "undoes": None, "changes": []}},
+                 True, "web2", id="one-had-nothing"),
+    pytest.param({"web1": {"run": None, "undoes": None, "changes": []},
+                  "web2": {"run": None, "undoes": None, "changes": []}},
+                 False, "web1,web2", id="nothing-anywhere"),
+])
+def test_the_ssh_rollback_counts_what_each_host_undid(
+        runner: Runner, tmp_path: Path, hosts: dict[str, Any], green: bool,
+        warned: str | None) -> None:
+    """The SSH rollback reads each host's changes from the ``--json`` document: green when
+    any host undid something, a warning naming the hosts that had nothing to undo, red when
+    none did. (The toolkit is a fake printing the documented shape: the fleet itself is
+    tested against real sshd by tests/test_hosts.py.)"""
+    fake = tmp_path / "fake-claude-pm-deploy"
+    fake.write_text(FAKE_FLEET)
+    fake.chmod(0o755)
+    runner.use_toolkit(fake)
+
+    job = runner.run("rollback.yml", "ssh", inputs={"hosts": "web1,web2"}, secrets=SECRETS,
+                     env={"FAKE_HOSTS": json.dumps(hosts)})
+
+    assert job.succeeded is green, explain(job)
+    assert ["rollback.release", "--wait", "300", "--hosts", "web1,web2", "--parallel", "4",
+            "--json"] in job.calls
+    warnings = [m for kind, _, m in job.annotations if kind == "warning"]
+    assert warnings == ([f"nothing to roll back on: {warned}"] if warned else [])
