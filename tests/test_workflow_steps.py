@@ -41,6 +41,7 @@ import pytest
 from tests.test_workflows import GITHUB, load_yaml
 
 STATUS_FUNCTIONS = ("always", "success", "failure", "cancelled")
+SHA = "c0ffee1" + "0" * 33  # the commit every job here runs from (GITHUB_SHA)
 TOKEN = re.compile(r"""\s*(?:
     (?P<str>'(?:[^']|'')*')
   | (?P<num>-?\d+(?:\.\d+)?)
@@ -336,7 +337,7 @@ class Runner:
         return {
             "inputs": inputs if event == "workflow_dispatch" else {},
             "github": {"event_name": event, "event": payload, "job": "", "run_id": "4242",
-                       "run_attempt": "1", "sha": "0" * 40, "ref_name": "main",
+                       "run_attempt": "1", "sha": SHA, "ref_name": "main",
                        "repository": "owner/claude-pm", "workspace": str(self.workspace),
                        "server_url": "https://github.com", "workflow": ""},
             "vars": vars_, "secrets": secrets, "matrix": matrix,
@@ -577,6 +578,7 @@ def test_an_unchanged_deploy_is_green_and_says_so(runner: Runner) -> None:
     out = job.step("deploy").outputs
     assert (out["outcome"], out["changed"]) == ("unchanged", "0")
     assert not out.get("undo")
+    assert "nothing to do" in job.summary.lower()
     assert job.calls[1] == ["deploy.all", "--wait", "300"]
 
 
@@ -587,6 +589,7 @@ def test_a_dry_run_writes_nothing(runner: Runner) -> None:
 
     assert job.succeeded, explain(job)
     assert job.step("deploy").outputs["outcome"] == "dry-run"
+    assert "dry run" in job.summary.lower() and "rollback.release" not in job.summary
     assert job.calls[1] == ["deploy.scripts", "--wait", "300", "--dry-run"]
     assert not (runner.home / ".local").exists()
     assert not (runner.temp / ARTIFACTS / "backups.tar").exists()
@@ -603,6 +606,7 @@ def test_a_rollback_that_undoes_is_green(runner: Runner) -> None:
     assert job.succeeded, explain(job)
     out = job.step("rollback").outputs
     assert out["outcome"] == "changed" and int(out["changed"]) == 3
+    assert "undid run 1" in job.summary and "rollback.release --run 2" in job.summary
     assert not (runner.home / ".local" / "bin" / "hello").exists()
     assert ["rollback.release", "--wait", "300"] in job.calls
     check_artifacts(runner, job, "upload history and backup tree", [2, 1])
@@ -648,6 +652,24 @@ def test_a_rollback_with_nothing_to_undo_fails_the_job(runner: Runner) -> None:
     assert job.step("rollback").outcome == "success"
     assert job.step("fail unless something was rolled back").outcome == "failure"
     assert any("nothing was rolled back" in msg for _, msg in job.errors())
+    assert "nothing to do" in job.summary.lower()
+    assert "### nothing was rolled back" in job.summary
+
+
+@pytest.mark.parametrize(("commit", "undone"), [
+    pytest.param(SHA[:7].upper(), True, id="the-deploys-commit"),
+    pytest.param("deadbee", False, id="another-commit"),
+])
+def test_a_rollback_by_commit(runner: Runner, commit: str, undone: bool) -> None:
+    """``commit`` (a prefix, any case) undoes the latest run made from that commit; a commit
+    no run came from undoes nothing, and the job is red."""
+    runner.run("deploy.yml", "runner")
+
+    job = runner.run("rollback.yml", "runner", inputs={"commit": commit})
+
+    assert job.succeeded is undone, explain(job)
+    assert ["rollback.release", "--wait", "300", "--commit", commit.lower()] in job.calls
+    assert (runner.home / ".local" / "bin" / "hello").exists() is not undone
 
 
 CONTRADICTIONS = [
