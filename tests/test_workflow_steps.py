@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -885,6 +886,8 @@ def test_the_ssh_rollback_counts_what_each_host_undid(
     any host undid something, a warning naming the hosts that had nothing to undo, red when
     none did. (The toolkit is a fake printing the documented shape: the fleet itself is
     tested against real sshd by tests/test_hosts.py.)"""
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (the ubuntu-24.04 image this job runs on has it)")
     fake = tmp_path / "fake-claude-pm-deploy"
     fake.write_text(FAKE_FLEET)
     fake.chmod(0o755)
