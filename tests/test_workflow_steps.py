@@ -593,8 +593,29 @@ def test_a_dry_run_writes_nothing(runner: Runner) -> None:
     assert "dry run" in job.summary.lower() and "rollback.release" not in job.summary
     assert job.calls[1] == ["deploy.scripts", "--wait", "300", "--dry-run"]
     assert not (runner.home / ".local").exists()
+    assert not (runner.home / ".claude-pm").exists()  # the collect step only reads too
     assert not (runner.temp / ARTIFACTS / "backups.tar").exists()
     assert json.loads((runner.temp / ARTIFACTS / "history.json").read_text())["runs"] == []
+
+
+def test_a_blocked_deploy_is_red_and_still_leaves_its_artifacts(runner: Runner) -> None:
+    """A rendered target edited by hand blocks the next deploy (exit 3): the job is red with
+    the toolkit's annotation and a ``blocked`` outcome, and the ``always()`` steps still
+    collect the history and the tree for the artifact."""
+    runner.run("deploy.yml", "runner")
+    (runner.home / ".claude-pm" / "framework" / "CLAUDE.md").write_text("edited by hand\n")
+    (runner.workspace / "templates" / "CLAUDE.md").write_text("memory, new\n")
+
+    job = runner.run("deploy.yml", "runner")
+
+    assert not job.succeeded
+    deploy = job.step("deploy")
+    assert (deploy.returncode, deploy.outputs["outcome"]) == (3, "blocked")
+    assert [p.get("title") for p, _ in job.errors()] == ["deploy"]
+    assert job.step("collect history and backup tree").outcome == "success"
+    assert (runner.home / ".claude-pm" / "framework" / "CLAUDE.md").read_text() == \
+        "edited by hand\n"
+    check_artifacts(runner, job, "upload history and backup tree", [1])
 
 
 def test_a_rollback_that_undoes_is_green(runner: Runner) -> None:
