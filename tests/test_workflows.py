@@ -1,5 +1,10 @@
-"""Offline checks of ``.github/workflows``: each file against GitHub's workflow schema, and
-every ``invoke`` command a ``run:`` step calls against the tasks this checkout defines.
+"""Offline checks of ``.github/workflows``: each file against GitHub's workflow schema,
+every ``invoke``/``claude-pm-deploy`` command a ``run:`` step calls against the tasks this
+checkout defines, and what a platform engineer checks before signing a workflow off (issue
+14): actions pinned by commit, no expression pasted into a script, permissions, concurrency
+and timeouts, the inputs, the runner labels, the constraints, shellcheck over every script,
+actionlint where installed, Dependabot's config. ``tests/test_workflow_steps.py`` runs the
+steps themselves.
 
 The schema is the one vendored inside check-jsonschema (``--builtin-schema``), so nothing is
 downloaded; the tasks and their flags come from Invoke's own loader and parser contexts, read
