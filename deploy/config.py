@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from deploy import tomlkeys
 from deploy.errors import ConfigError
 from deploy.names import check_name, check_template_id
 
@@ -171,8 +170,16 @@ def _keyed(check: Any, value: Any, key: str, *args: Any) -> Any:
         raise
 
 
+def _line(text: str, key: str) -> int | None:
+    from deploy import tomlkeys
+
+    return tomlkeys.key_line(text, key)
+
+
 def _placed(err: ConfigError, path: Path, text: str) -> ConfigError:
     """``err`` named after the config file, at the line of the key it names (issue 14)."""
+    from deploy import tomlkeys  # only on the error path: its patterns cost a few ms
+
     message = str(err)
     key = err.key or tomlkeys.message_key(message)
     line = tomlkeys.key_line(text, key) if key else None
@@ -194,6 +201,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}").at(path) from err
     except tomllib.TOMLDecodeError as err:
+        from deploy import tomlkeys
+
         raise ConfigError(f"{path}: not valid TOML: {err}").at(
             path, tomlkeys.decode_line(str(err))) from err
     except UnicodeDecodeError as err:
@@ -206,8 +215,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     tool = document.get("tool")
     if tool is not None and not isinstance(tool, dict):
         raise ConfigError(f"{path}: tool must be a table holding [tool.deploy], not "
-                          f"{type(tool).__name__} {tool!r}").at(
-                              path, tomlkeys.key_line(text, "tool"))
+                          f"{type(tool).__name__} {tool!r}").at(path, _line(text, "tool"))
     if tool is None or "deploy" not in tool:
         # The contract: a file without the table is an error, not the defaults.
         raise ConfigError(f"{path}: no [tool.deploy] table; this file does not configure "
@@ -216,7 +224,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: tool.deploy must be a table, not "
                           f"{type(table).__name__} {table!r}").at(
-                              path, tomlkeys.key_line(text, "tool.deploy"))
+                              path, _line(text, "tool.deploy"))
     where = "tool.deploy"
     for key in table:
         if key not in TOP_KEYS:

@@ -18,9 +18,7 @@ An error is also an ``::error file=,line=,title=TASK::`` workflow command, and a
 from __future__ import annotations
 
 import os
-import shlex
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -157,7 +155,7 @@ def warning(message: str, *, printed: bool = True, file: str | None = None) -> N
     if _report is not None:
         _report.warnings.append(line)
     if active():
-        common.echo(annotation("warning", line, file=file), err=True)
+        common.echo(annotation("warning", line, file=file or leading_path(message)), err=True)
 
 
 # --- workflow commands -----------------------------------------------------------------------
@@ -246,6 +244,8 @@ def undo_command(report: Report) -> str:
     """The command line that undoes the report's run: this program, the core flags it was
     given (``--config FILE``, ``--search-root DIR``), ``rollback.release --run N`` and the
     task's ``--prefix``."""
+    import shlex
+
     argv = [common.entry_command(), *common.core_flags(),
             "rollback.release", "--run", str(report.run)]
     if report.prefix:
@@ -331,6 +331,8 @@ def provenance_for(report: Report) -> Provenance | None:
 def outputs(values: dict[str, str]) -> str:
     """``name=value`` lines; a value that could hold a line break in ``name<<DELIM`` form,
     with a delimiter that is not in it, so no value can forge another output."""
+    import uuid
+
     lines = []
     for name, value in values.items():
         if (value.isascii() and value.replace("-", "").isalnum()) or value == "":

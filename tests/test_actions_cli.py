@@ -316,7 +316,7 @@ def test_long_listings_fold_into_groups_and_skips_warn(gha: Actions) -> None:
     end = lines.index("::endgroup::")
     assert sum("created  " in line for line in lines[start:end]) == 13
     (warning,) = annotations(done.stderr, "warning")
-    assert warning.startswith("::warning title=deploy.scripts::")
+    assert warning.startswith("::warning file=bin/tool.swp,title=deploy.scripts::")
     assert "tool.swp" in warning
     assert "> [!WARNING]" in summary
 
@@ -436,3 +436,135 @@ def test_a_json_document_already_printed_is_not_doubled(gha: Actions) -> None:
 
     assert done.returncode == 1
     assert json.loads(done.stdout)["problems"]
+
+
+def holds_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open (its /proc fd links)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False  # gone meanwhile
+    found = False
+    for fd in fds:
+        try:
+            found = found or os.readlink(fd) == str(path)
+        except OSError:
+            continue  # closed meanwhile
+    return found
+
+
+def test_an_interrupted_run_is_reported(gha: Actions) -> None:
+    """SIGINT (how Actions cancels a job) while a run waits for the lock: exit 130, outcome
+    ``failed``, the summary says interrupted, nothing written."""
+    import signal
+    import time
+
+    project = gha.project
+    project.ok("deploy.scripts")
+    project.write({"bin/tool": script("v2")})
+    lock = project.tree / "lock"
+    for key in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        Path(gha.env[key]).write_text("")
+    env = {**os.environ, "DEPLOY_CONFIG": str(project.config_path), **gha.env}
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "--search-root", str(REPO), "deploy.scripts",
+             "--wait", "600"], cwd=project.root, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            # It waits once it holds the lock file open (deploy.store.lock.hold).
+            for _ in range(6000):
+                if holds_open(waiting.pid, lock) or waiting.poll() is not None:
+                    break
+                time.sleep(0.01)
+            waiting.send_signal(signal.SIGINT)
+            _out, err = waiting.communicate(timeout=120)
+        finally:
+            if waiting.poll() is None:
+                waiting.kill()
+                waiting.wait()
+    finally:
+        os.close(fd)
+
+    assert waiting.returncode == 130, err
+    outputs = parse_outputs(Path(gha.env["GITHUB_OUTPUT"]).read_text())
+    assert outputs == {"run": "", "changed": "0", "outcome": "failed", "undo": ""}
+    summary = Path(gha.env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert summary.startswith("### deploy.scripts: interrupted (exit 130)\n")
+    assert (project.target / "bin/tool").read_text() == script("v1")
+
+
+PROGRAM = "import sys; from deploy_tasks.program import main; main()"
+
+
+def test_the_installed_command_names_itself_in_the_undo(gha: Actions) -> None:
+    """Through ``claude-pm-deploy`` (its ``main`` run from the checkout) the undo is that
+    command with the ``--config`` it was given, and running it undoes the run."""
+    project = gha.project
+    env = {**os.environ, **gha.env, "PYTHONPATH": str(REPO)}
+    env.pop("DEPLOY_CONFIG", None)
+    for key in ("GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"):
+        Path(gha.env[key]).write_text("")
+
+    def program(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", PROGRAM, *args], cwd=project.root,
+                              env=env, capture_output=True, text=True, timeout=120,
+                              check=False)
+
+    done = program("--config", "deploy.toml", "deploy.scripts")
+    outputs = parse_outputs(Path(gha.env["GITHUB_OUTPUT"]).read_text())
+    argv = shlex.split(outputs["undo"])
+    undone = program(*argv[1:])
+
+    assert done.returncode == 0, done.stderr
+    assert outputs["undo"] == "claude-pm-deploy --config deploy.toml rollback.release --run 1"
+    assert undone.returncode == 0, undone.stderr
+    assert not (project.target / "bin/tool").exists()
+
+
+def test_a_kept_conflict_is_a_warning(gha: Actions) -> None:
+    """``--on-conflict keep`` keeps a hand edit: the run succeeds (it accepted the file), and
+    the kept target is a ``::warning`` and a warning in the summary."""
+    project = gha.project
+    project.configure(TEMPLATE)
+    project.write({"tpl/app.conf.j2": "name = {{ project_name }}\n"})
+    project.ok("deploy.templates")
+    target = project.target / "conf/app.conf"
+    target.write_text("edited by hand\n")
+
+    done, summary, outputs = gha.run("deploy.templates", "--on-conflict", "keep")
+
+    assert done.returncode == 0, done.stderr
+    (warning,) = annotations(done.stderr, "warning")
+    assert warning.startswith("::warning file=target/conf/app.conf,title=deploy.templates::")
+    assert warning.endswith("skipped (kept)")
+    assert f"> {target}: skipped (kept)" in summary
+    assert outputs["outcome"] == "changed" and outputs["undo"].endswith("--run 2")
+    assert target.read_text() == "edited by hand\n"
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(("deploy.scripts", "--nope"), id="unknown-flag"),
+    pytest.param(("deploy.scripts", "--wait", "abc"), id="bad-number"),
+])
+def test_a_parse_error_of_a_writing_task_is_failed(gha: Actions, args: tuple[str, ...]) -> None:
+    """A writing task's flags that do not parse: exit 2, the annotation titled with the
+    task, and the job still gets its summary and ``outcome=failed``."""
+    done, summary, outputs = gha.run(*args)
+
+    assert done.returncode == 2
+    (annotation,) = annotations(done.stderr)
+    assert annotation.startswith("::error title=deploy.scripts::deploy.scripts: ")
+    assert outputs == {"run": "", "changed": "0", "outcome": "failed", "undo": ""}
+    assert summary.startswith("### deploy.scripts: failed (exit 2)")
+
+
+def test_a_parse_error_of_a_reading_task_writes_no_outputs(gha: Actions) -> None:
+    """``history --nope``: the annotation, but no summary or outputs (it writes nothing)."""
+    done, summary, outputs = gha.run("history", "--nope")
+
+    assert done.returncode == 2
+    assert annotations(done.stderr)[0].startswith("::error title=history::")
+    assert summary == "" and outputs == {}

@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS runs (
     project TEXT,                    -- the config file of the project that ran it
     git_commit TEXT,                 -- where it came from (issue 14): the commit,
     git_ref TEXT,                    -- the branch or tag,
-    ci_url TEXT                      -- and the CI run's page; NULL when unknown
+    ci_url TEXT                      -- and the CI run's page (NULL when unknown)
 );
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
