@@ -922,3 +922,20 @@ def test_the_ssh_rollback_counts_what_each_host_undid(
             "--json"] in job.calls
     warnings = [m for kind, _, m in job.annotations if kind == "warning"]
     assert warnings == ([f"nothing to roll back on: {warned}"] if warned else [])
+
+
+def test_a_config_error_is_annotated_at_its_line_in_the_checkout(runner: Runner) -> None:
+    """An unknown key stops the versions gate (exit 2) with an annotation at that key's line,
+    its path relative to GITHUB_WORKSPACE; the deploy step never runs."""
+    config = runner.workspace / "pyproject.toml"
+    config.write_text(CONFIG + "\n[tool.deploy.backup]\nretention_dayz = 3\n")
+    line = config.read_text().splitlines().index("retention_dayz = 3") + 1
+
+    job = runner.run("deploy.yml", "runner")
+
+    assert job.step("versions gate").returncode == 2
+    assert job.step("deploy").outcome == "skipped"
+    props, message = job.errors()[0]  # the collect step meets the same error after it
+    assert (props.get("file"), props.get("line"), props.get("title")) == \
+        ("pyproject.toml", str(line), "versions.check")
+    assert "retention_dayz" in message
