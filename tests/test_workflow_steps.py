@@ -558,6 +558,7 @@ def test_a_deploy_that_changes(runner: Runner) -> None:
     job = runner.run("deploy.yml", "runner")
 
     assert job.succeeded, explain(job)
+    assert job.errors() == []
     out = job.step("deploy").outputs
     assert (out["outcome"], out["changed"], out["run"]) == ("changed", "3", "1")
     assert "rollback.release --run 1" in out["undo"]
@@ -576,6 +577,7 @@ def test_an_unchanged_deploy_is_green_and_says_so(runner: Runner) -> None:
                      release={"prerelease": False, "tag_name": "v1"})
 
     assert job.succeeded, explain(job)
+    assert job.errors() == []
     out = job.step("deploy").outputs
     assert (out["outcome"], out["changed"]) == ("unchanged", "0")
     assert not out.get("undo")
@@ -589,6 +591,7 @@ def test_a_dry_run_writes_nothing(runner: Runner) -> None:
     job = runner.run("deploy.yml", "runner", inputs={"category": "scripts", "dry_run": True})
 
     assert job.succeeded, explain(job)
+    assert job.errors() == []
     assert job.step("deploy").outputs["outcome"] == "dry-run"
     assert "dry run" in job.summary.lower() and "rollback.release" not in job.summary
     assert job.calls[1] == ["deploy.scripts", "--wait", "300", "--dry-run"]
@@ -626,6 +629,7 @@ def test_a_rollback_that_undoes_is_green(runner: Runner) -> None:
     job = runner.run("rollback.yml", "runner")
 
     assert job.succeeded, explain(job)
+    assert job.errors() == []
     out = job.step("rollback").outputs
     assert out["outcome"] == "changed" and int(out["changed"]) == 3
     assert "undid run 1" in job.summary and "rollback.release --run 2" in job.summary
