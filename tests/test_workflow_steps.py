@@ -300,9 +300,16 @@ def annotations(output: str) -> list[tuple[str, dict[str, str], str]]:
 
 
 WRAPPER = """#!/bin/sh
-# Test stand-in for the install step's venv: logs each call, then runs the real command.
+# Test stand-in for the install step's venv: logs each call, then runs the command. These
+# tests contact no host: the real toolkit is never given --hosts (a stand-in may be).
 printf '%s\\0' "$@" >> "$CLAUDE_PM_TEST_CALLS"
 printf '\\n' >> "$CLAUDE_PM_TEST_CALLS"
+for arg in "$@"; do
+    if [ "$arg" = --hosts ] && [ "{guard}" = yes ]; then
+        echo "test wrapper: no host is contacted from these tests" >&2
+        exit 99
+    fi
+done
 exec "{real}" "$@"
 """
 
@@ -323,10 +330,12 @@ class Runner:
         self.shim.mkdir(exist_ok=True)
         self.use_toolkit(Path(sys.executable).with_name("claude-pm-deploy"))
 
-    def use_toolkit(self, real: Path) -> None:
-        """The command the install stand-in's wrapper runs: this venv's, or a fake."""
+    def use_toolkit(self, real: Path, *, guard: bool = True) -> None:
+        """The command the install stand-in's wrapper runs: this venv's (which may never be
+        given ``--hosts``), or a stand-in."""
         wrapper = self.shim / "claude-pm-deploy"
-        wrapper.write_text(WRAPPER.replace("{real}", str(real)))
+        wrapper.write_text(WRAPPER.replace("{real}", str(real))
+                           .replace("{guard}", "yes" if guard else "no"))
         wrapper.chmod(0o755)
 
     def contexts(self, event: str, inputs: dict[str, Any], release: dict[str, Any] | None,
@@ -794,11 +803,14 @@ def test_the_ssh_job_writes_key_and_known_hosts_private(runner: Runner, workflow
 
 
 def test_the_ssh_job_without_its_secrets_stops_with_a_clear_error(runner: Runner) -> None:
-    """Without the environment's secrets the SSH setup fails, naming them; nothing deploys."""
+    """Without the environment's secrets the SSH setup fails, naming them: nothing deploys
+    and no host is contacted, not even for the history."""
     job = runner.run("deploy.yml", "ssh", inputs={"hosts": "web1"})
 
     assert not job.succeeded
     assert job.step("deploy").outcome == "skipped"
+    assert job.step("collect history").outcome == "skipped"
+    assert job.calls == [["versions.check"]]
     assert any("DEPLOY_SSH_KEY" in m for _, m in job.errors())
 
 
@@ -914,7 +926,7 @@ def test_the_ssh_rollback_counts_what_each_host_undid(
     fake = tmp_path / "fake-claude-pm-deploy"
     fake.write_text(FAKE_FLEET)
     fake.chmod(0o755)
-    runner.use_toolkit(fake)
+    runner.use_toolkit(fake, guard=False)
 
     job = runner.run("rollback.yml", "ssh", inputs={"hosts": "web1,web2"}, secrets=SECRETS,
                      env={"FAKE_HOSTS": json.dumps(hosts)})
