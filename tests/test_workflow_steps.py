@@ -953,3 +953,13 @@ def test_a_config_error_is_annotated_at_its_line_in_the_checkout(runner: Runner)
     assert (props.get("file"), props.get("line"), props.get("title")) == \
         ("pyproject.toml", str(line), "versions.check")
     assert "retention_dayz" in message
+
+
+def test_the_real_toolkit_is_never_sent_to_a_host_from_here(runner: Runner) -> None:
+    """The SSH deploy run whole against this venv's toolkit stops at the wrapper (exit 99)
+    instead of connecting anywhere: these tests' traffic stays on this machine."""
+    job = runner.run("deploy.yml", "ssh", inputs={"hosts": "web1"}, secrets=SECRETS)
+
+    assert job.step("deploy").returncode == 99
+    assert "no host is contacted" in job.step("deploy").stderr
+    assert job.step("collect history").returncode == 99
