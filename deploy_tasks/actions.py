@@ -18,7 +18,6 @@ An error is also an ``::error file=,line=,title=TASK::`` workflow command, and a
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -122,12 +121,12 @@ def note_rows(run: int | None, rows: Iterable[Row]) -> None:
         _report.run, _report.rows = run, list(rows)
 
 
-def note_plan(plan: Plan, *, action: str | None = None) -> None:
+def note_plan(plan: Plan) -> None:
     """A dry run: what it would change."""
     if _report is None:
         return
     _report.dry_run = True
-    _report.rows = [Row(action or c.action, str(c.target), None, None) for c in plan.changes]
+    _report.rows = [Row(c.action, str(c.target), None, None) for c in plan.changes]
     _report.rows += [Row("adopt", str(a.target), None, None) for a in plan.accepts]
 
 
@@ -217,7 +216,6 @@ def group(title: str, rows: int) -> Iterator[None]:
     """A listing of ``rows`` lines, folded into ``::group::`` under Actions when long."""
     folded = active() and rows > GROUP_OVER
     if folded:
-        sys.stdout.flush()
         common.echo(f"::group::{escape_data(common.shown(title))}")
     try:
         yield

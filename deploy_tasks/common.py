@@ -255,7 +255,6 @@ def print_plan(plan: Plan, *, diffs: bool = True) -> None:
                 text = unified_diff(change, label=shown)
                 if text:
                     write_text(text if text.endswith("\n") else text + "\n")
-                    sys.stdout.flush()
     unchanged = 0
     for skip in plan.skips:
         if skip.reason == "unchanged":
