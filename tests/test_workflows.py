@@ -514,13 +514,13 @@ def test_deploy_triggers_inputs_and_environment() -> None:
 
 
 def test_rollback_inputs() -> None:
-    """rollback.yml: the category as a choice that includes release, the run id, backup id and
-    commit as strings, dry run and force as booleans."""
+    """rollback.yml: the category as a choice of release and every category a deploy writes
+    (not versions: version files are the repository's), the run id, backup id and commit as
+    strings, dry run and force as booleans."""
     inputs = workflow("rollback.yml")["on"]["workflow_dispatch"]["inputs"]
 
-    assert inputs["category"]["options"][0] == "release"
-    assert {"scripts", "versions", "templates", "framework", "parents"} <= \
-        set(inputs["category"]["options"])
+    assert inputs["category"]["options"] == ["release", "scripts", "templates", "framework",
+                                             "parents"]
     assert {k: inputs[k]["type"] for k in ("run_id", "backup_id", "commit", "dry_run", "force")} \
         == {"run_id": "string", "backup_id": "string", "commit": "string",
             "dry_run": "boolean", "force": "boolean"}
