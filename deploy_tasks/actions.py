@@ -18,6 +18,7 @@ An error is also an ``::error file=,line=,title=TASK::`` workflow command, and a
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -238,13 +239,28 @@ def outcome_of(report: Report, code: int) -> str:
     return "changed" if report.rows else "unchanged"
 
 
+def core_flags() -> list[str]:
+    """The core flags of this command line (``--config FILE``, ``--search-root DIR``): what
+    comes before the first task name, so a command printed for later (the undo of a run)
+    finds the same tasks and config."""
+    from deploy_tasks.collection import ns
+
+    names = {name for name in ns.task_names} | {
+        alias for aliases in ns.task_names.values() for alias in aliases}
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        if arg in names:
+            return args[:i]
+    return []
+
+
 def undo_command(report: Report) -> str:
     """The command line that undoes the report's run: this program, the core flags it was
     given (``--config FILE``, ``--search-root DIR``), ``rollback.release --run N`` and the
     task's ``--prefix``."""
     import shlex
 
-    argv = [common.entry_command(), *common.core_flags(),
+    argv = [common.entry_command(), *core_flags(),
             "rollback.release", "--run", str(report.run)]
     if report.prefix:
         argv += ["--prefix", report.prefix]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import functools
 import json
@@ -59,21 +60,6 @@ def use_entry_point(command: str, locate_config: Callable[[], Path]) -> None:
 def entry_command() -> str:
     """The program that runs the tasks: ``invoke``, or the installed ``claude-pm-deploy``."""
     return _command
-
-
-def core_flags() -> list[str]:
-    """The core flags of this command line (``--config FILE``, ``--search-root DIR``): what
-    comes before the first task name, so a command printed for later (the undo of a run)
-    finds the same tasks and config."""
-    from deploy_tasks.collection import ns
-
-    names = {name for name in ns.task_names} | {
-        alias for aliases in ns.task_names.values() for alias in aliases}
-    args = sys.argv[1:]
-    for i, arg in enumerate(args):
-        if arg in names:
-            return args[:i]
-    return []
 
 
 def config_path() -> Path:
@@ -150,17 +136,50 @@ def _encodable(text: str, stream: Any) -> str:
     return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
+def closed_pipe(stream: Any) -> None:
+    """The reader of ``stream`` went away (``invoke history | head``): send the rest of the
+    output nowhere. A run goes on to its own end and exit code (a closed pipe must not stop
+    a deploy half way, nor print a traceback), as it does when the reader stays."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _flush_at_exit() -> None:
+    # Python flushes stdout after atexit handlers; a pipe closed by then would end the
+    # command with "Exception ignored ... BrokenPipeError" and exit 120.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            closed_pipe(stream)
+        except (OSError, ValueError):
+            pass
+
+
+atexit.register(_flush_at_exit)
+
+
 def echo(line: str = "", *, err: bool = False) -> None:
     """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
     or through :func:`write_text` for text that is not a name (diff hunks)."""
     stream = sys.stderr if err else sys.stdout
-    print(_encodable(shown(line), stream), file=stream)
+    try:
+        print(_encodable(shown(line), stream), file=stream)
+    except BrokenPipeError:
+        closed_pipe(stream)
 
 
 def write_text(text: str) -> None:
     """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
     what stdout can encode."""
-    sys.stdout.write(_encodable(text, sys.stdout))
+    try:
+        sys.stdout.write(_encodable(text, sys.stdout))
+    except BrokenPipeError:
+        closed_pipe(sys.stdout)
 
 
 def report_error(message: str, err: BaseException | None = None) -> None:
@@ -234,8 +253,11 @@ def fail(message: str, code: int, err: BaseException | None = None, *,
 def emit_json(document: Record) -> None:
     from deploy_tasks import actions
 
-    json.dump(document, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
+    try:
+        json.dump(document, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    except BrokenPipeError:
+        closed_pipe(sys.stdout)
     actions.note_emitted()  # a task that fails after this prints no second document
 
 
