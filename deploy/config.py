@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from deploy import tomlkeys
 from deploy.errors import ConfigError
 from deploy.names import check_name, check_template_id
 
@@ -162,6 +161,32 @@ def _staged(path: Path, prefix: Path | None) -> Path:
     return prefix / path.relative_to(path.anchor)
 
 
+def _keyed(check: Any, value: Any, key: str, *args: Any) -> Any:
+    """``check(value, *args)``, its ConfigError told which config key ``value`` came from."""
+    try:
+        return check(value, *args)
+    except ConfigError as err:
+        err.key = key
+        raise
+
+
+def _line(text: str, key: str) -> int | None:
+    from deploy import tomlkeys
+
+    return tomlkeys.key_line(text, key)
+
+
+def _placed(err: ConfigError, path: Path, text: str) -> ConfigError:
+    """``err`` named after the config file, at the line of the key it names (issue 14)."""
+    from deploy import tomlkeys  # only on the error path: its patterns cost a few ms
+
+    message = str(err)
+    key = err.key or tomlkeys.message_key(message)
+    line = tomlkeys.key_line(text, key) if key else None
+    placed = ConfigError(message if message.startswith(f"{path}: ") else f"{path}: {message}")
+    return placed.at(path, line)
+
+
 def utf8(path: Path) -> Path:
     """``path``, if its bytes are UTF-8: the index keeps paths (targets, the project's
     config file) as SQLite text, which must be UTF-8, so such a path is bad input (exit 2)
@@ -172,24 +197,6 @@ def utf8(path: Path) -> Path:
         raise ConfigError(f"{path}: this path is not valid UTF-8; the backup index records "
                           "paths as UTF-8 text: rename the folder or file") from None
     return path
-
-
-def _keyed(check: Any, value: Any, key: str, *args: Any) -> Any:
-    """``check(value, *args)``, its ConfigError told which config key ``value`` came from."""
-    try:
-        return check(value, *args)
-    except ConfigError as err:
-        err.key = key
-        raise
-
-
-def _placed(err: ConfigError, path: Path, text: str) -> ConfigError:
-    """``err`` named after the config file, at the line of the key it names (issue 14)."""
-    message = str(err)
-    key = err.key or tomlkeys.message_key(message)
-    line = tomlkeys.key_line(text, key) if key else None
-    placed = ConfigError(message if message.startswith(f"{path}: ") else f"{path}: {message}")
-    return placed.at(path, line)
 
 
 def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) -> Config:
@@ -206,6 +213,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config: {err.strerror}").at(path) from err
     except tomllib.TOMLDecodeError as err:
+        from deploy import tomlkeys
+
         raise ConfigError(f"{path}: not valid TOML: {err}").at(
             path, tomlkeys.decode_line(str(err))) from err
     except UnicodeDecodeError as err:
@@ -218,8 +227,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     tool = document.get("tool")
     if tool is not None and not isinstance(tool, dict):
         raise ConfigError(f"{path}: tool must be a table holding [tool.deploy], not "
-                          f"{type(tool).__name__} {tool!r}").at(
-                              path, tomlkeys.key_line(text, "tool"))
+                          f"{type(tool).__name__} {tool!r}").at(path, _line(text, "tool"))
     if tool is None or "deploy" not in tool:
         # The contract: a file without the table is an error, not the defaults.
         raise ConfigError(f"{path}: no [tool.deploy] table; this file does not configure "
@@ -228,7 +236,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: tool.deploy must be a table, not "
                           f"{type(table).__name__} {table!r}").at(
-                              path, tomlkeys.key_line(text, "tool.deploy"))
+                              path, _line(text, "tool.deploy"))
     where = "tool.deploy"
     for key in table:
         if key not in TOP_KEYS:

@@ -18,9 +18,7 @@ An error is also an ``::error file=,line=,title=TASK::`` workflow command, and a
 from __future__ import annotations
 
 import os
-import shlex
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,12 +122,12 @@ def note_rows(run: int | None, rows: Iterable[Row]) -> None:
         _report.run, _report.rows = run, list(rows)
 
 
-def note_plan(plan: Plan, *, action: str | None = None) -> None:
+def note_plan(plan: Plan) -> None:
     """A dry run: what it would change."""
     if _report is None:
         return
     _report.dry_run = True
-    _report.rows = [Row(action or c.action, str(c.target), None, None) for c in plan.changes]
+    _report.rows = [Row(c.action, str(c.target), None, None) for c in plan.changes]
     _report.rows += [Row("adopt", str(a.target), None, None) for a in plan.accepts]
 
 
@@ -219,7 +217,6 @@ def group(title: str, rows: int) -> Iterator[None]:
     """A listing of ``rows`` lines, folded into ``::group::`` under Actions when long."""
     folded = active() and rows > GROUP_OVER
     if folded:
-        sys.stdout.flush()
         common.echo(f"::group::{escape_data(common.shown(title))}")
     try:
         yield
@@ -242,11 +239,28 @@ def outcome_of(report: Report, code: int) -> str:
     return "changed" if report.rows else "unchanged"
 
 
+def core_flags() -> list[str]:
+    """The core flags of this command line (``--config FILE``, ``--search-root DIR``): what
+    comes before the first task name, so a command printed for later (the undo of a run)
+    finds the same tasks and config."""
+    from deploy_tasks.collection import ns
+
+    names = {name for name in ns.task_names} | {
+        alias for aliases in ns.task_names.values() for alias in aliases}
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        if arg in names:
+            return args[:i]
+    return []
+
+
 def undo_command(report: Report) -> str:
     """The command line that undoes the report's run: this program, the core flags it was
     given (``--config FILE``, ``--search-root DIR``), ``rollback.release --run N`` and the
     task's ``--prefix``."""
-    argv = [common.entry_command(), *common.core_flags(),
+    import shlex
+
+    argv = [common.entry_command(), *core_flags(),
             "rollback.release", "--run", str(report.run)]
     if report.prefix:
         argv += ["--prefix", report.prefix]
@@ -331,6 +345,8 @@ def provenance_for(report: Report) -> Provenance | None:
 def outputs(values: dict[str, str]) -> str:
     """``name=value`` lines; a value that could hold a line break in ``name<<DELIM`` form,
     with a delimiter that is not in it, so no value can forge another output."""
+    import uuid
+
     lines = []
     for name, value in values.items():
         if (value.isascii() and value.replace("-", "").isalnum()) or value == "":

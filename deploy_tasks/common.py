@@ -66,21 +66,6 @@ def entry_command() -> str:
     return _command
 
 
-def core_flags() -> list[str]:
-    """The core flags of this command line (``--config FILE``, ``--search-root DIR``): what
-    comes before the first task name, so a command printed for later (the undo of a run)
-    finds the same tasks and config."""
-    from deploy_tasks.collection import ns
-
-    names = {name for name in ns.task_names} | {
-        alias for aliases in ns.task_names.values() for alias in aliases}
-    args = sys.argv[1:]
-    for i, arg in enumerate(args):
-        if arg in names:
-            return args[:i]
-    return []
-
-
 def config_path() -> Path:
     return _locate_config()
 
@@ -221,7 +206,6 @@ def print_plan(plan: Plan, *, diffs: bool = True) -> None:
                 text = unified_diff(change, label=shown)
                 if text:
                     write_text(text if text.endswith("\n") else text + "\n")
-                    sys.stdout.flush()
     unchanged = 0
     for skip in plan.skips:
         if skip.reason == "unchanged":

@@ -19,8 +19,10 @@ if TYPE_CHECKING:
     from deploy.provenance import Provenance
     from deploy_tasks.actions import Report
 
-# A summary with more rows than this lists them in a collapsed <details> block.
+# A summary with more rows than this lists them in a collapsed <details> block, and lists
+# at most MAX_ROWS of them: GitHub takes at most 1 MiB of summary per step.
 FOLD_OVER = 20
+MAX_ROWS = 500
 HEADLINES = {
     "changed": "changed",
     "unchanged": "nothing to do",
@@ -111,7 +113,10 @@ def section(report: Report, outcome: str, *, exit_code: int, run: int | None, un
     if report.rows and not exit_code:
         table = ["| action | target | backup | id |", "|---|---|---|---|"]
         table += [f"| {cell(r.action)} | {code(r.target)} | {code(r.backup or '-')} | "
-                  f"{r.id if r.id is not None else '-'} |" for r in report.rows]
+                  f"{r.id if r.id is not None else '-'} |" for r in report.rows[:MAX_ROWS]]
+        if len(report.rows) > MAX_ROWS:
+            table.append(f"| ... | and {len(report.rows) - MAX_ROWS} more: `history`, "
+                         "`backups.list` | | |")
         if len(report.rows) > FOLD_OVER:
             table = [f"<details><summary>{len(report.rows)} target(s)</summary>", "",
                      *table, "", "</details>"]

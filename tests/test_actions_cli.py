@@ -543,3 +543,28 @@ def test_a_kept_conflict_is_a_warning(gha: Actions) -> None:
     assert f"> {target}: skipped (kept)" in summary
     assert outputs["outcome"] == "changed" and outputs["undo"].endswith("--run 2")
     assert target.read_text() == "edited by hand\n"
+
+
+@pytest.mark.parametrize("args", [
+    pytest.param(("deploy.scripts", "--nope"), id="unknown-flag"),
+    pytest.param(("deploy.scripts", "--wait", "abc"), id="bad-number"),
+])
+def test_a_parse_error_of_a_writing_task_is_failed(gha: Actions, args: tuple[str, ...]) -> None:
+    """A writing task's flags that do not parse: exit 2, the annotation titled with the
+    task, and the job still gets its summary and ``outcome=failed``."""
+    done, summary, outputs = gha.run(*args)
+
+    assert done.returncode == 2
+    (annotation,) = annotations(done.stderr)
+    assert annotation.startswith("::error title=deploy.scripts::deploy.scripts: ")
+    assert outputs == {"run": "", "changed": "0", "outcome": "failed", "undo": ""}
+    assert summary.startswith("### deploy.scripts: failed (exit 2)")
+
+
+def test_a_parse_error_of_a_reading_task_writes_no_outputs(gha: Actions) -> None:
+    """``history --nope``: the annotation, but no summary or outputs (it writes nothing)."""
+    done, summary, outputs = gha.run("history", "--nope")
+
+    assert done.returncode == 2
+    assert annotations(done.stderr)[0].startswith("::error title=history::")
+    assert summary == "" and outputs == {}

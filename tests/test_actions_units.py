@@ -166,3 +166,21 @@ def test_a_run_that_fails_after_it_opened_names_it_in_the_error_document(
     assert document["run"] == 2 and document["error"]["exit_code"] == 1
     listed = json.loads(harness.run_task(root, "history", {"json_": True}).stdout)
     assert [r["state"] for r in listed["runs"]] == ["failed", "done"]
+
+
+def test_a_long_summary_folds_and_stops_at_its_row_limit() -> None:
+    """Past FOLD_OVER rows the table folds into <details>; past MAX_ROWS it stops, saying
+    how many more there are (GitHub takes at most 1 MiB of summary per step)."""
+    from deploy_tasks import summary
+    from deploy_tasks.actions import Report, Row
+
+    report = Report("deploy.scripts", writes=True, json_=False, prefix=None)
+    report.run = 1
+    report.rows = [Row("create", f"/t/{i}", None, i) for i in range(summary.MAX_ROWS + 7)]
+
+    text = summary.section(report, "changed", exit_code=0, run=1, undo="", message=None,
+                           problems=(), provenance=None)
+
+    assert f"<details><summary>{summary.MAX_ROWS + 7} target(s)</summary>" in text
+    assert text.count("| create |") == summary.MAX_ROWS
+    assert "and 7 more" in text
