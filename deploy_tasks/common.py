@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import atexit
-import codecs
 import functools
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
+
+# Re-exported: every task module prints through deploy_tasks.common.
+from deploy_tasks.output import UNSAFE as UNSAFE
+from deploy_tasks.output import closed_pipe as closed_pipe
+from deploy_tasks.output import echo as echo
+from deploy_tasks.output import shown as shown
+from deploy_tasks.output import write_text as write_text
 
 if TYPE_CHECKING:
     from deploy.config import Config
@@ -100,88 +104,6 @@ def _github() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
-# What a name or path must not carry onto a terminal or into a CI log: C0 and C1 controls and
-# DEL (a newline could forge an `error:` line or a `::error::` workflow command, an ESC a
-# terminal sequence), the other characters str.splitlines() breaks at (U+2028, U+2029), the
-# bidirectional controls that reorder what is shown, and lone surrogates: the bytes of a
-# non-UTF-8 file name, which os.fsdecode() keeps as U+DC80..U+DCFF (surrogateescape).
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
-                    "\ud800-\udfff]")
-NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
-
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    if char in NAMED_ESCAPES:
-        return NAMED_ESCAPES[char]
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"  # the byte the file name really holds
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def shown(value: object) -> str:
-    """``value`` as text safe to show on one line: every character of :data:`UNSAFE` escaped
-    (``\\n``, ``\\t``, ``\\x1b``, ``\\u2028``; a non-UTF-8 byte of a path as ``\\xff``).
-    Everything printed from a name or path goes through here (issue 11)."""
-    return UNSAFE.sub(_escape, str(value))
-
-
-def _encodable(text: str, stream: Any) -> str:
-    """``text`` as ``stream`` can encode it (``PYTHONIOENCODING=ascii``: ``\\xe9`` for é), so
-    that a run recorded done never ends in UnicodeEncodeError while it reports."""
-    encoding = getattr(stream, "encoding", None)
-    if not encoding or text.isascii() or codecs.lookup(encoding).name == "utf-8":
-        return text
-    return text.encode(encoding, "backslashreplace").decode(encoding)
-
-
-def closed_pipe(stream: Any) -> None:
-    """The reader of ``stream`` went away (``invoke history | head``): send the rest of the
-    output nowhere. A run goes on to its own end and exit code (a closed pipe must not stop
-    a deploy half way, nor print a traceback), as it does when the reader stays."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stream.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
-def _flush_at_exit() -> None:
-    # Python flushes stdout after atexit handlers; a pipe closed by then would end the
-    # command with "Exception ignored ... BrokenPipeError" and exit 120.
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BrokenPipeError:
-            closed_pipe(stream)
-        except (OSError, ValueError):
-            pass
-
-
-atexit.register(_flush_at_exit)
-
-
-def echo(line: str = "", *, err: bool = False) -> None:
-    """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
-    or through :func:`write_text` for text that is not a name (diff hunks)."""
-    stream = sys.stderr if err else sys.stdout
-    try:
-        print(_encodable(shown(line), stream), file=stream)
-    except BrokenPipeError:
-        closed_pipe(stream)
-
-
-def write_text(text: str) -> None:
-    """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
-    what stdout can encode."""
-    try:
-        sys.stdout.write(_encodable(text, sys.stdout))
-    except BrokenPipeError:
-        closed_pipe(sys.stdout)
-
-
 def report_error(message: str, err: BaseException | None = None) -> None:
     """The one ``error:`` line; under GitHub Actions also an ``::error`` command titled with
     the task, at the file and line the error names (``DeployError.path``, ``.line``)."""
@@ -250,11 +172,18 @@ def fail(message: str, code: int, err: BaseException | None = None, *,
     raise Exit(code=code) from None
 
 
+# The version of every --json document's shape (schemas/*.json): bumped when a key is removed
+# or renamed or its meaning changes; a key added leaves it as it is (README, "Machine-readable
+# output"). emit_json() puts it first in every document, so no task can leave it out.
+SCHEMA_VERSION = 1
+
+
 def emit_json(document: Record) -> None:
     from deploy_tasks import actions
 
     try:
-        json.dump(document, sys.stdout, indent=2, default=str)
+        json.dump({"schema_version": SCHEMA_VERSION, **document}, sys.stdout, indent=2,
+                  default=str)
         sys.stdout.write("\n")
     except BrokenPipeError:
         closed_pipe(sys.stdout)
@@ -291,23 +220,30 @@ ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed",
                "import": "imported", "backup": "backed up", "adopt": "accepted"}
 
 
+def planned_record(category: str, target: object, action: str) -> Record:
+    """One change of a dry run's JSON: nothing is backed up yet, so no backup and no ids."""
+    return {"category": category, "target": str(target), "action": action, "backup": None,
+            "change": None, "backup_id": None}
+
+
 def plan_records(plan: Plan) -> list[Record]:
-    """A plan's changes as the ``changes`` of a dry run's JSON (nothing is backed up yet)."""
-    return [{"category": c.category, "target": str(c.target), "action": c.action,
-             "backup": None} for c in plan.changes]
+    """A plan's changes as the ``changes`` of a dry run's JSON."""
+    return [planned_record(c.category, c.target, c.action) for c in plan.changes]
 
 
-def change_records(result: RunResult, *, ids: bool = True) -> list[Record]:
-    """A run's changes as the ``changes`` of its JSON; with ``ids``, also each change's key
-    and index id (``seq``). ``backups.migrate`` has always printed its records without."""
-    records: list[Record] = []
-    for a in result.changes:
-        record: Record = {"category": a.category, "target": str(a.target), "action": a.action,
-                          "backup": str(a.backup) if a.backup else None}
-        if ids:
-            record |= {"key": a.key, "seq": a.seq}
-        records.append(record)
-    return records
+def id_keys(change: int, backup: object) -> Record:
+    """The two ids of a change in every JSON shape (issue 14: one name for the backup id):
+    ``change``, the index row, and ``backup_id``, the same number when the change left a
+    backup (what ``--to BACKUP_ID`` restores), null when it did not (the target was absent,
+    or it was accepted as it was)."""
+    return {"change": change, "backup_id": change if backup else None}
+
+
+def change_records(result: RunResult) -> list[Record]:
+    """A run's changes as the ``changes`` of its JSON: each with its key and ids."""
+    return [{"category": a.category, "target": str(a.target), "action": a.action,
+             "backup": str(a.backup) if a.backup else None, "key": a.key,
+             **id_keys(a.seq, a.backup)} for a in result.changes]
 
 
 def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) -> None:

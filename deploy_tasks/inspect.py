@@ -93,7 +93,9 @@ def history(c: Context, limit: int = 50, page: int = 1, all_projects: bool = Fal
 
 def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
     path = store.backup_path(row)
-    return {"id": row.seq, "category": row.category, "target": row.target,
+    # `id` is the contract's name in backups.list; `backup_id` the name of the backup id in
+    # every shape (issue 14), the same number.
+    return {"id": row.seq, "backup_id": row.seq, "category": row.category, "target": row.target,
             "filename": path.name, "path": str(path), "size": row.old_size,
             "created": row.created, "age_hours": round((now - row.created_ts) / 3600, 2),
             "sha256": row.old_sha256, "run": row.run, "mode": f"{row.old_mode:04o}"}
@@ -123,7 +125,7 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
                 "backup_count": index.changes.backup_count(category, project) if index else 0,
                 "backups": [{k: v for k, v in _backup_record(store, r, now).items()
                              if k in ("filename", "path", "size", "created", "age_hours",
-                                      "target", "sha256", "id")} for r in rows]}
+                                      "target", "sha256", "backup_id")} for r in rows]}
     template = cfg.framework_template
     if json_:
         # The original's status fields too (framework_template_path and _exists).
@@ -136,7 +138,7 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
     for category, info in out.items():
         echo(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
         for b in info["backups"]:
-            echo(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
+            echo(f"           {b['backup_id']:>6}  {b['created'][:19]}  {b['filename']}")
 
 
 @task(help={"category": "only this category", "limit": "at most this many (default all)",
@@ -189,7 +191,7 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
         with writing(store, wait) as sess:
             doomed = retention.select(sess.index.changes.backups(), cfg.backup)
             pruned = delete_backups(sess, doomed)
-    records = [{"id": r.seq, "category": r.category, "target": r.target,
+    records = [{"id": r.seq, "backup_id": r.seq, "category": r.category, "target": r.target,
                 "path": str(store.backup_path(r))} for r in doomed]
     rows = (actions.Row("prune", r.target, str(store.backup_path(r).relative_to(store.tree)),
                         r.seq) for r in doomed)

@@ -21,6 +21,8 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
+    id_keys,
+    planned_record,
     writing,
 )
 from deploy_tasks.flags import task
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
     from deploy.legacy import LegacyBackup, Scan
     from deploy.store import Index, Item, Migration, Store
 
-# Every JSON document of these two tasks carries its shape's version.
-SCHEMA_VERSION = 1
 MIGRATE_HELP = {
     "remove_originals": "after the import is committed, remove each original whose copy in "
                         "the tree re-hashed equal to it (a failed removal is a warning)",
@@ -109,8 +109,7 @@ def legacy(c: Context, json_: bool = False, prefix: str | None = None) -> None:
         scan = _scan(cfg, store, index)
     warn_exposed(scan.found)
     if json_:
-        emit_json({"schema_version": SCHEMA_VERSION,
-                   "legacy": [_record(b) for b in scan.found],
+        emit_json({"legacy": [_record(b) for b in scan.found],
                    "not_scanned": [{"path": str(n.path), "reason": n.reason}
                                    for n in scan.not_scanned]})
         return
@@ -169,9 +168,9 @@ def _dry_run(scan: Scan, todo: list[Item], remove_originals: bool, json_: bool) 
     waiting = {item.path for item in todo}
     offered = [b for b in scan.found if b.migratable]
     if json_:
-        emit_json({"schema_version": SCHEMA_VERSION, "run": None, "dry_run": True,
-                   "changes": [{"category": b.category, "target": str(b.target),
-                                "action": "import", "backup": None, "source": str(b.path)}
+        emit_json({"run": None, "dry_run": True,
+                   "changes": [planned_record(b.category, b.target, "import")
+                               | {"source": str(b.path)}
                                for b in offered if b.path in waiting],
                    "already_imported": [str(b.path) for b in offered if b.path not in waiting],
                    "would_remove": [str(b.path) for b in offered] if remove_originals else [],
@@ -198,10 +197,11 @@ def _report(store: Store, scan: Scan, outcome: Migration, json_: bool) -> None:
     result, sources = outcome.result, outcome.sources
     if json_:
         emit_json({
-            "schema_version": SCHEMA_VERSION, "run": result.run,
+            "run": result.run,
             "changes": [{"category": a.category, "target": str(a.target), "action": a.action,
                          "backup": str(a.backup) if a.backup else None, "source": str(src),
-                         "seq": a.seq} for a, src in zip(result.changes, sources, strict=True)],
+                         **id_keys(a.seq, a.backup)}
+                        for a, src in zip(result.changes, sources, strict=True)],
             "verified": [str(item.path) for item in outcome.verified],
             "removed": [str(p) for p in outcome.removed],
             "not_removed": list(outcome.not_removed), "problems": list(outcome.problems),

@@ -12,6 +12,7 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
+    planned_record,
     writing,
 )
 from deploy_tasks.flags import task
@@ -40,9 +41,7 @@ def create(c: Context, category: list[str] | None = None, name: list[str] | None
         actions.note_dry_run(actions.Row("backup", str(i.target), None, None) for i in found)
         if json_:
             emit_json({"run": None, "dry_run": True, "changes": [
-                {"category": i.category, "target": str(i.target), "action": "backup",
-                 "backup": None}
-                for i in found]})
+                planned_record(i.category, i.target, "backup") for i in found]})
         else:
             for item in found:
                 echo(f"would back up {item.target}")

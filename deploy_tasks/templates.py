@@ -21,6 +21,7 @@ from deploy_tasks.common import (
     emit_json,
     guarded,
     plan_records,
+    planned_record,
     print_plan,
     print_result,
     settings,
@@ -140,8 +141,7 @@ def adopt(c: Context, id_: list[str] | None = None, dir_: list[str] | None = Non
     actions.note_plan(plan)
     if json_:
         emit_json({"run": None, "dry_run": True, "changes": [
-            {"category": a.category, "target": str(a.target), "action": "adopt",
-             "backup": None} for a in plan.accepts]})
+            planned_record(a.category, a.target, "adopt") for a in plan.accepts]})
         return
     if not plan.accepts:
         echo("nothing to do: no rendered target differs from what this toolkit last wrote "

@@ -40,13 +40,13 @@ def test_shown_escapes_what_could_break_a_line(raw: str, expected: str) -> None:
 
 def test_every_print_of_the_task_layer_goes_through_the_escaping_helper() -> None:
     """No module of deploy_tasks/ calls print() or writes to stdout or stderr itself, but
-    common.py's echo, write_text and emit_json."""
-    allowed = {"echo", "write_text", "emit_json"}
+    output.py's echo and write_text and common.py's emit_json."""
+    allowed = {("output.py", "echo"), ("output.py", "write_text"), ("common.py", "emit_json")}
     offenders = []
     for path in sorted((REPO / "deploy_tasks").glob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
         for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
-            if path.name == "common.py" and func.name in allowed:
+            if (path.name, func.name) in allowed:
                 continue
             for node in ast.walk(func):
                 if not isinstance(node, ast.Call):
