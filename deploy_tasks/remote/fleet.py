@@ -21,26 +21,14 @@ from invoke import Context, Task
 
 from deploy_tasks import common
 from deploy_tasks.common import Record, echo, emit_json, shown
-from deploy_tasks.flags import HOST_FLAGS, is_connection
+from deploy_tasks.flags import HOST_FLAGS, full_name, is_connection
 from deploy_tasks.remote.ssh import Outcome, run_host
-
-SCHEMA_VERSION = 1  # of the {"hosts": ...} document
-
-
-def task_name(task: Task[Any]) -> str:
-    """The task's dotted name in the collection (``deploy.scripts``, ``rollback.release``)."""
-    from deploy_tasks.collection import ns
-
-    for name in ns.task_names:
-        if ns[name].body is task.body:
-            return name
-    raise LookupError(f"task {task.name} is not in the collection")
 
 
 def task_argv(task: Task[Any], kwargs: dict[str, Any]) -> list[str]:
     """The command line that runs ``task`` with ``kwargs`` on a host (flags in ``--x=v``
     form, so no value is ever read as a flag)."""
-    argv = [task_name(task)]
+    argv = [full_name(task)]
     params = list(inspect.signature(task.body).parameters.values())[1:]
     for param in params:
         if param.name in HOST_FLAGS or param.name not in kwargs:
@@ -95,8 +83,13 @@ def _print(outcome: Outcome, *, sections: bool = True) -> None:
         common.report_error(outcome.error)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if outcome.summary and summary and os.environ.get("GITHUB_ACTIONS") == "true":
+        name = shown(outcome.host).replace("`", "")
+        undo = ""
+        if outcome.code == 0 and outcome.run is not None:
+            undo = (f"From the controller: `{common.entry_command()} rollback.release --hosts "
+                    f"{name} --run {outcome.run}`\n\n")
         with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(f"## host `{shown(outcome.host).replace('`', '')}`\n\n{outcome.summary}")
+            handle.write(f"## host `{name}`\n\n{outcome.summary}{undo}")
 
 
 def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str | None,
@@ -128,8 +121,7 @@ def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str 
         _undo_the_others(targets, outcomes, failed, lambda t, w: one(t, w), parallel, json_)
     code = _exit_code(outcomes)
     if json_:
-        emit_json({"schema_version": SCHEMA_VERSION,
-                   "hosts": {o.host: _document(o) for o in outcomes}, "exit_code": code})
+        emit_json({"hosts": {o.host: _document(o) for o in outcomes}, "exit_code": code})
     if failed:
         names = ", ".join(f"{o.host} (exit {o.code}{', unknown' if o.lost else ''})"
                           for o in failed)

@@ -65,5 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         _pause_before_targets(marker)
     from deploy_tasks.program import program
 
-    program.run(["claude-pm-deploy", *task], exit=True)
+    # What the task layer reads of its own command line (the run's recorded command, the
+    # core flags of an undo command) is the task's, not this wrapper's.
+    sys.argv = ["claude-pm-deploy", *task]
+    program.run(sys.argv, exit=True)
     return 0
