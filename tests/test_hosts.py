@@ -121,8 +121,16 @@ def run(proj: Project, *args: str, env: dict[str, str] | None = None,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+HOSTS_SCHEMA = json.loads((REPO / "schemas/hosts.json").read_text())
+
+
 def documents(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    hosts: dict[str, Any] = json.loads(done.stdout)["hosts"]
+    """The hosts of a ``--json`` document over many hosts, checked against its schema."""
+    from jsonschema import Draft202012Validator
+
+    document = json.loads(done.stdout)
+    Draft202012Validator(HOSTS_SCHEMA).validate(document)
+    hosts: dict[str, Any] = document["hosts"]
     return hosts
 
 
