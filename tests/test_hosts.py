@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -387,3 +388,43 @@ def test_an_unknown_host_key_is_refused(fleet_project: Project, scratch_home: Pa
     assert done.returncode == 1
     assert "error: host h1: cannot connect:" in done.stderr
     assert "not found in known_hosts" in done.stderr
+
+
+def test_ctrl_c_lets_the_running_host_finish_and_starts_no_other(
+        fleet_project: Project, ssh_hosts: sshd.Fleet) -> None:
+    """SIGINT while h1 runs (held between its backups and its targets): h1's run finishes
+    whole, h2 is never started (exit 130 for it), and the command exits 130 saying so."""
+    h1, h2 = ssh_hosts.hosts["h1"], ssh_hosts.hosts["h2"]
+    marker = h1.home / "paused"
+    env = {**os.environ, "DEPLOY_CONFIG": str(fleet_project.config_path),
+           "DEPLOY_TEST_HOST_PAUSE": "~/paused"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "--search-root", str(REPO), "deploy.scripts",
+         "--hosts", "h1,h2", "--json"], cwd=fleet_project.root, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), child.communicate(timeout=60)
+        child.send_signal(signal.SIGINT)
+        assert child.stderr is not None
+        first = child.stderr.readline()  # the controller took the SIGINT: now let h1 go on
+        marker.unlink()
+        stdout, stderr = child.communicate(timeout=60)
+        stderr = first + stderr
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+
+    assert child.returncode == 130, (stdout, stderr)
+    docs = json.loads(stdout)["hosts"]
+    assert docs["h1"]["run"] == 1
+    assert docs["h2"]["error"] == {"message": "host h2: not started: interrupted",
+                                   "exit_code": 130}
+    assert first == ("interrupted: waiting for h1 to finish (each all or nothing); no further "
+                     "host starts\n")
+    assert "no other host was started" in stderr
+    assert sha(h1.home / ".local/bin/greet") == sha(fleet_project.root / "bin/greet")
+    assert not (h2.home / ".local").exists()

@@ -140,16 +140,55 @@ def _exit_code(outcomes: list[Outcome]) -> int:
 def _each(targets: list[Any], work: Callable[[Any], Outcome], parallel: int, *,
           show: Callable[[Outcome], None] | None) -> list[Outcome]:
     """``work`` on every target, ``parallel`` at a time; shown (when asked) in order as they
-    finish. A host named twice was dropped by ``deploy.hosts.expand``."""
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets)))) as pool:
-        futures = [pool.submit(work, t) for t in targets]
-        outcomes = []
-        for future in futures:
-            outcome = future.result()
+    finish. A Ctrl-C (SIGINT) starts no further host and waits for the running ones, each
+    all or nothing on its own; the hosts never started are exit 130, "not started"."""
+    from concurrent.futures import CancelledError
+
+    from deploy_tasks.remote.ssh import host_name
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(targets))))
+    futures = [pool.submit(work, t) for t in targets]
+    outcomes: list[Outcome] = []
+    interrupted = False
+    try:
+        for target, future in zip(targets, futures, strict=True):
+            try:
+                outcome = future.result()
+            except KeyboardInterrupt:
+                interrupted = True
+                for pending in futures:
+                    pending.cancel()
+                running = [host_name(t) for t, f in zip(targets, futures, strict=True)
+                           if f.running()]
+                echo(f"interrupted: waiting for {', '.join(running) or 'no host'} to finish "
+                     "(each all or nothing); no further host starts", err=True)
+                outcome = _after_interrupt(target, future)
+            except CancelledError:
+                outcome = Outcome(host_name(target), 130,
+                                  error=f"host {host_name(target)}: not started: interrupted")
             if show is not None:
                 show(outcome)
             outcomes.append(outcome)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if interrupted and show is not None:
+        common.report_error("interrupted: the hosts already running finished (each all or "
+                            "nothing); no other host was started")
     return outcomes
+
+
+def _after_interrupt(target: Any, future: Any) -> Outcome:
+    """The outcome of the host that was running when Ctrl-C came: its run finishes."""
+    from concurrent.futures import CancelledError
+
+    from deploy_tasks.remote.ssh import host_name
+
+    try:
+        result: Outcome = future.result()
+        return result
+    except CancelledError:
+        return Outcome(host_name(target), 130,
+                       error=f"host {host_name(target)}: not started: interrupted")
 
 
 def _undo_the_others(targets: list[Any], outcomes: list[Outcome], failed: list[Outcome],

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any
 
 if sys.version_info < (3, 11):  # noqa: UP036 - the message a too-old host must get
     sys.stderr.write("error: the host side needs Python >= 3.11\n")
@@ -24,7 +24,8 @@ if sys.version_info < (3, 11):  # noqa: UP036 - the message a too-old host must 
 
 # Set on the host when the controller ran under a test that asked for it: the run stops
 # after its backups are written and before any target changes, writes its pid to this file
-# and waits to be killed (tests/test_hosts.py, "a host lost mid-release"). Nothing else reads it.
+# (``~`` is the host's home) and waits until the file is removed or it is killed
+# (tests/test_hosts.py: a host lost mid-release, a Ctrl-C). Nothing else reads it.
 PAUSE = "DEPLOY_TEST_HOST_PAUSE"
 
 
@@ -33,11 +34,14 @@ def _pause_before_targets(marker: str) -> None:
     import time
 
     applying = importlib.import_module("deploy.store.apply")
+    write_targets = applying.write_targets
+    path = Path(marker).expanduser()
 
-    def paused(*_args: object, **_kwargs: object) -> NoReturn:
-        Path(marker).expanduser().write_text(f"{os.getpid()}\n")
-        while True:
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        path.write_text(f"{os.getpid()}\n")
+        while path.exists():  # until the test removes it (or kills this process)
             time.sleep(0.05)
+        return write_targets(*args, **kwargs)
 
     setattr(applying, "write_targets", paused)  # noqa: B010 - mypy sees a module
 
