@@ -138,7 +138,7 @@ def documents(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def test_json_history_and_rollback_stay_per_host(fleet_project: Project,
                                                  ssh_hosts: sshd.Fleet) -> None:
     """A rollback on h1 restores h1 only; each host's history is its own; ``--json`` is one
-    document keyed by host."""
+    document keyed by host; a rollback on both steps each back through its own runs."""
     h1, h2 = ssh_hosts.hosts["h1"], ssh_hosts.hosts["h2"]
     fleet_project.ok("deploy.scripts", "--hosts", "both")
     fleet_project.write({"bin/greet": "#!/bin/sh\necho hello again\n"})
@@ -158,6 +158,12 @@ def test_json_history_and_rollback_stay_per_host(fleet_project: Project,
     assert [(r["id"], r["kind"], r["state"]) for r in history["h2"]["runs"]] == [
         (2, "deploy", "done"), (1, "deploy", "done")]
     assert {r["actor"] for r in history["h2"]["runs"]} == {h2.user}
+
+    both = documents(fleet_project.ok("rollback.scripts", "--hosts", "both", "--json"))
+
+    assert (both["h1"]["undoes"], both["h2"]["undoes"]) == (1, 2)  # each steps back its own
+    assert not (h1.home / ".local/bin/greet").exists()
+    assert (h2.home / ".local/bin/greet").read_text() == "#!/bin/sh\necho hello\n"
 
 
 def test_a_group_expands_in_order_once_each(fleet_project: Project) -> None:
