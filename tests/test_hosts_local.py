@@ -229,3 +229,18 @@ def test_task_argv_carries_every_given_flag() -> None:
 
     assert argv == ["deploy.scripts", "--name=a", "--name=-b", "--dry-run", "--wait=5"]
     assert undo == ["rollback.release", "--run=3", "--force", "--json"]
+
+
+@pytest.mark.parametrize(("line", "shown"), [
+    pytest.param("run 1: deploy, 2 change(s)", "run 1: deploy, 2 change(s)", id="plain"),
+    pytest.param("::group::2 changes", "::group::2 changes", id="group-kept"),
+    pytest.param("::endgroup::", "::endgroup::", id="endgroup-kept"),
+    pytest.param("::add-mask::x", ": :add-mask::x", id="command-defused"),
+    pytest.param("error: forged\x1b[2J", "error: forged\\x1b[2J", id="escape-shown"),
+])
+def test_a_hosts_output_cannot_forge_the_runners_log(line: str, shown: str) -> None:
+    """A host's stdout reaches the runner's log escaped, and only its own groups stay
+    workflow commands."""
+    from deploy_tasks.remote.fleet import _from_host
+
+    assert _from_host(line) == shown

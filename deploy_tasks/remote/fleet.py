@@ -64,14 +64,30 @@ def _last_error(stderr: str) -> str | None:
     return lines[-1] if lines else None
 
 
+# What a host may print at the start of a line of the runner's log: its own folding of a
+# long listing. Any other workflow command (`::error`, `::add-mask`, `::stop-commands`) is
+# the controller's to give, so a host's is shown defused.
+HOST_COMMANDS = ("::group::", "::endgroup::")
+
+
+def _from_host(line: str) -> str:
+    """One line of a host's output as the controller shows it: escaped like every name
+    (the host escaped it already; a host that did not cannot forge a line), and a workflow
+    command other than a group defused (``: :error``)."""
+    line = shown(line)
+    if line.startswith("::") and not line.startswith(HOST_COMMANDS):
+        return ": :" + line[2:]
+    return line
+
+
 def _print(outcome: Outcome, *, sections: bool = True) -> None:
     """A host's section (``== host ==`` and its output); its error lines on stderr, each
     naming the host (also under ``--json``, whose documents go to stdout at the end)."""
     if sections:
         echo(f"== {outcome.host} ==")
     if outcome.stdout and sections:
-        common.write_text(outcome.stdout if outcome.stdout.endswith("\n")
-                          else outcome.stdout + "\n")
+        for line in outcome.stdout.splitlines():
+            common.write_text(_from_host(line) + "\n")
     for line in outcome.stderr.splitlines():
         if line.startswith("::"):
             continue  # the host's own workflow commands: report_error below makes ours
