@@ -244,3 +244,24 @@ def test_a_hosts_output_cannot_forge_the_runners_log(line: str, shown: str) -> N
     from deploy_tasks.remote.fleet import _from_host
 
     assert _from_host(line) == shown
+
+
+@pytest.mark.parametrize(("stdout", "problem"), [
+    pytest.param("3.11\n/tmp/claude-pm-deploy.ab12\n", None, id="3.11"),
+    pytest.param("Welcome!\n3.13\n/tmp/claude-pm-deploy.ab12\n", None, id="banner-first"),
+    pytest.param("3.9\n/tmp/claude-pm-deploy.ab12\n",
+                 "host h1: python3 is 3.9; the host side needs Python >= 3.11", id="too-old"),
+    pytest.param("3.x\n/tmp/claude-pm-deploy.ab12\n", "host h1: python3 said its version is '3.x'",
+                 id="odd-version"),
+    pytest.param("", "host h1: the probe's answer was not a Python version and a folder",
+                 id="nothing"),
+])
+def test_the_probe_refuses_a_python_older_than_311(stdout: str, problem: str | None) -> None:
+    """A host's ``python3`` must be 3.11 or newer; the error names the host and the version
+    (the folder the probe made is still known, so it is removed)."""
+    from deploy_tasks.remote.ssh import probed
+
+    tmp, found = probed("h1", stdout)
+
+    assert found == problem
+    assert tmp == (None if not stdout else "/tmp/claude-pm-deploy.ab12")

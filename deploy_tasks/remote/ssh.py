@@ -72,6 +72,23 @@ def connect(target: str | fabric.Connection) -> fabric.Connection:
     return conn
 
 
+def probed(name: str, stdout: str) -> tuple[str | None, str | None]:
+    """The temporary folder the probe made, and why the host cannot run the host side (its
+    ``python3`` older than 3.11, or an answer that is not the probe's), or None."""
+    words = stdout.split()  # a login that prints a banner first: the probe's words are last
+    if len(words) < 2 or not words[-1].startswith("/"):
+        return None, f"host {name}: the probe's answer was not a Python version and a folder"
+    version, tmp = words[-2:]
+    try:
+        found = tuple(int(p) for p in version.split("."))
+    except ValueError:
+        return tmp, f"host {name}: python3 said its version is {version!r}"
+    if found < MIN_PYTHON:
+        return tmp, (f"host {name}: python3 is {version}; the host side needs Python >= "
+                     f"{'.'.join(map(str, MIN_PYTHON))}")
+    return tmp, None
+
+
 def _reason(err: BaseException) -> str:
     text = str(err).strip() or type(err).__name__
     if isinstance(err, paramiko.SSHException) and "known_hosts" in text:
@@ -102,11 +119,9 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
             out.code = 1
             out.error = f"host {name}: {probe.stderr.strip() or 'probe failed'}"
             return out
-        version, tmp = probe.stdout.split()[-2:]
-        if tuple(int(p) for p in version.split(".")) < MIN_PYTHON:
-            out.code = 1
-            out.error = (f"host {name}: python3 is {version}; the host side needs Python >= "
-                         f"{'.'.join(map(str, MIN_PYTHON))}")
+        tmp, problem = probed(name, probe.stdout)
+        if problem is not None or tmp is None:
+            out.code, out.error = 1, problem or f"host {name}: the probe made no folder"
             return out
         conn.put(str(pyz.path), f"{tmp}/host.pyz")
         conn.put(str(bundle.path), f"{tmp}/bundle.zip")
