@@ -265,3 +265,20 @@ def test_the_probe_refuses_a_python_older_than_311(stdout: str, problem: str | N
 
     assert found == problem
     assert tmp == (None if not stdout else "/tmp/claude-pm-deploy.ab12")
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """``[tool.setuptools.packages.find]`` takes every package of ``deploy`` and
+    ``deploy_tasks``: the installed command (the SSH workflow's) needs deploy_tasks.remote."""
+    import fnmatch
+    import tomllib
+
+    from tests.conftest import REPO
+
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    packages = [".".join(p.parent.relative_to(REPO).parts)
+                for top in ("deploy", "deploy_tasks") for p in (REPO / top).rglob("__init__.py")]
+
+    assert "deploy_tasks.remote" in packages
+    assert [p for p in packages if not any(fnmatch.fnmatch(p, g) for g in include)] == []
