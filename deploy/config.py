@@ -34,7 +34,7 @@ class BackupSettings(NamedTuple):
     framework_keep: int = 2
     compression_enabled: bool = False
     integrity_checking: bool = True
-    compress_after_days: int = 1  # read and checked; unused while compression is refused
+    compress_after_days: int = 1  # backups older than this are zstd-compressed (when enabled)
 
 
 class Config(NamedTuple):
@@ -265,11 +265,6 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         if not isinstance(context, dict):
             raise ConfigError(f"{where}.context must be a table")
         backup = BackupSettings(**sections["backup"])
-        if backup.compression_enabled:
-            # Each backup must hold the target's old bytes exactly so that `cp` restores it
-            # by hand (contract); compressed backups would break that promise.
-            raise ConfigError(f"{where}.backup.compression_enabled = true is not supported: "
-                              "backups stay plain copies so that cp restores them by hand")
         for key, (low, high) in BACKUP_RANGES.items():
             _in_range(getattr(backup, key), low, high, f"{where}.backup.{key}")
     except ConfigError as err:
