@@ -7,7 +7,14 @@ from typing import Any
 
 from deploy.states import ChangeState
 from deploy.store.index.db import Db
-from deploy.store.index.rows import HAS_BACKUP, IMPORTED, IS_LIVE, RUN_OF_PROJECT, ChangeRow
+from deploy.store.index.rows import (
+    HAS_BACKUP,
+    IMPORTED,
+    IS_LIVE,
+    RUN_OF_PROJECT,
+    ZST,
+    ChangeRow,
+)
 
 
 class Changes:
@@ -131,10 +138,11 @@ class Changes:
                                (backup,)).fetchone() is not None
 
     def vouched_backups(self) -> set[str]:
-        """The backup files (relative to the tree) that some row holds: not pruned, in a
-        state that keeps its backup. Every other file in the category folders is an orphan."""
-        return {str(r[0]) for r in self.db.execute(
-            f"SELECT DISTINCT backup FROM changes WHERE {HAS_BACKUP}")}
+        """The backup files (relative to the tree, as stored: ``.zst`` when compressed) that
+        some row holds: not pruned, in a state that keeps its backup. Every other file in
+        the category folders is an orphan."""
+        return {str(r[0]) + (ZST if r[1] else "") for r in self.db.execute(
+            f"SELECT DISTINCT backup, compressed FROM changes WHERE {HAS_BACKUP}")}
 
     def naming(self, backup: str) -> ChangeRow | None:
         """The newest row, in any state, that names the backup file ``backup``."""
@@ -149,3 +157,62 @@ class Changes:
 
     def mark_pruned(self, seq: int) -> None:
         self.db.execute("UPDATE changes SET pruned = 1 WHERE seq = ?", (seq,))
+
+    def holding(self, sha256: str, size: int | None = None) -> list[ChangeRow]:
+        """The rows that hold a backup of these bytes (plain or compressed), newest first:
+        the candidates of a dedupe link, and the names a shared inode may have."""
+        sql = f"SELECT {self.db.change_cols} FROM changes WHERE old_sha256 = ? AND {HAS_BACKUP}"
+        params: list[Any] = [sha256]
+        if size is not None:
+            sql += " AND old_size = ?"
+            params.append(size)
+        return [ChangeRow(*r) for r in self.db.execute(sql + " ORDER BY seq DESC", params)]
+
+    def named_with(self, sha256: str) -> list[ChangeRow]:
+        """Every row, in any state, live or pruned, that names a backup of these bytes."""
+        return [ChangeRow(*r) for r in self.db.execute(
+            f"SELECT {self.db.change_cols} FROM changes WHERE old_sha256 = ?"
+            " AND backup IS NOT NULL", (sha256,))]
+
+    def set_stored(self, seq: int, *, compressed: bool, stored_size: int,
+                   blob: int | None) -> None:
+        """Record how a backup's file is stored now (compressed or not, its size, the row
+        whose write made its inode)."""
+        self.db.execute("UPDATE changes SET compressed = ?, stored_size = ?, blob = ?"
+                        " WHERE seq = ?", (int(compressed), stored_size, blob, seq))
+
+    def usage(self, project: str | None = None) -> dict[str, tuple[int, int, int, int,
+                                                               str | None, str | None]]:
+        """Per category: (backups, logical bytes, physical bytes, compressed, oldest,
+        newest), from the index alone (status never stats or hashes). Physical bytes count
+        each inode once: rows that share one (a dedupe link) carry its first row's seq in
+        ``blob``."""
+        where = HAS_BACKUP
+        params: list[Any] = []
+        if project is not None:
+            where += f" AND {RUN_OF_PROJECT}"
+            params.append(project)
+        out: dict[str, tuple[int, int, int, int, str | None, str | None]] = {}
+        for r in self.db.execute(
+                "SELECT category, count(*), coalesce(sum(old_size), 0),"
+                " coalesce(sum(coalesce(compressed, 0)), 0), min(created), max(created)"
+                f" FROM changes WHERE {where} GROUP BY category", params):
+            out[str(r[0])] = (int(r[1]), int(r[2]), 0, int(r[3]), r[4], r[5])
+        for r in self.db.execute(
+                "SELECT category, sum(size) FROM (SELECT category, coalesce(blob, seq) AS b,"
+                " coalesce(compressed, 0) AS z,"
+                " max(coalesce(stored_size, old_size, 0)) AS size"
+                f" FROM changes WHERE {where} GROUP BY category, b, z) GROUP BY category",
+                params):
+            n, logical, _physical, zst, oldest, newest = out[str(r[0])]
+            out[str(r[0])] = (n, logical, int(r[1] or 0), zst, oldest, newest)
+        return out
+
+    def physical(self) -> int:
+        """Bytes on disk of the whole tree's backups, each inode counted once (a link
+        across categories too)."""
+        row = self.db.execute(
+            "SELECT coalesce(sum(size), 0) FROM (SELECT coalesce(blob, seq) AS b,"
+            " coalesce(compressed, 0) AS z, max(coalesce(stored_size, old_size, 0)) AS size"
+            f" FROM changes WHERE {HAS_BACKUP} GROUP BY b, z)").fetchone()
+        return int(row[0])

@@ -51,6 +51,7 @@ CREATE INDEX IF NOT EXISTS changes_target ON changes(target, seq);
 CREATE INDEX IF NOT EXISTS changes_category ON changes(category, seq);
 CREATE INDEX IF NOT EXISTS changes_run ON changes(run, seq);
 CREATE INDEX IF NOT EXISTS changes_backup ON changes(backup);
+CREATE INDEX IF NOT EXISTS changes_sha ON changes(old_sha256);
 CREATE TABLE IF NOT EXISTS renders (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     change_seq INTEGER NOT NULL REFERENCES changes(seq),
@@ -73,4 +74,10 @@ CREATE TABLE IF NOT EXISTS template_code (
 # Columns added after the first release: an older index gains them on its next read-write
 # open, and reads them as NULL until then.
 ADDED_COLUMNS = (("changes", "old_uid", "INTEGER"), ("changes", "old_gid", "INTEGER"),
-                 ("runs", "project", "TEXT"))
+                 ("runs", "project", "TEXT"),
+                 # How the backup is stored (issue 13): ``compressed`` 1 when the file is
+                 # ``<backup>.zst`` (old_sha256 and old_size stay the original bytes'),
+                 # ``stored_size`` its bytes on disk, ``blob`` the seq of the row whose
+                 # write made the file's inode (NULL: its own; a dedupe link shares it).
+                 ("changes", "compressed", "INTEGER"), ("changes", "stored_size", "INTEGER"),
+                 ("changes", "blob", "INTEGER"))
