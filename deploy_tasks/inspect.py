@@ -24,6 +24,7 @@ from deploy_tasks.common import (
 from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
+    from deploy.config import BackupSettings
     from deploy.store import ChangeRow, Index, RunRow, Store
 
 
@@ -165,23 +166,59 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
     framework) of its target, or older than retention_days, by the index's own records.
     """
     from deploy import retention
-    from deploy.store import delete_backups
+    from deploy.store import compress_backups, delete_backups, tidy_compression
 
     cfg, store = config_and_store(prefix)
     with store.reading() as index:
         doomed = retention.select(index.changes.backups(), cfg.backup) if index else []
+        squeeze = _compression_due(index, cfg.backup, doomed) if index else []
         pending = index is not None
     pruned = []
+    compressed: list[Record] = []
     if pending and not dry_run:
         with writing(store, wait) as sess:
+            tidy_compression(sess)
             doomed = retention.select(sess.index.changes.backups(), cfg.backup)
             pruned = delete_backups(sess, doomed)
+            squeeze = _compression_due(sess.index, cfg.backup, doomed)
+            compressed = [{"id": d.row.seq, "path": str(d.path), "outcome": d.outcome,
+                           "size": d.row.old_size, "stored_size": d.stored_size,
+                           "detail": d.detail} for d in compress_backups(sess, squeeze)]
     records = [{"id": r.seq, "category": r.category, "target": r.target,
                 "path": str(store.backup_path(r))} for r in doomed]
+    if dry_run:
+        compressed = [{"id": r.seq, "path": str(store.backup_path(r)), "outcome": "compress",
+                       "size": r.old_size, "stored_size": None, "detail": ""} for r in squeeze]
     if json_:
-        emit_json({"dry_run": dry_run, "pruned": records if pruned or dry_run else []})
+        emit_json({"dry_run": dry_run, "pruned": records if pruned or dry_run else [],
+                   "compressed": compressed})
         return
     verb = "would prune" if dry_run else "pruned"
     for r in records:
         echo(f"{verb} {r['id']:>6}  {r['path']}")
+    _echo_compressed(compressed, dry_run)
     echo(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")
+
+
+def _compression_due(index: Index, settings: BackupSettings,
+                     doomed: list[ChangeRow]) -> list[ChangeRow]:
+    """The backups to compress once ``doomed`` is gone (none unless compression is on)."""
+    from deploy.store import compression_due
+
+    if not settings.compression_enabled:
+        return []
+    gone = {r.seq for r in doomed}
+    return compression_due([r for r in index.changes.backups() if r.seq not in gone],
+                           settings.compress_after_days)
+
+
+def _echo_compressed(compressed: list[Record], dry_run: bool) -> None:
+    for d in compressed:
+        if d["outcome"] == "skipped":
+            echo(f"warning: {d['path']}: {d['detail']}", err=True)
+        elif dry_run:
+            echo(f"would compress {d['id']:>6}  {d['path']}")
+        else:
+            ratio = f"{d['size']} -> {d['stored_size']} bytes"
+            how = "compressed" if d["outcome"] == "compressed" else "compressed (linked)"
+            echo(f"{how} {d['id']:>6}  {d['path']}  ({ratio})")
