@@ -220,5 +220,5 @@ def _echo_compressed(compressed: list[Record], dry_run: bool) -> None:
             echo(f"would compress {d['id']:>6}  {d['path']}")
         else:
             ratio = f"{d['size']} -> {d['stored_size']} bytes"
-            how = "compressed" if d["outcome"] == "compressed" else "compressed (linked)"
+            how = "compressed" if d["outcome"] == "compressed" else "linked    "
             echo(f"{how} {d['id']:>6}  {d['path']}  ({ratio})")

@@ -40,6 +40,9 @@ class Session:
         self.signals = signals or Deferral()
         # The last run this session finished, for the message of a signal that came after.
         self.finished: int | None = None
+        # Equal backups stored once, as hard links (``dedupe``); off only for the bench's
+        # side-by-side figures.
+        self.dedupe = True
 
 
 @contextmanager
