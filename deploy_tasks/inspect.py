@@ -24,7 +24,7 @@ from deploy_tasks.common import (
 from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
-    from deploy.config import BackupSettings
+    from deploy.config import BackupSettings, Config
     from deploy.store import ChangeRow, Index, RunRow, Store
 
 
@@ -101,30 +101,84 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
     now = time.time()
     out: dict[str, Record] = {}
     with store.reading() as index:
+        usage = index.changes.usage(project) if index else {}
         for category in NAMES:
             rows = index.changes.backups(category=category, limit=limit or None,
                                          project=project) if index else []
             folder = store.tree / category_folder(category, "").rstrip("/")
+            n, logical, physical, zst, oldest, newest = usage.get(category,
+                                                                  (0, 0, 0, 0, None, None))
             out[category] = {
                 "backup_directory": str(folder),
                 "backup_directory_exists": folder.is_dir(),
-                "backup_count": index.changes.backup_count(category, project) if index else 0,
+                "backup_count": n,
+                "logical_bytes": logical, "physical_bytes": physical, "compressed_count": zst,
+                "oldest": oldest, "newest": newest,
                 "backups": [{k: v for k, v in _backup_record(store, r, now).items()
                              if k in ("filename", "path", "size", "created", "age_hours",
                                       "target", "sha256", "id")} for r in rows]}
+        tree = _tree_status(cfg, store, index)
     template = cfg.framework_template
     if json_:
         # The original's status fields too (framework_template_path and _exists).
         emit_json({"backup_tree": str(store.tree),
                    "framework_template_path": str(template) if template else None,
                    "framework_template_exists": template is not None and template.is_file(),
-                   "categories": out})
+                   **tree, "categories": out})
         return
     echo(f"backup tree: {store.tree}")
+    _echo_tree(tree)
     for category, info in out.items():
         echo(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
+        if info["backup_count"]:
+            echo(f"           {_size(info['logical_bytes'])} logical, "
+                 f"{_size(info['physical_bytes'])} on disk, {info['compressed_count']} "
+                 f"compressed; oldest {info['oldest'][:19]}, newest {info['newest'][:19]}")
         for b in info["backups"]:
             echo(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
+
+
+def _tree_status(cfg: Config, store: Store, index: Index | None) -> Record:
+    """The tree's own status: bytes on disk (each inode once), the last verify, the lock's
+    holder and how many legacy backups lie in the old locations; nothing is hashed."""
+    from deploy import legacy
+    from deploy.store import last_verify, owned_by
+
+    verify = last_verify(index) if index else None
+    return {"physical_bytes": index.changes.physical() if index else 0,
+            "last_verify": {"finished": verify.get("finished"), "ok": verify.get("ok"),
+                            "problems": verify.get("problems")} if verify else None,
+            "lock_holder": store.lock_holder(),
+            "legacy_backups": len(legacy.find(cfg, owned=owned_by(store, index)).found)}
+
+
+def _echo_tree(tree: Record) -> None:
+    verify, holder = tree["last_verify"], tree["lock_holder"]
+    echo(f"on disk: {_size(tree['physical_bytes'])} (hard-linked copies counted once)")
+    if verify is None:
+        echo("last verify: never (invoke backups.verify)")
+    else:
+        outcome = "ok" if verify["ok"] else f"{verify['problems']} problem(s)"
+        echo(f"last verify: {str(verify['finished'])[:19]}  {outcome}")
+    if holder is None:
+        echo("lock: free")
+    else:
+        echo(f"lock: held by pid {holder['pid']} ({holder['command']!r}, since "
+             f"{holder['started']})")
+    if tree["legacy_backups"]:
+        echo(f"legacy backups: {tree['legacy_backups']} in the old locations "
+             "(invoke backups.legacy)")
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    value = n / 1024
+    for unit in ("KiB", "MiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GiB"
 
 
 @task(help={"category": "only this category", "limit": "at most this many (default all)",

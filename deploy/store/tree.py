@@ -10,7 +10,7 @@ from pathlib import Path
 
 from deploy import categories, fsio
 from deploy.errors import DeployError, IntegrityError, WriteFailed
-from deploy.store import stored, trust
+from deploy.store import lock, stored, trust
 from deploy.store.index import ChangeRow, Index, NoIndexYet
 from deploy.store.naming import category_folder
 
@@ -91,6 +91,10 @@ class Store:
             for dirpath, _dirs, files in os.walk(self.tree / folder):
                 found += [Path(dirpath, f) for f in files if not fsio.is_temp_name(f)]
         return sorted(found)
+
+    def lock_holder(self) -> dict[str, object] | None:
+        """Who holds the tree's lock now (pid, command, started), read without taking it."""
+        return lock.holder(self.lock_path)
 
     def check_index_kept(self) -> None:
         """With no index but backups in the tree, the index was lost: nothing in the tree
