@@ -167,14 +167,19 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
     from deploy import retention
     from deploy.store import delete_backups
 
+    def select(index: Index) -> list[ChangeRow]:
+        rows = index.changes.for_retention()
+        gone = set(retention.doomed(retention.verdicts(rows, index.runs.newest(), cfg.backup)))
+        return [r for r in rows if r.seq in gone]
+
     cfg, store = config_and_store(prefix)
     with store.reading() as index:
-        doomed = retention.select(index.changes.backups(), cfg.backup) if index else []
+        doomed = select(index) if index else []
         pending = index is not None
     pruned = []
     if pending and not dry_run:
         with writing(store, wait) as sess:
-            doomed = retention.select(sess.index.changes.backups(), cfg.backup)
+            doomed = select(sess.index)
             pruned = delete_backups(sess, doomed)
     records = [{"id": r.seq, "category": r.category, "target": r.target,
                 "path": str(store.backup_path(r))} for r in doomed]

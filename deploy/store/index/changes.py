@@ -7,7 +7,14 @@ from typing import Any
 
 from deploy.states import ChangeState
 from deploy.store.index.db import Db
-from deploy.store.index.rows import HAS_BACKUP, IMPORTED, IS_LIVE, RUN_OF_PROJECT, ChangeRow
+from deploy.store.index.rows import (
+    HAS_BACKUP,
+    IMPORTED,
+    IS_LIVE,
+    RUN_OF_PROJECT,
+    WROTE,
+    ChangeRow,
+)
 
 
 class Changes:
@@ -91,6 +98,14 @@ class Changes:
             sql += " LIMIT ?"
             params.append(limit)
         return [ChangeRow(*r) for r in self.db.execute(sql, params)]
+
+    def for_retention(self) -> list[ChangeRow]:
+        """What retention judges (``deploy.retention.verdicts``), oldest first: every row
+        holding a backup, and every undoable row (live, not undone, it wrote something),
+        which may have none (a created target) or have lost it to an earlier prune."""
+        return [ChangeRow(*r) for r in self.db.execute(
+            f"SELECT {self.db.change_cols} FROM changes WHERE ({HAS_BACKUP}) OR ({IS_LIVE}"
+            f" AND undone_by IS NULL AND {WROTE}) ORDER BY seq")]
 
     def backup_count(self, category: str, project: str | None = None) -> int:
         sql = f"SELECT count(*) FROM changes WHERE {HAS_BACKUP} AND category = ?"

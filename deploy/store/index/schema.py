@@ -73,4 +73,7 @@ CREATE TABLE IF NOT EXISTS template_code (
 # Columns added after the first release: an older index gains them on its next read-write
 # open, and reads them as NULL until then.
 ADDED_COLUMNS = (("changes", "old_uid", "INTEGER"), ("changes", "old_gid", "INTEGER"),
-                 ("runs", "project", "TEXT"))
+                 ("runs", "project", "TEXT"),
+                 # history.keep: 1 while the run is kept (retention never removes its backups)
+                 ("runs", "kept", "INTEGER"),
+                 )
