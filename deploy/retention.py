@@ -42,10 +42,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from deploy import categories
+from deploy import categories, store
 from deploy.config import BackupSettings
 from deploy.states import HOLDS_BACKUP, LIVE, UNDOABLE_RUNS, Action, RunKind, RunState
-from deploy.store.index import ChangeRow, RunRow
+from deploy.store import Session
+from deploy.store.index import ChangeRow, Index, RunRow
 
 DAY = 86400.0
 KEEP, REMOVE, COMPRESS = "keep", "remove", "compress"
@@ -168,8 +169,8 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
                 break  # step-back stops at a run it cannot undo or no longer promises
             for row in steps:
                 promise(row.seq, "step-back", f"needed to step back through run {run_id} of "
-                        f"{category} (step {depth} of the {most} max_backups_per_type "
-                        "promises)")
+                        f"{category}: step {depth} of the {most} promised "
+                        "(max_backups_per_type)")
     out = []
     for group in by_target.values():
         newer = 0  # counted backups of this target newer than the row at hand
@@ -204,3 +205,24 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
 def doomed(found: Iterable[Verdict]) -> list[int]:
     """The ids of the backups the verdicts remove, oldest first."""
     return sorted(v.id for v in found if v.action == REMOVE)
+
+
+class Pruned(NamedTuple):
+    """What one prune decided and did: every verdict, and the rows it removed."""
+
+    verdicts: list[Verdict]
+    removed: list[ChangeRow]
+
+
+def judge(index: Index, settings: BackupSettings, now: float | None = None) -> list[Verdict]:
+    """The verdicts over everything ``index`` holds (every project: the tree is one)."""
+    return verdicts(index.changes.for_retention(), index.runs.newest(), settings, now)
+
+
+def prune(sess: Session, settings: BackupSettings, now: float | None = None) -> Pruned:
+    """Judge under the session's lock, then remove what the verdicts remove (durably:
+    ``deploy.store.prune``)."""
+    found = judge(sess.index, settings, now)
+    gone = set(doomed(found))
+    rows = [r for r in sess.index.changes.for_retention() if r.seq in gone]
+    return Pruned(found, store.delete_backups(sess, rows))

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from deploy_tasks.common import (
 from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
+    from deploy.retention import Verdict
     from deploy.store import ChangeRow, Index, RunRow, Store
 
 
@@ -155,38 +157,65 @@ def list_(c: Context, category: str | None = None, limit: int = 0, all_projects:
              f"{b['target']}")
 
 
+PRUNE_SCHEMA_VERSION = 1
+
+
+def verdict_record(store: Store, v: Verdict) -> Record:
+    return {"id": v.id, "filename": v.filename, "action": v.action, "reason": v.reason,
+            "rule": v.rule, "category": v.category, "target": v.target, "run": v.run,
+            "path": str(store.tree / v.backup)}
+
+
+def print_verdicts(records: list[Record], *, dry_run: bool, removed: int,
+                   finished: int) -> None:
+    """The table of every backup's verdict, then one summary line."""
+    if finished:
+        echo(f"note: finished {finished} removal(s) a killed prune had left")
+    if records:
+        echo(f"{'id':>6}  {'action':<8} {'rule':<10} {'category':<10} {'file':<44} reason")
+    for r in records:
+        echo(f"{r['id']:>6}  {r['action']:<8} {r['rule']:<10} {r['category']:<10} "
+             f"{r['filename']:<44} {r['reason']}")
+    verb = "would remove" if dry_run else "removed"
+    count = sum(1 for r in records if r["action"] == "remove") if dry_run else removed
+    rules = Counter(r["rule"] for r in records if r["action"] != "remove")
+    why = ", ".join(f"{n} {rule}" for rule, n in sorted(rules.items()))
+    echo(f"{verb} {count} of {len(records)} backup(s); kept {len(records) - count}"
+         f"{f' ({why})' if why else ''} ({datetime.now():%Y-%m-%d %H:%M})")
+
+
 @task(help=WRITE_HELP)
 @guarded
 def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
           prefix: str | None = None) -> None:
-    """Apply the retention settings; the newest backup of every target always stays.
+    """Apply retention: every backup with its verdict (keep or remove) and the reason.
 
-    A backup goes when it is beyond the newest max_backups_per_type (framework_keep for the
-    framework) of its target, or older than retention_days, by the index's own records.
+    Kept: the newest of its target, the backups of a kept run (history.keep), of the
+    latest not-undone run of each category, those the promised step-back rollbacks need,
+    and those within count and age; removed: older than retention_days, or beyond
+    max_backups_per_type (framework_keep for the framework) of its target. Per category,
+    [tool.deploy.backup.<category>] overrides both. Backups of failed and interrupted runs
+    do not use up the count.
     """
     from deploy import retention
-    from deploy.store import delete_backups
-
-    def select(index: Index) -> list[ChangeRow]:
-        rows = index.changes.for_retention()
-        gone = set(retention.doomed(retention.verdicts(rows, index.runs.newest(), cfg.backup)))
-        return [r for r in rows if r.seq in gone]
 
     cfg, store = config_and_store(prefix)
     with store.reading() as index:
-        doomed = select(index) if index else []
-        pending = index is not None
-    pruned = []
-    if pending and not dry_run:
+        found = retention.judge(index, cfg.backup) if index else []
+        # A killed prune's pending rows are finished by any session: take one for them too.
+        busy = index is not None and bool(index.changes.pending_prune(2)
+                                          or index.runs.running())
+    removed: list[ChangeRow] = []
+    finished = 0
+    if not dry_run and (busy or retention.doomed(found)):
         with writing(store, wait) as sess:
-            doomed = select(sess.index)
-            pruned = delete_backups(sess, doomed)
-    records = [{"id": r.seq, "category": r.category, "target": r.target,
-                "path": str(store.backup_path(r))} for r in doomed]
+            finished = sess.prunes_finished
+            found, removed = retention.prune(sess, cfg.backup)
+    records = [verdict_record(store, v) for v in found]
     if json_:
-        emit_json({"dry_run": dry_run, "pruned": records if pruned or dry_run else []})
+        emit_json({"schema_version": PRUNE_SCHEMA_VERSION, "dry_run": dry_run,
+                   "backups": records, "finished_pending": finished,
+                   "pruned": [{"id": r.seq, "category": r.category, "target": r.target,
+                               "path": str(store.backup_path(r))} for r in removed]})
         return
-    verb = "would prune" if dry_run else "pruned"
-    for r in records:
-        echo(f"{verb} {r['id']:>6}  {r['path']}")
-    echo(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")
+    print_verdicts(records, dry_run=dry_run, removed=len(removed), finished=finished)
