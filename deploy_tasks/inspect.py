@@ -34,7 +34,7 @@ def _run_record(index: Index, run: RunRow) -> Record:
             "finished": run.finished, "state": run.state,
             "categories": [x for x in run.categories.split(",") if x],
             "changed": index.runs.changed(run.id), "undoes": run.undoes, "command": run.command,
-            "project": run.project}
+            "project": run.project, "kept": bool(run.kept)}
 
 
 ALL_PROJECTS = {"all_projects": "show the runs and backups of every project on this machine, "
@@ -75,9 +75,52 @@ def history(c: Context, limit: int = 50, page: int = 1, all_projects: bool = Fal
          f"{'actor':<10} categories")
     for r in runs:
         undoes = f" (undoes run {r['undoes']})" if r["undoes"] else ""
+        kept = " (kept)" if r["kept"] else ""
         echo(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
              f"{r['changed']:>4} changed  {r['actor']:<10} "
-             f"{','.join(r['categories']) or '-'}{undoes}")
+             f"{','.join(r['categories']) or '-'}{undoes}{kept}")
+
+
+@task(help={"run": "the run to mark kept (see `invoke history`)",
+            "off": "clear the mark instead: retention judges its backups like any others",
+            **WRITE_HELP})
+@guarded
+def keep(c: Context, run: int | None = None, off: bool = False, dry_run: bool = False,
+         json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
+    """Mark a run kept: backups.prune (and auto_prune, and the framework's rotation) never
+    removes its backups; --off clears the mark."""
+    from deploy.errors import ConfigError
+
+    if run is None:
+        raise ConfigError("history.keep needs --run N (see `invoke history`)")
+    _cfg, store = config_and_store(prefix)
+
+    def known(index: Index | None) -> RunRow:
+        found = index.runs.get(run) if index is not None else None
+        if found is None:
+            raise ConfigError(f"no run {run} in the index; see `invoke history`")
+        return found
+
+    with store.reading() as index:
+        row = known(index)
+        assert index is not None
+        backups = sum(1 for r in index.changes.of_run(run) if r.backup and not r.pruned)
+    if not dry_run and bool(row.kept) == (not off):
+        pass  # already so: no lock, nothing written
+    elif not dry_run:
+        with writing(store, wait) as sess:
+            known(sess.index)
+            with sess.index.transaction():
+                sess.index.runs.set_kept(run, not off)
+    if json_:
+        emit_json({"run": run, "kept": not off, "dry_run": dry_run, "backups": backups})
+        return
+    verb = "would " if dry_run else ""
+    if off:
+        echo(f"run {run}: {verb}no longer kept; retention judges its {backups} backup(s) "
+             "like any others")
+    else:
+        echo(f"run {run}: {verb}kept; prune never removes its {backups} backup(s)")
 
 
 def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
