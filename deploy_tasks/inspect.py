@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,8 @@ from deploy_tasks.common import (
 from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
-    from deploy.config import BackupSettings, Config
+    from deploy.config import Config
+    from deploy.retention import Verdict
     from deploy.store import ChangeRow, Index, RunRow, Store
 
 
@@ -33,7 +35,7 @@ def _run_record(index: Index, run: RunRow) -> Record:
             "finished": run.finished, "state": run.state,
             "categories": [x for x in run.categories.split(",") if x],
             "changed": index.runs.changed(run.id), "undoes": run.undoes, "command": run.command,
-            "project": run.project}
+            "project": run.project, "kept": bool(run.kept)}
 
 
 ALL_PROJECTS = {"all_projects": "show the runs and backups of every project on this machine, "
@@ -74,9 +76,52 @@ def history(c: Context, limit: int = 50, page: int = 1, all_projects: bool = Fal
          f"{'actor':<10} categories")
     for r in runs:
         undoes = f" (undoes run {r['undoes']})" if r["undoes"] else ""
+        kept = " (kept)" if r["kept"] else ""
         echo(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
              f"{r['changed']:>4} changed  {r['actor']:<10} "
-             f"{','.join(r['categories']) or '-'}{undoes}")
+             f"{','.join(r['categories']) or '-'}{undoes}{kept}")
+
+
+@task(help={"run": "the run to mark kept (see `invoke history`)",
+            "off": "clear the mark instead: retention judges its backups like any others",
+            **WRITE_HELP})
+@guarded
+def keep(c: Context, run: int | None = None, off: bool = False, dry_run: bool = False,
+         json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
+    """Mark a run kept: backups.prune (and auto_prune, and the framework's rotation) never
+    removes its backups; --off clears the mark."""
+    from deploy.errors import ConfigError
+
+    if run is None:
+        raise ConfigError("history.keep needs --run N (see `invoke history`)")
+    _cfg, store = config_and_store(prefix)
+
+    def known(index: Index | None) -> RunRow:
+        found = index.runs.get(run) if index is not None else None
+        if found is None:
+            raise ConfigError(f"no run {run} in the index; see `invoke history`")
+        return found
+
+    with store.reading() as index:
+        row = known(index)
+        assert index is not None
+        backups = sum(1 for r in index.changes.of_run(run) if r.backup and not r.pruned)
+    if not dry_run and bool(row.kept) == (not off):
+        pass  # already so: no lock, nothing written
+    elif not dry_run:
+        with writing(store, wait) as sess:
+            known(sess.index)
+            with sess.index.transaction():
+                sess.index.runs.set_kept(run, not off)
+    if json_:
+        emit_json({"run": run, "kept": not off, "dry_run": dry_run, "backups": backups})
+        return
+    verb = "would " if dry_run else ""
+    if off:
+        echo(f"run {run}: {verb}no longer kept; retention judges its {backups} backup(s) "
+             "like any others")
+    else:
+        echo(f"run {run}: {verb}kept; prune never removes its {backups} backup(s)")
 
 
 def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
@@ -210,69 +255,86 @@ def list_(c: Context, category: str | None = None, limit: int = 0, all_projects:
              f"{b['target']}")
 
 
+PRUNE_SCHEMA_VERSION = 1
+
+
+def verdict_record(store: Store, v: Verdict) -> Record:
+    return {"id": v.id, "filename": v.filename, "action": v.action, "reason": v.reason,
+            "rule": v.rule, "category": v.category, "target": v.target, "run": v.run,
+            "path": str(store.tree / v.backup)}
+
+
+def print_verdicts(records: list[Record], *, dry_run: bool, removed: int,
+                   finished: int) -> None:
+    """The table of every backup's verdict, then one summary line."""
+    if finished:
+        echo(f"note: finished {finished} removal(s) a killed prune had left")
+    if records:
+        echo(f"{'id':>6}  {'action':<8} {'rule':<10} {'category':<10} {'file':<44} reason")
+    for r in records:
+        echo(f"{r['id']:>6}  {r['action']:<8} {r['rule']:<10} {r['category']:<10} "
+             f"{r['filename']:<44} {r['reason']}")
+    verb = "would remove" if dry_run else "removed"
+    count = sum(1 for r in records if r["action"] == "remove") if dry_run else removed
+    rules = Counter(r["rule"] for r in records if r["action"] != "remove")
+    why = ", ".join(f"{n} {rule}" for rule, n in sorted(rules.items()))
+    echo(f"{verb} {count} of {len(records)} backup(s); kept {len(records) - count}"
+         f"{f' ({why})' if why else ''} ({datetime.now():%Y-%m-%d %H:%M})")
+
+
 @task(help=WRITE_HELP)
 @guarded
 def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
           prefix: str | None = None) -> None:
-    """Apply the retention settings; the newest backup of every target always stays.
+    """Apply retention: every backup with its verdict (keep or remove) and the reason.
 
-    A backup goes when it is beyond the newest max_backups_per_type (framework_keep for the
-    framework) of its target, or older than retention_days, by the index's own records.
+    Kept: the newest of its target, the backups of a kept run (history.keep), of the
+    latest not-undone run of each category, those the promised step-back rollbacks need,
+    and those within count and age; removed: older than retention_days, or beyond
+    max_backups_per_type (framework_keep for the framework) of its target. Per category,
+    [tool.deploy.backup.<category>] overrides both. Backups of failed and interrupted runs
+    do not use up the count.
     """
     from deploy import retention
-    from deploy.store import compress_backups, delete_backups, tidy_compression
 
     cfg, store = config_and_store(prefix)
     with store.reading() as index:
-        doomed = retention.select(index.changes.backups(), cfg.backup) if index else []
-        squeeze = _compression_due(index, cfg.backup, doomed) if index else []
-        pending = index is not None
-    pruned = []
+        found = retention.judge(index, cfg.backup) if index else []
+        # A killed prune's pending rows are finished by any session: take one for them too.
+        busy = index is not None and bool(index.changes.pending_prune(2)
+                                          or index.runs.running())
+    removed: list[ChangeRow] = []
     compressed: list[Record] = []
-    if pending and not dry_run:
+    finished = 0
+    if not dry_run and (busy or retention.doomed(found) or retention.compressing(found)):
         with writing(store, wait) as sess:
-            tidy_compression(sess)
-            doomed = retention.select(sess.index.changes.backups(), cfg.backup)
-            pruned = delete_backups(sess, doomed)
-            squeeze = _compression_due(sess.index, cfg.backup, doomed)
+            finished = sess.prunes_finished
+            found, removed, squeezed = retention.prune(sess, cfg.backup)
             compressed = [{"id": d.row.seq, "path": str(d.path), "outcome": d.outcome,
                            "size": d.row.old_size, "stored_size": d.stored_size,
-                           "detail": d.detail} for d in compress_backups(sess, squeeze)]
-    records = [{"id": r.seq, "category": r.category, "target": r.target,
-                "path": str(store.backup_path(r))} for r in doomed]
-    if dry_run:
-        compressed = [{"id": r.seq, "path": str(store.backup_path(r)), "outcome": "compress",
-                       "size": r.old_size, "stored_size": None, "detail": ""} for r in squeeze]
+                           "detail": d.detail} for d in squeezed]
+    records = [verdict_record(store, v) for v in found]
     if json_:
-        emit_json({"dry_run": dry_run, "pruned": records if pruned or dry_run else [],
+        emit_json({"schema_version": PRUNE_SCHEMA_VERSION, "dry_run": dry_run,
+                   "backups": records, "finished_pending": finished,
+                   "pruned": [{"id": r.seq, "category": r.category, "target": r.target,
+                               "path": str(store.backup_path(r))} for r in removed],
                    "compressed": compressed})
         return
-    verb = "would prune" if dry_run else "pruned"
-    for r in records:
-        echo(f"{verb} {r['id']:>6}  {r['path']}")
-    _echo_compressed(compressed, dry_run)
-    echo(f"{verb} {len(records)} backup(s) ({datetime.now():%Y-%m-%d %H:%M})")
+    print_verdicts(records, dry_run=dry_run, removed=len(removed), finished=finished)
+    _echo_compressed(compressed)
 
 
-def _compression_due(index: Index, settings: BackupSettings,
-                     doomed: list[ChangeRow]) -> list[ChangeRow]:
-    """The backups to compress once ``doomed`` is gone (none unless compression is on)."""
-    from deploy.store import compression_due
-
-    if not settings.compression_enabled:
-        return []
-    gone = {r.seq for r in doomed}
-    return compression_due([r for r in index.changes.backups() if r.seq not in gone],
-                           settings.compress_after_days)
-
-
-def _echo_compressed(compressed: list[Record], dry_run: bool) -> None:
+def _echo_compressed(compressed: list[Record]) -> None:
+    """One line per backup compressed (or linked to an equal .zst); a warning per skip."""
     for d in compressed:
         if d["outcome"] == "skipped":
             echo(f"warning: {d['path']}: {d['detail']}", err=True)
-        elif dry_run:
-            echo(f"would compress {d['id']:>6}  {d['path']}")
-        else:
-            ratio = f"{d['size']} -> {d['stored_size']} bytes"
-            how = "compressed" if d["outcome"] == "compressed" else "linked    "
-            echo(f"{how} {d['id']:>6}  {d['path']}  ({ratio})")
+            continue
+        how = "compressed" if d["outcome"] == "compressed" else "linked    "
+        echo(f"{how} {d['id']:>6}  {d['path']}  ({d['size']} -> {d['stored_size']} bytes)")
+    done = [d for d in compressed if d["outcome"] != "skipped"]
+    if done:
+        before = sum(d["size"] or 0 for d in done)
+        after = sum(d["stored_size"] or 0 for d in done)
+        echo(f"compressed {len(done)} backup(s): {before} -> {after} bytes")

@@ -64,7 +64,7 @@ def due(rows: Iterable[ChangeRow], after_days: int, now: float | None = None
     backup of their target."""
     now = time.time() if now is None else now
     newest: dict[str, int] = defaultdict(int)
-    listed = list(rows)
+    listed = [r for r in rows if r.backup is not None and not r.pruned]
     for row in listed:
         newest[row.target] = max(newest[row.target], row.seq)
     return sorted((r for r in listed

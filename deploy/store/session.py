@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from deploy.store import lock
 from deploy.store.index import Index
+from deploy.store.prune import finish_pending
 from deploy.store.recover import recover
 from deploy.store.signals import Deferral, deferred
 from deploy.store.tree import Store, now_iso
@@ -40,6 +41,8 @@ class Session:
         self.signals = signals or Deferral()
         # The last run this session finished, for the message of a signal that came after.
         self.finished: int | None = None
+        # Rows a killed prune had left pending, finished when the session opened.
+        self.prunes_finished = 0
         # Equal backups stored once, as hard links (``dedupe``); off only for the bench's
         # side-by-side figures.
         self.dedupe = True
@@ -61,6 +64,7 @@ def open_session(store: Store, *, command: str, actor: str,
         try:
             sess = Session(store, index, command=command, actor=actor, signals=signals)
             sess.recovered = recover(store, index)
+            sess.prunes_finished = finish_pending(store, index)
             yield sess
         finally:
             index.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,6 +13,7 @@ from deploy.store.index.rows import (
     IMPORTED,
     IS_LIVE,
     RUN_OF_PROJECT,
+    WROTE,
     ZST,
     ChangeRow,
 )
@@ -99,6 +101,14 @@ class Changes:
             params.append(limit)
         return [ChangeRow(*r) for r in self.db.execute(sql, params)]
 
+    def for_retention(self) -> list[ChangeRow]:
+        """What retention judges (``deploy.retention.verdicts``), oldest first: every row
+        holding a backup, and every undoable row (live, not undone, it wrote something),
+        which may have none (a created target) or have lost it to an earlier prune."""
+        return [ChangeRow(*r) for r in self.db.execute(
+            f"SELECT {self.db.change_cols} FROM changes WHERE ({HAS_BACKUP}) OR ({IS_LIVE}"
+            f" AND undone_by IS NULL AND {WROTE}) ORDER BY seq")]
+
     def backup_count(self, category: str, project: str | None = None) -> int:
         sql = f"SELECT count(*) FROM changes WHERE {HAS_BACKUP} AND category = ?"
         params: list[Any] = [category]
@@ -150,13 +160,28 @@ class Changes:
                               " ORDER BY seq DESC LIMIT 1", (backup,)).fetchone()
         return ChangeRow(*row) if row else None
 
+    def backup_holders(self) -> Counter[str]:
+        """How many rows hold each backup file (more than one only in an index from before
+        names were unique): a prune keeps a file another row still holds."""
+        return Counter({str(r[0]): int(r[1]) for r in self.db.execute(
+            f"SELECT backup, count(*) FROM changes WHERE {HAS_BACKUP} GROUP BY backup")})
+
+    def mark_pruned(self, seqs: Iterable[int], value: int = 1) -> None:
+        """Set ``pruned`` of these rows: 2 while their files are being removed, 1 once
+        they are gone (``deploy.store.prune``)."""
+        self.db.executemany("UPDATE changes SET pruned = ? WHERE seq = ?",
+                            [(value, seq) for seq in seqs])
+
+    def pending_prune(self, value: int) -> list[ChangeRow]:
+        """The rows a prune marked with ``value`` (pending) and had not finished."""
+        return [ChangeRow(*r) for r in self.db.execute(
+            f"SELECT {self.db.change_cols} FROM changes WHERE pruned = ? ORDER BY seq",
+            (value,))]
+
     def backup_shared(self, backup: str, seq: int) -> bool:
         """Whether a row other than ``seq`` still holds the backup file ``backup``."""
         return self.db.execute(f"SELECT 1 FROM changes WHERE backup = ? AND seq != ? AND "
                                f"{HAS_BACKUP} LIMIT 1", (backup, seq)).fetchone() is not None
-
-    def mark_pruned(self, seq: int) -> None:
-        self.db.execute("UPDATE changes SET pruned = 1 WHERE seq = ?", (seq,))
 
     def holding(self, sha256: str, size: int | None = None) -> list[ChangeRow]:
         """The rows that hold a backup of these bytes (plain or compressed), newest first:

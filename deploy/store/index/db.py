@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,12 @@ class Db:
         except sqlite3.DatabaseError as err:
             self._rollback_quietly()
             raise IndexError_(f"{self.path}: cannot commit the backup index: {err}") from err
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        try:
+            return self.db.executemany(sql, params)
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"{self.path}: backup index query failed: {err}") from err
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:

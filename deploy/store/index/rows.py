@@ -22,6 +22,7 @@ class RunRow(NamedTuple):
     undoes: int | None
     categories: str
     project: str | None = None  # None: recorded before runs named their project
+    kept: int | None = None     # 1: history.keep marked it; prune never removes its backups
 
 
 class ChangeRow(NamedTuple):

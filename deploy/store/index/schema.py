@@ -75,6 +75,8 @@ CREATE TABLE IF NOT EXISTS template_code (
 # open, and reads them as NULL until then.
 ADDED_COLUMNS = (("changes", "old_uid", "INTEGER"), ("changes", "old_gid", "INTEGER"),
                  ("runs", "project", "TEXT"),
+                 # history.keep: 1 while the run is kept (retention never removes its backups)
+                 ("runs", "kept", "INTEGER"),
                  # How the backup is stored (issue 13): ``compressed`` 1 when the file is
                  # ``<backup>.zst`` (old_sha256 and old_size stay the original bytes'),
                  # ``stored_size`` its bytes on disk, ``blob`` the seq of the row whose
