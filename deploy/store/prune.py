@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
+from deploy.errors import DeployError
 from deploy.store.index import ChangeRow, Index
 from deploy.store.signals import Deferral
 from deploy.store.tree import Store, oserror, sync_folders
@@ -42,21 +43,38 @@ class Session(Protocol):
 def _remove_files(store: Store, index: Index, rows: list[ChangeRow],
                   holders: Counter[str]) -> None:
     """Unlink the files of ``rows`` (already pending) that no other live row holds, fsync
-    their folders, then commit the rows pruned."""
+    their folders, then commit the rows pruned.
+
+    An unlink that fails (a file that cannot be removed) gives the rows not reached yet,
+    that one included, back to the index (``pruned = 0``: their files are all still
+    there), then raises: a failed prune removes what it could and vouches for the rest. A
+    failed folder fsync leaves the rows pending (their files may be gone, or go): the
+    next session finishes them.
+    """
     folders: set[Path] = set()
-    for row in rows:
-        assert row.backup is not None
-        if holders[row.backup] > 0:
-            continue  # another row still vouches for this file (an index from before
-                      # names were unique): it stays
-        path = store.backup_path(row)
+    reached = 0
+    try:
+        for row in rows:
+            assert row.backup is not None
+            # A file another row still vouches for (an index from before names were
+            # unique) stays.
+            if holders[row.backup] <= 0:
+                path = store.backup_path(row)
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                folders.add(path.parent)
+            reached += 1
+    except OSError as err:
+        left = rows[reached:]
         try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            raise oserror("removing backup", path, err) from err
-        folders.add(path.parent)
+            with index.transaction():
+                index.changes.mark_pruned([r.seq for r in left], 0)
+        except DeployError:
+            pass  # they stay pending: the next session tries again
+        path = store.backup_path(left[0])
+        raise oserror("removing backup", path, err) from err
     sync_folders(sorted(folders), "the backup folder after pruning")
     with index.transaction():
         index.changes.mark_pruned([r.seq for r in rows], PRUNED)
@@ -89,8 +107,14 @@ def delete_backup(sess: Session, row: ChangeRow) -> None:
 
 def finish_pending(store: Store, index: Index) -> int:
     """Finish a prune a kill cut short: remove the files of pending rows, mark them
-    pruned; returns how many rows it finished."""
+    pruned; returns how many rows it finished. A file that still cannot be removed goes
+    back to the index (see :func:`_remove_files`) and does not stop the session: the
+    prune that wanted it gone will judge it again."""
     rows = index.changes.pending_prune(PENDING)
-    if rows:
+    if not rows:
+        return 0
+    try:
         _remove_files(store, index, rows, index.changes.backup_holders())
+    except DeployError:
+        return 0
     return len(rows)

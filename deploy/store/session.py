@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deploy.store import lock
 from deploy.store.index import Index
@@ -43,6 +43,8 @@ class Session:
         self.finished: int | None = None
         # Rows a killed prune had left pending, finished when the session opened.
         self.prunes_finished = 0
+        # What backup.auto_prune did after this session's run (set by the task layer).
+        self.auto_pruned: dict[str, Any] | None = None
         # Equal backups stored once, as hard links (``dedupe``); off only for the bench's
         # side-by-side figures.
         self.dedupe = True
