@@ -335,13 +335,8 @@ def auto_prune(sess: Session, backup: BackupSettings) -> Record:
         echo(f"note: auto_prune removed {len(removed)} backup(s) "
              f"({', '.join(map(str, removed[:10]))}{' ...' if len(removed) > 10 else ''}); "
              "see `invoke backups.prune --dry-run` for every verdict", err=True)
-    compressed = [d.row.seq for d in pruned.compressed if d.outcome != "skipped"]
-    if compressed:
-        echo(f"note: auto_prune compressed {len(compressed)} backup(s) (as <name>.zst)",
-             err=True)
-    for skipped in (d for d in pruned.compressed if d.outcome == "skipped"):
-        warn(f"{skipped.path}: {skipped.detail}")
-    return {"removed": removed, "compressed": compressed, "error": None}
+    return {"removed": removed, "error": None,
+            "compressed": [d.row.seq for d in pruned.compressed if d.outcome != "skipped"]}
 
 
 @contextmanager
