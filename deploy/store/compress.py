@@ -81,7 +81,7 @@ def compress(sess: Session, rows: Iterable[ChangeRow]) -> list[Compressed]:
         fresh = sess.index.changes.get(row.seq)
         if fresh is None or fresh.compressed or fresh.pruned or fresh.backup is None:
             continue
-        done.append(compress_one(sess.store, sess.index, fresh))
+        done.append(compress_one(sess.store, sess.index, fresh, dedupe=sess.dedupe))
     return done
 
 
@@ -89,8 +89,10 @@ def _skip(row: ChangeRow, path: Path, detail: str) -> Compressed:
     return Compressed(row, SKIPPED, path, 0, detail)
 
 
-def compress_one(store: Store, index: Index, row: ChangeRow) -> Compressed:
-    """Compress (or link) one plain backup; see the module's docstring for the order."""
+def compress_one(store: Store, index: Index, row: ChangeRow, *, dedupe: bool = True
+                 ) -> Compressed:
+    """Compress (or, with ``dedupe``, link) one plain backup; see the module's docstring
+    for the order."""
     assert row.backup is not None
     plain = store.tree / row.backup
     dest = store.tree / (row.backup + ZST)
@@ -104,7 +106,7 @@ def compress_one(store: Store, index: Index, row: ChangeRow) -> Compressed:
     links = stored.link_problem(store.tree, index, row, st)
     if links is not None:
         return _skip(row, plain, f"not compressed: backup {row.seq} {links}")
-    blob = _link_equal(store, index, row, dest)
+    blob = _link_equal(store, index, row, dest) if dedupe else None
     outcome = LINKED
     if blob is None:
         outcome = COMPRESSED
