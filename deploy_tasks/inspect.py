@@ -314,6 +314,9 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
                            "size": d.row.old_size, "stored_size": d.stored_size,
                            "detail": d.detail} for d in squeezed]
     records = [verdict_record(store, v) for v in found]
+    for d in compressed:  # on stderr, with --json too
+        if d["outcome"] == "skipped":
+            echo(f"warning: {d['path']}: {d['detail']}", err=True)
     if json_:
         emit_json({"schema_version": PRUNE_SCHEMA_VERSION, "dry_run": dry_run,
                    "backups": records, "finished_pending": finished,
@@ -326,10 +329,9 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
 
 
 def _echo_compressed(compressed: list[Record]) -> None:
-    """One line per backup compressed (or linked to an equal .zst); a warning per skip."""
+    """One line per backup compressed (or linked to an equal .zst)."""
     for d in compressed:
         if d["outcome"] == "skipped":
-            echo(f"warning: {d['path']}: {d['detail']}", err=True)
             continue
         how = "compressed" if d["outcome"] == "compressed" else "linked    "
         echo(f"{how} {d['id']:>6}  {d['path']}  ({d['size']} -> {d['stored_size']} bytes)")

@@ -268,3 +268,26 @@ def test_reindex_records_compressed_backups_and_rollback_restores_them(
     project.ok("rollback.scripts", "--to", str(seq))
     assert (project.target / "bin" / "tool").read_bytes() == version(1)
     assert project.json("backups.verify")["problems"] == []
+
+
+def test_compression_follows_no_symlink_planted_for_a_backup(project: Project) -> None:
+    """A backup replaced by a symlink to a file elsewhere is not compressed (a warning
+    names it, the rest are): the link's victim is untouched and no .zst holds its bytes."""
+    project.configure(COMPRESS.format(days=0))
+    deploy(project, 1, 2, 3, 4)
+    path = Path(str(backups(project)[2]["path"]))
+    victim = project.root / "victim"
+    victim.write_bytes(b"secret\n")
+    victim.chmod(0o600)
+    path.unlink()
+    path.symlink_to(victim)
+
+    done = project.invoke("backups.prune", "--json")
+
+    doc = json.loads(done.stdout)
+    outcomes = {c["id"]: c["outcome"] for c in doc["compressed"]}
+    assert done.returncode == 0, done.stderr
+    assert outcomes == {2: "skipped", 3: "compressed"}
+    assert f"warning: {path}" in done.stderr and "symlink" in done.stderr
+    assert path.is_symlink() and victim.read_bytes() == b"secret\n"
+    assert not path.with_name(path.name + ".zst").exists()
