@@ -25,7 +25,7 @@ from deploy_tasks.common import (
 from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
-    from deploy.config import Config
+    from deploy.config import BackupSettings, Config
     from deploy.retention import Verdict
     from deploy.store import ChangeRow, Index, RunRow, Store
 
@@ -302,7 +302,8 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
         found = retention.judge(index, cfg.backup) if index else []
         # A killed prune's pending rows are finished by any session: take one for them too.
         busy = index is not None and bool(index.changes.pending_prune(2)
-                                          or index.runs.running())
+                                          or index.runs.running()
+                                          or _leftovers(cfg.backup, store, index))
     removed: list[ChangeRow] = []
     compressed: list[Record] = []
     finished = 0
@@ -326,6 +327,15 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
         return
     print_verdicts(records, dry_run=dry_run, removed=len(removed), finished=finished)
     _echo_compressed(compressed)
+
+
+def _leftovers(settings: BackupSettings, store: Store, index: Index) -> bool:
+    """Whether a compression cut short left files for prune to tidy (looked for only while
+    compression is on: a walk of the tree)."""
+    from deploy.store import compression_leftovers, stale_temps
+
+    return settings.compression_enabled and bool(compression_leftovers(store, index)
+                                                 or stale_temps(store))
 
 
 def _echo_compressed(compressed: list[Record]) -> None:

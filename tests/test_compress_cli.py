@@ -291,3 +291,35 @@ def test_compression_follows_no_symlink_planted_for_a_backup(project: Project) -
     assert f"warning: {path}" in done.stderr and "symlink" in done.stderr
     assert path.is_symlink() and victim.read_bytes() == b"secret\n"
     assert not path.with_name(path.name + ".zst").exists()
+
+
+def test_prune_tidies_what_a_cut_short_compression_left_even_with_nothing_due(
+        project: Project) -> None:
+    """A plain file beside the .zst its row records (a kill after the commit) and a .zst
+    beside the plain file its row still vouches for (a kill before it) are orphans to
+    verify, named as such; the next prune removes both though nothing else is due, and
+    the bytes stay where the index says."""
+    project.configure(COMPRESS.format(days=0))
+    deploy(project, 1, 2, 3)
+    project.ok("backups.prune")
+    listed = backups(project)
+    compressed, plain = Path(str(listed[2]["path"])), Path(str(listed[3]["path"]))
+    left_plain = compressed.with_name(compressed.name.removesuffix(".zst"))
+    left_plain.write_bytes(version(1))
+    left_plain.chmod(0o600)
+    import zstandard
+
+    left_zst = plain.with_name(plain.name + ".zst")
+    left_zst.write_bytes(zstandard.ZstdCompressor().compress(version(2)))
+    left_zst.chmod(0o600)
+
+    before = project.invoke("backups.verify", "--json")
+    project.ok("backups.prune")
+
+    kinds = {p["path"]: (p["kind"], p["detail"]) for p in json.loads(before.stdout)["problems"]}
+    assert before.returncode == 1
+    assert kinds[str(left_plain)][0] == kinds[str(left_zst)][0] == "orphan"
+    assert "cut short" in kinds[str(left_plain)][1] and "cut short" in kinds[str(left_zst)][1]
+    assert not left_plain.exists() and not left_zst.exists()
+    assert compressed.exists() and plain.read_bytes() == version(2)
+    assert project.json("backups.verify")["problems"] == []

@@ -57,9 +57,10 @@ from deploy.store.session import Session, open_session
 from deploy.store.tree import INDEX_NAME, LOCK_NAME, Store, describe, now_iso, oserror
 
 if TYPE_CHECKING:
-    from deploy.store.compress import Compressed
+    from deploy.store.compress import Compressed, stale_temps
     from deploy.store.compress import compress as compress_backups
     from deploy.store.compress import due as compression_due
+    from deploy.store.compress import leftovers as compression_leftovers
     from deploy.store.compress import tidy as tidy_compression
     from deploy.store.reindex import Reindex, ReindexResult
     from deploy.store.reindex import plan as plan_reindex
@@ -78,7 +79,9 @@ _LAZY = {"Reindex": ("reindex", "Reindex"), "ReindexResult": ("reindex", "Reinde
          "Problem": ("verify", "Problem"), "Verification": ("verify", "Verification"),
          "last_verify": ("verify", "last_verify"), "verify_tree": ("verify", "verify"),
          "Compressed": ("compress", "Compressed"), "compress_backups": ("compress", "compress"),
-         "compression_due": ("compress", "due"), "tidy_compression": ("compress", "tidy")}
+         "compression_due": ("compress", "due"), "tidy_compression": ("compress", "tidy"),
+         "compression_leftovers": ("compress", "leftovers"),
+         "stale_temps": ("compress", "stale_temps")}
 
 
 def __getattr__(name: str) -> Any:
@@ -93,7 +96,7 @@ __all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Compressed", "Ind
            "LatestRender", "Migration", "Problem", "Reindex", "ReindexResult", "RenderRow",
            "RunResult", "RunRow", "Session", "Store", "Target", "Targets", "Unrecorded",
            "Verification", "accept", "apply", "category_folder", "compress_backups",
-           "compression_due", "delete_backup", "delete_backups", "describe", "import_files",
-           "last_verify", "migrate_files", "now_iso", "open_session", "oserror", "owned_by",
-           "pending", "plan_reindex", "rebuild_index", "reindex_names", "tidy_compression",
-           "verify_tree"]
+           "compression_due", "compression_leftovers", "delete_backup", "delete_backups",
+           "describe", "import_files", "last_verify", "migrate_files", "now_iso",
+           "open_session", "oserror", "owned_by", "pending", "plan_reindex", "rebuild_index",
+           "reindex_names", "stale_temps", "tidy_compression", "verify_tree"]

@@ -229,27 +229,42 @@ def _unlink_quietly(path: Path) -> None:
         pass
 
 
-def tidy(sess: Session) -> list[Path]:
-    """Remove what a compression cut short left: a plain file beside the ``.zst`` its row
-    is stored as (the index committed it), or a ``.zst`` beside the plain file its row still
-    vouches for (never committed). Each removed file's bytes are also in the one that
-    stays; returns the removed files."""
-    store, index = sess.store, sess.index
-    for folder in categories.FOLDERS:
-        for dirpath, _dirs, _files in os.walk(store.tree / folder):
-            fsio.remove_stale_temps(Path(dirpath))  # a killed compression's temp file
+def leftovers(store: Store, index: Index) -> list[tuple[Path, ChangeRow]]:
+    """What a compression cut short left, read-only: each extra file with the row whose
+    backup it duplicates (a plain file beside the ``.zst`` its row is stored as, or a
+    ``.zst`` beside the plain file its row still vouches for), and a temp file of a dead
+    writer (its row None) in the category folders."""
+    found: list[tuple[Path, ChangeRow]] = []
     files = {str(p.relative_to(store.tree)) for p in store.backup_files()}
-    removed: list[Path] = []
     for rel in sorted(f for f in files if f.endswith(ZST) and f.removesuffix(ZST) in files):
         plain = rel.removesuffix(ZST)
         row = index.changes.naming(plain)
         if row is None or row.pruned or row.state not in HOLDS_BACKUP:
             continue  # no row vouches for either: verify names them as orphans
-        extra = plain if row.compressed else rel
-        if row.compressed and (index.changes.backup_shared(plain, row.seq)
-                               or stored.problem(store.tree, index, row) is not None):
-            continue  # keep the plain copy while the .zst does not verify
-        path = store.tree / extra
+        if row.compressed and index.changes.backup_shared(plain, row.seq):
+            continue
+        found.append((store.tree / (plain if row.compressed else rel), row))
+    return found
+
+
+def stale_temps(store: Store) -> bool:
+    """Whether a category folder holds a temp file (a killed writer's, or a live one's)."""
+    return any(fsio.is_temp_name(name) for folder in categories.FOLDERS
+               for _dirpath, _dirs, names in os.walk(store.tree / folder) for name in names)
+
+
+def tidy(sess: Session) -> list[Path]:
+    """Remove what a compression cut short left (:func:`leftovers`): each removed file's
+    bytes are also in the one that stays (a plain copy stays while its ``.zst`` does not
+    verify); returns the removed files."""
+    store, index = sess.store, sess.index
+    for folder in categories.FOLDERS:
+        for dirpath, _dirs, _files in os.walk(store.tree / folder):
+            fsio.remove_stale_temps(Path(dirpath))  # a killed compression's temp file
+    removed: list[Path] = []
+    for path, row in leftovers(store, index):
+        if row.compressed and stored.problem(store.tree, index, row) is not None:
+            continue
         try:
             os.unlink(path)
             fsio.fsync_dir(path.parent)
