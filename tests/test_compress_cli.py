@@ -323,3 +323,16 @@ def test_prune_tidies_what_a_cut_short_compression_left_even_with_nothing_due(
     assert not left_plain.exists() and not left_zst.exists()
     assert compressed.exists() and plain.read_bytes() == version(2)
     assert project.json("backups.verify")["problems"] == []
+
+
+def test_auto_prune_compresses_after_each_run(project: Project) -> None:
+    """With backup.auto_prune, every writing run ends with retention, compression included:
+    after three deploys the older backup is a .zst without any prune."""
+    project.configure(COMPRESS.format(days=0) + "auto_prune = true\n")
+    deploy(project, 1, 2, 3)
+
+    listed = backups(project)
+
+    assert str(listed[2]["path"]).endswith(".zst")
+    assert not str(listed[3]["path"]).endswith(".zst")
+    assert project.json("backups.verify")["problems"] == []
