@@ -146,7 +146,7 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
     now = time.time()
     out: dict[str, Record] = {}
     with store.reading() as index:
-        usage = index.changes.usage(project) if index else {}
+        usage, on_disk = index.changes.usage(project) if index else ({}, 0)
         for category in NAMES:
             rows = index.changes.backups(category=category, limit=limit or None,
                                          project=project) if index else []
@@ -162,7 +162,7 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
                 "backups": [{k: v for k, v in _backup_record(store, r, now).items()
                              if k in ("filename", "path", "size", "created", "age_hours",
                                       "target", "sha256", "id")} for r in rows]}
-        tree = _tree_status(cfg, store, index)
+        tree = _tree_status(cfg, store, index, on_disk)
     template = cfg.framework_template
     if json_:
         # The original's status fields too (framework_template_path and _exists).
@@ -183,14 +183,14 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
             echo(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
 
 
-def _tree_status(cfg: Config, store: Store, index: Index | None) -> Record:
+def _tree_status(cfg: Config, store: Store, index: Index | None, physical: int) -> Record:
     """The tree's own status: bytes on disk (each inode once), the last verify, the lock's
     holder and how many legacy backups lie in the old locations; nothing is hashed."""
     from deploy import legacy
     from deploy.store import last_verify, owned_by
 
     verify = last_verify(index) if index else None
-    return {"physical_bytes": index.changes.physical() if index else 0,
+    return {"physical_bytes": physical,
             "last_verify": {"finished": verify.get("finished"), "ok": verify.get("ok"),
                             "problems": verify.get("problems")} if verify else None,
             "lock_holder": store.lock_holder(),

@@ -206,38 +206,75 @@ class Changes:
         self.db.execute("UPDATE changes SET compressed = ?, stored_size = ?, blob = ?"
                         " WHERE seq = ?", (int(compressed), stored_size, blob, seq))
 
-    def usage(self, project: str | None = None) -> dict[str, tuple[int, int, int, int,
-                                                               str | None, str | None]]:
-        """Per category: (backups, logical bytes, physical bytes, compressed, oldest,
-        newest), from the index alone (status never stats or hashes). Physical bytes count
-        each inode once: rows that share one (a dedupe link) carry its first row's seq in
-        ``blob``."""
-        where = HAS_BACKUP
-        params: list[Any] = []
-        if project is not None:
-            where += f" AND {RUN_OF_PROJECT}"
-            params.append(project)
-        out: dict[str, tuple[int, int, int, int, str | None, str | None]] = {}
-        for r in self.db.execute(
-                "SELECT category, count(*), coalesce(sum(old_size), 0),"
-                " coalesce(sum(coalesce(compressed, 0)), 0), min(created), max(created)"
-                f" FROM changes WHERE {where} GROUP BY category", params):
-            out[str(r[0])] = (int(r[1]), int(r[2]), 0, int(r[3]), r[4], r[5])
-        for r in self.db.execute(
-                "SELECT category, sum(size) FROM (SELECT category, coalesce(blob, seq) AS b,"
-                " coalesce(compressed, 0) AS z,"
-                " max(coalesce(stored_size, old_size, 0)) AS size"
-                f" FROM changes WHERE {where} GROUP BY category, b, z) GROUP BY category",
-                params):
-            n, logical, _physical, zst, oldest, newest = out[str(r[0])]
-            out[str(r[0])] = (n, logical, int(r[1] or 0), zst, oldest, newest)
-        return out
+    def usage(self, project: str | None = None
+              ) -> tuple[dict[str, tuple[int, int, int, int, str | None, str | None]], int]:
+        """Per category (of ``project``'s runs when given): (backups, logical bytes,
+        physical bytes, compressed, oldest, newest); and the whole tree's physical bytes
+        (every project). From the index alone (status never stats or hashes): one scan of
+        the rows, and lookups of the linked ones only (``changes_blob``).
 
-    def physical(self) -> int:
-        """Bytes on disk of the whole tree's backups, each inode counted once (a link
-        across categories too)."""
-        row = self.db.execute(
-            "SELECT coalesce(sum(size), 0) FROM (SELECT coalesce(blob, seq) AS b,"
-            " coalesce(compressed, 0) AS z, max(coalesce(stored_size, old_size, 0)) AS size"
-            f" FROM changes WHERE {HAS_BACKUP} GROUP BY b, z)").fetchone()
-        return int(row[0])
+        Physical bytes count each inode once. A row whose ``blob`` is NULL wrote its own
+        file (one inode: its stored size). Rows that share a file carry the seq of the row
+        that wrote it (and whether it is the .zst, ``compressed``): each such group counts
+        once, unless that row is among the backups counted and holds the same form.
+        """
+        mine, params = "1", []
+        if project is not None:
+            mine, params = f"(CASE WHEN {RUN_OF_PROJECT} THEN 1 ELSE 0 END)", [project]
+        size = "coalesce(stored_size, old_size, 0)"
+        out: dict[str, tuple[int, int, int, int, str | None, str | None]] = {}
+        tree = 0
+        for r in self.db.execute(
+                f"SELECT category, {mine}, count(*), coalesce(sum(old_size), 0),"
+                " coalesce(sum(coalesce(compressed, 0)), 0), min(created), max(created),"
+                f" coalesce(sum(CASE WHEN blob IS NULL THEN {size} END), 0)"
+                f" FROM changes WHERE {HAS_BACKUP} GROUP BY 1, 2", params):
+            tree += int(r[7])
+            if r[1]:
+                out[str(r[0])] = (int(r[2]), int(r[3]), int(r[7]), int(r[4]), r[5], r[6])
+        shared = self._shared(mine, params)
+        for category, extra in _unowned(shared, {r[0]: r for r in shared}, by_category=True):
+            n, logical, physical, zst, oldest, newest = out[category]
+            out[category] = (n, logical, physical + extra, zst, oldest, newest)
+        every = self._shared("1", []) if project is not None else shared
+        return out, tree + sum(x for _all, x in _unowned(every, {r[0]: r for r in every},
+                                                          by_category=False))
+
+    def _shared(self, mine: str, params: list[Any]) -> list[tuple[int, str, int, int, int]]:
+        """The rows that share a file (``blob`` set, read through ``changes_blob``) and the
+        rows that wrote those files: (seq, category, blob or 0, compressed, stored size),
+        of ``mine``'s rows."""
+        linked = [(int(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in
+                  self.db.execute(
+                      "SELECT seq, category, blob, coalesce(compressed, 0),"
+                      f" coalesce(stored_size, old_size, 0) FROM changes WHERE {mine} AND"
+                      f" blob IS NOT NULL AND {HAS_BACKUP}", params)]
+        owners = sorted({r[2] for r in linked})
+        found = []
+        for start in range(0, len(owners), 500):
+            chunk = owners[start:start + 500]
+            found += [(int(r[0]), str(r[1]), 0, int(r[2]), int(r[3])) for r in self.db.execute(
+                "SELECT seq, category, coalesce(compressed, 0), coalesce(stored_size,"
+                f" old_size, 0) FROM changes WHERE {mine} AND blob IS NULL AND {HAS_BACKUP}"
+                f" AND seq IN ({', '.join('?' for _ in chunk)})", [*params, *chunk])]
+        return linked + found
+
+
+def _unowned(rows: list[tuple[int, str, int, int, int]],
+             by_seq: dict[int, tuple[int, str, int, int, int]], *, by_category: bool
+             ) -> list[tuple[str, int]]:
+    """Per category (or for the tree, ``""``): the bytes of each file linked rows share
+    whose writer is not counted already (not among the rows, or holding the other form)."""
+    groups: dict[tuple[str, int, int], int] = {}
+    for _seq, category, blob, zst, size in rows:
+        if not blob:
+            continue
+        owner = by_seq.get(blob)
+        if owner is not None and owner[3] == zst and (not by_category or owner[1] == category):
+            continue
+        key = (category if by_category else "", blob, zst)
+        groups[key] = max(groups.get(key, 0), size)
+    totals: dict[str, int] = {}
+    for (category, _blob, _zst), size in groups.items():
+        totals[category] = totals.get(category, 0) + size
+    return sorted(totals.items())

@@ -83,3 +83,8 @@ ADDED_COLUMNS = (("changes", "old_uid", "INTEGER"), ("changes", "old_gid", "INTE
                  # write made the file's inode (NULL: its own; a dedupe link shares it).
                  ("changes", "compressed", "INTEGER"), ("changes", "stored_size", "INTEGER"),
                  ("changes", "blob", "INTEGER"))
+# Indexes on added columns, made once the columns exist (after ADDED_COLUMNS).
+ADDED_INDEXES = (
+    # Only the rows that share a file with another (dedupe): status sums them apart.
+    "CREATE INDEX IF NOT EXISTS changes_blob ON changes(blob) WHERE blob IS NOT NULL",
+)
