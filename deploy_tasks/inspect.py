@@ -115,12 +115,11 @@ def keep(c: Context, run: int | None = None, off: bool = False, dry_run: bool = 
     if json_:
         emit_json({"run": run, "kept": not off, "dry_run": dry_run, "backups": backups})
         return
-    verb = "would " if dry_run else ""
-    if off:
-        echo(f"run {run}: {verb}no longer kept; retention judges its {backups} backup(s) "
-             "like any others")
-    else:
-        echo(f"run {run}: {verb}kept; prune never removes its {backups} backup(s)")
+    state = ("would no longer be kept" if dry_run else "no longer kept") if off \
+        else ("would be kept" if dry_run else "kept")
+    then = f"retention judges its {backups} backup(s) like any others" if off \
+        else f"prune never removes its {backups} backup(s)"
+    echo(f"run {run}: {state}; {then}")
 
 
 def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
