@@ -127,6 +127,14 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
     """
     now = time.time() if now is None else now
     all_rows = sorted(rows, key=lambda r: r.seq)
+    known: dict[str, Limits] = {}
+
+    def limits_of(category: str) -> Limits:
+        found = known.get(category)
+        if found is None:
+            found = known[category] = limits(settings, category)
+        return found
+
     run_of = {r.id: r for r in runs}
     held = [r for r in all_rows if holds_backup(r)]
     keep: dict[int, tuple[str, str]] = {}  # seq -> (rule, reason), the strongest first
@@ -154,7 +162,7 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
         if not chain:
             continue
         latest = chain[0]
-        days, most = limits(settings, category)
+        days, most = limits_of(category)
         for row in by_run[latest]:
             if holds_backup(row):
                 promise(row.seq, "latest", f"needed to undo run {latest}, the latest "
@@ -175,7 +183,7 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
     for group in by_target.values():
         newer = 0  # counted backups of this target newer than the row at hand
         for row in reversed(group):
-            days, most = limits(settings, row.category)
+            days, most = limits_of(row.category)
             of = run_of.get(row.run)
             counted = of is None or of.state not in UNCOUNTED
             age = (now - row.created_ts) / DAY
