@@ -230,7 +230,7 @@ def judge(index: Index, settings: BackupSettings, now: float | None = None) -> l
 def prune(sess: Session, settings: BackupSettings, now: float | None = None) -> Pruned:
     """Judge under the session's lock, then remove what the verdicts remove (durably:
     ``deploy.store.prune``)."""
-    found = judge(sess.index, settings, now)
+    rows = sess.index.changes.for_retention()
+    found = verdicts(rows, sess.index.runs.newest(), settings, now)
     gone = set(doomed(found))
-    rows = [r for r in sess.index.changes.for_retention() if r.seq in gone]
-    return Pruned(found, store.delete_backups(sess, rows))
+    return Pruned(found, store.delete_backups(sess, [r for r in rows if r.seq in gone]))

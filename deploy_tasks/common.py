@@ -208,8 +208,9 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def emit_json(document: Record) -> None:
-    json.dump(document, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
+    # One write of the whole text: json.dump streams a large document (100,000 verdicts of
+    # backups.prune) in over a million small writes, a third of its time.
+    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
 
 
 def print_plan(plan: Plan, *, diffs: bool = True) -> None:

@@ -113,7 +113,8 @@ def keep(c: Context, run: int | None = None, off: bool = False, dry_run: bool = 
             with sess.index.transaction():
                 sess.index.runs.set_kept(run, not off)
     if json_:
-        emit_json({"run": run, "kept": not off, "dry_run": dry_run, "backups": backups})
+        emit_json({"schema_version": PRUNE_SCHEMA_VERSION, "run": run, "kept": not off,
+                   "dry_run": dry_run, "backups": backups})
         return
     state = ("would no longer be kept" if dry_run else "no longer kept") if off \
         else ("would be kept" if dry_run else "kept")
@@ -202,10 +203,11 @@ def list_(c: Context, category: str | None = None, limit: int = 0, all_projects:
 PRUNE_SCHEMA_VERSION = 1
 
 
-def verdict_record(store: Store, v: Verdict) -> Record:
+def verdict_record(tree: str, v: Verdict) -> Record:
+    # The path by joining strings: a Path per backup cost a tenth of a 100,000-backup prune.
     return {"id": v.id, "filename": v.filename, "action": v.action, "reason": v.reason,
             "rule": v.rule, "category": v.category, "target": v.target, "run": v.run,
-            "path": str(store.tree / v.backup)}
+            "path": f"{tree}/{v.backup}"}
 
 
 def print_verdicts(records: list[Record], *, dry_run: bool, removed: int,
@@ -253,7 +255,8 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
         with writing(store, wait) as sess:
             finished = sess.prunes_finished
             found, removed = retention.prune(sess, cfg.backup)
-    records = [verdict_record(store, v) for v in found]
+    tree = str(store.tree)
+    records = [verdict_record(tree, v) for v in found]
     if json_:
         emit_json({"schema_version": PRUNE_SCHEMA_VERSION, "dry_run": dry_run,
                    "backups": records, "finished_pending": finished,
