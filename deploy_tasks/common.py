@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import functools
 import json
@@ -139,17 +140,50 @@ def _encodable(text: str, stream: Any) -> str:
     return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
+def closed_pipe(stream: Any) -> None:
+    """The reader of ``stream`` went away (``invoke history | head``): send the rest of the
+    output nowhere. A run goes on to its own end and exit code (a closed pipe must not stop
+    a deploy half way, nor print a traceback), as it does when the reader stays."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _flush_at_exit() -> None:
+    # Python flushes stdout after atexit handlers; a pipe closed by then would end the
+    # command with "Exception ignored ... BrokenPipeError" and exit 120.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            closed_pipe(stream)
+        except (OSError, ValueError):
+            pass
+
+
+atexit.register(_flush_at_exit)
+
+
 def echo(line: str = "", *, err: bool = False) -> None:
     """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
     or through :func:`write_text` for text that is not a name (diff hunks)."""
     stream = sys.stderr if err else sys.stdout
-    print(_encodable(shown(line), stream), file=stream)
+    try:
+        print(_encodable(shown(line), stream), file=stream)
+    except BrokenPipeError:
+        closed_pipe(stream)
 
 
 def write_text(text: str) -> None:
     """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
     what stdout can encode."""
-    sys.stdout.write(_encodable(text, sys.stdout))
+    try:
+        sys.stdout.write(_encodable(text, sys.stdout))
+    except BrokenPipeError:
+        closed_pipe(sys.stdout)
 
 
 def report_error(message: str) -> None:
@@ -210,7 +244,10 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
 def emit_json(document: Record) -> None:
     # One write of the whole text: json.dump streams a large document (100,000 verdicts of
     # backups.prune) in over a million small writes, a third of its time.
-    sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    try:
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    except BrokenPipeError:
+        closed_pipe(sys.stdout)
 
 
 def print_plan(plan: Plan, *, diffs: bool = True) -> None:
