@@ -31,8 +31,10 @@ only the newer backups of runs that did not fail or get cut short.
 when set, else the top-level keys; the framework's ``max`` defaults to ``framework_keep``.
 
 Building on it: another action (``compress``) is a change of a ``keep`` verdict's
-``action`` (and ``reason``) after this function, keeping its ``rule``; a ``remove`` must
-never be turned into anything else than ``remove`` or ``keep``.
+``action`` (and ``reason``) after this function, keeping its ``rule`` (``newest`` stays
+plain) and using its ``created_ts``; a ``remove`` must never be turned into anything else
+than ``remove`` or ``keep``. ``deploy.store.prune`` removes the rows of ``remove`` verdicts
+only, given as rows: :func:`prune` shows the way.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Verdict(NamedTuple):
     target: str
     run: int
     backup: str          # the file, relative to the tree
+    created_ts: float    # when it was made (the index's time): e.g. for compress_after_days
 
 
 class Limits(NamedTuple):
@@ -206,7 +209,8 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
             assert row.backup is not None
             out.append(Verdict(row.seq, row.backup.rpartition("/")[2],
                                REMOVE if rule in ("too-old", "too-many") else KEEP,
-                               reason, rule, row.category, row.target, row.run, row.backup))
+                               reason, rule, row.category, row.target, row.run, row.backup,
+                               row.created_ts))
     return sorted(out, key=lambda v: v.id)
 
 
