@@ -360,8 +360,10 @@ def auto_prune(sess: Session, backup: BackupSettings) -> Record:
 
     try:
         pruned = retention.prune(sess, backup)
-    except Interrupted:
-        raise
+    except Interrupted as err:
+        raise Interrupted(f"{err}; run {sess.finished} had finished and stays done (undo it "
+                          f"with `invoke rollback.release --run {sess.finished}`)",
+                          err.signum) from None
     except (DeployError, OSError) as err:
         text = str(err) if isinstance(err, DeployError) \
             else f"{err.filename or '?'}: {err.strerror or err}"
