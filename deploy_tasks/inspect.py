@@ -20,6 +20,7 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
+    write_text,
     writing,
 )
 from deploy_tasks.flags import task
@@ -210,6 +211,22 @@ def verdict_record(tree: str, v: Verdict) -> Record:
             "path": f"{tree}/{v.backup}"}
 
 
+def emit_listing(document: Record) -> None:
+    """``emit_json`` for a document of long lists: each item of a top-level list on one
+    line, by the C encoder (json's indenting encoder is pure Python: two thirds of a
+    100,000-backup ``prune --json``). The same JSON, laid out one backup a line."""
+    import json
+
+    parts = []
+    for key, value in document.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {json.dumps(item, default=str)}" for item in value)
+            parts.append(f"  {json.dumps(key)}: [\n{items}\n  ]")
+        else:
+            parts.append(f"  {json.dumps(key)}: {json.dumps(value, default=str)}")
+    write_text("{\n" + ",\n".join(parts) + "\n}\n")
+
+
 def print_verdicts(records: list[Record], *, dry_run: bool, removed: int,
                    finished: int) -> None:
     """The table of every backup's verdict, then one summary line."""
@@ -258,9 +275,9 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
     tree = str(store.tree)
     records = [verdict_record(tree, v) for v in found]
     if json_:
-        emit_json({"schema_version": PRUNE_SCHEMA_VERSION, "dry_run": dry_run,
-                   "backups": records, "finished_pending": finished,
-                   "pruned": [{"id": r.seq, "category": r.category, "target": r.target,
-                               "path": str(store.backup_path(r))} for r in removed]})
+        emit_listing({"schema_version": PRUNE_SCHEMA_VERSION, "dry_run": dry_run,
+                      "backups": records, "finished_pending": finished,
+                      "pruned": [{"id": r.seq, "category": r.category, "target": r.target,
+                                  "path": str(store.backup_path(r))} for r in removed]})
         return
     print_verdicts(records, dry_run=dry_run, removed=len(removed), finished=finished)
