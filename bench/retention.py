@@ -12,8 +12,8 @@ real CLI as a maintainer runs it, each command against a same-run baseline:
   counts the backups per category (the least a status can do);
 - ``backups.verify`` (re-hashes all N): against ``sha256sum`` of the same N files
   (``find -type f -print0 | xargs -0 sha256sum``);
-- ``backups.prune --dry-run`` (a verdict for each of N): against ``find -type f`` listing
-  the tree (the least a walk over the backups costs);
+- ``backups.prune --dry-run --json`` (a verdict for each of N): against a plain Python
+  start that reads every change row of the index (the data retention decides from);
 - ``backups.prune`` (removing what it judged, durably): against ``rm`` of the same files
   (``xargs -0 rm``), on a copy of the tree made before.
 
@@ -145,10 +145,13 @@ def main(argv: list[str] | None = None) -> int:
                      "find, xargs sha256sum of the same files", sums))
 
         dry, out = timed([*cli, "backups.prune", "--dry-run", "--json"], env, root)
-        walk, _ = timed(["find", "scripts", "-type", "f"], env, tree)
+        read = ("import sqlite3,sys; db=sqlite3.connect('file:'+sys.argv[1]+'?mode=ro',"
+                "uri=True); rows=db.execute('SELECT * FROM changes').fetchall(); "
+                "print(len(rows))")
+        walk, _ = timed([sys.executable, "-c", read, str(tree / "index.sqlite")], env, root)
         doomed = [b["path"] for b in json.loads(out)["backups"] if b["action"] == "remove"]
-        rows.append((f"backups.prune --dry-run ({len(files)} verdicts)", dry,
-                     "find -type f over the tree", walk))
+        rows.append((f"backups.prune --dry-run --json ({len(files)} verdicts)", dry,
+                     "python reads every row of the index", walk))
 
         copy = scratch / "copy"
         shutil.copytree(root, copy, symlinks=True)

@@ -114,7 +114,8 @@ def _category_limits(backup: dict[str, Any], where: str) -> tuple[tuple[str, Cat
     from deploy.categories import NAMES
 
     found = []
-    for name in [k for k, v in backup.items() if isinstance(v, dict)]:
+    own = SECTION_KEYS["backup"]
+    for name in [k for k, v in backup.items() if isinstance(v, dict) and k not in own]:
         table = backup.pop(name)
         if name not in NAMES:
             raise ConfigError(f"unknown backup category {where}.{name}; the tables under "
