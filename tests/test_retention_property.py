@@ -9,6 +9,8 @@ After ``backups.prune``, on a copy of the project:
   prune works after it, step for step, leaving the same bytes in every target;
 - every kept run's backups are all still there and hash to what the index says, and
   ``rollback.release --run N`` of a kept run does after the prune what it did before;
+- ``rollback.release`` (the latest not-undone run) does after the prune what it did before;
+- every backup the verdicts (``--dry-run --json``) keep is still there;
 - ``backups.verify`` passes.
 
 The runs are real task bodies called in process (``tests/reliability/harness.run_task``)
@@ -20,6 +22,7 @@ histories by default; ``--runslow`` draws 150.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import sqlite3
@@ -177,11 +180,17 @@ def test_prune_keeps_every_promised_rollback(tmp_path_factory: pytest.TempPathFa
         shutil.copytree(hist.root, before, symlinks=True)
         kept_before = kept_backups(before) if (before / "state").exists() else {}
 
+        judged = hist.run("backups.prune", dry_run=True, json_=True)
         pruned = hist.run("backups.prune")
         after = base / "after"
         shutil.copytree(hist.root, after, symlinks=True)
 
         assert pruned.code == 0, pruned.stderr
+        keep = {b["id"] for b in json.loads(judged.stdout)["backups"] if b["action"] == "keep"} \
+            if judged.stdout.strip() else set()
+        left = {int(str(r["seq"])) for r in inv.read_rows(after / "state" / "backups") or []
+                if r["backup"] and not r["pruned"]}
+        assert keep <= left, f"kept by the verdicts but gone: {sorted(keep - left)}"
         assert hist.run("backups.verify").code == 0
         tree = after / "state" / "backups"
         still = {int(str(r["seq"])): r for r in inv.read_rows(tree) or []}
@@ -200,6 +209,13 @@ def test_prune_keeps_every_promised_rollback(tmp_path_factory: pytest.TempPathFa
                 if code != 0:
                     break
                 assert kept[i] == (code, files), f"step {i + 1} of rollback.{category}"
+        restore(before, hist.root)
+        latest = hist.run("rollback.release")
+        was = targets(hist.root)
+        restore(after, hist.root)
+        now = hist.run("rollback.release")
+        if latest.code == 0:
+            assert (now.code, targets(hist.root)) == (0, was), now.stderr
         for run in list(kept_before)[:2]:
             restore(before, hist.root)
             promised_release = hist.run("rollback.release", run=run)
