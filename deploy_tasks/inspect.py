@@ -217,13 +217,14 @@ def emit_listing(document: Record) -> None:
     100,000-backup ``prune --json``). The same JSON, laid out one backup a line."""
     import json
 
+    encode = json.JSONEncoder(default=str).encode  # one encoder: dumps(default=) makes one a call
     parts = []
     for key, value in document.items():
         if isinstance(value, list) and value:
-            items = ",\n".join(f"    {json.dumps(item, default=str)}" for item in value)
-            parts.append(f"  {json.dumps(key)}: [\n{items}\n  ]")
+            items = ",\n".join(f"    {encode(item)}" for item in value)
+            parts.append(f"  {encode(key)}: [\n{items}\n  ]")
         else:
-            parts.append(f"  {json.dumps(key)}: {json.dumps(value, default=str)}")
+            parts.append(f"  {encode(key)}: {encode(value)}")
     write_text("{\n" + ",\n".join(parts) + "\n}\n")
 
 
