@@ -9,7 +9,6 @@ import json
 import os
 import re
 import sys
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,8 +16,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
 
+from deploy_tasks.autoprune import RETENTION
+
 if TYPE_CHECKING:
-    from deploy.config import BackupSettings, Config
+    from deploy.config import Config
     from deploy.plan import Plan
     from deploy.states import RunKind
     from deploy.store import Index, RunResult, Session, Store
@@ -69,19 +70,13 @@ def settings(prefix: str | None = None) -> Config:
     return load(config_path(), prefix=Path(staged).resolve() if staged else None)
 
 
-# The retention settings of each store a task opened through config_and_store: every
-# writing session on it (``writing``) applies ``backup.auto_prune`` after its run, without
-# each task having to pass them on.
-_RETENTION: weakref.WeakKeyDictionary[Store, BackupSettings] = weakref.WeakKeyDictionary()
-
-
 def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
     """The configuration and its backup store: where every task that reads the tree starts."""
     from deploy.store import Store
 
     cfg = settings(prefix)
     store = Store(cfg.state_dir, project=str(cfg.path))
-    _RETENTION[store] = cfg.backup
+    RETENTION[store] = cfg.backup  # for writing(): backup.auto_prune
     return cfg, store
 
 
@@ -242,8 +237,7 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def emit_json(document: Record) -> None:
-    # One write of the whole text: json.dump streams a large document (100,000 verdicts of
-    # backups.prune) in over a million small writes, a third of its time.
+    # One write: json.dump streams a large document in a million small writes.
     try:
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
     except BrokenPipeError:
@@ -342,42 +336,6 @@ def step_summary(title: str, result: RunResult) -> None:
         handle.write("\n".join(lines) + "\n\n")
 
 
-def warn(message: str) -> None:
-    """One ``warning:`` line on stderr; under GitHub Actions also a ``::warning::`` line."""
-    line = shown(message.strip())
-    echo(f"warning: {line}", err=True)
-    if _github():
-        echo(f"::warning title=deploy::{line.replace('%', '%25')}", err=True)
-
-
-def auto_prune(sess: Session, backup: BackupSettings) -> Record:
-    """``backup.auto_prune``: retention applied in the session of a run that finished, under
-    its lock. A failure is reported as a warning and leaves the run done: exit 0 (the run
-    the user asked for is done and recorded so; a prune that fails removes nothing more,
-    and the next prune retries). A signal still ends the command as interrupted."""
-    from deploy import retention
-    from deploy.errors import DeployError, Interrupted
-
-    try:
-        pruned = retention.prune(sess, backup)
-    except Interrupted as err:
-        raise Interrupted(f"{err}; run {sess.finished} had finished and stays done (undo it "
-                          f"with `invoke rollback.release --run {sess.finished}`)",
-                          err.signum) from None
-    except (DeployError, OSError) as err:
-        text = str(err) if isinstance(err, DeployError) \
-            else f"{err.filename or '?'}: {err.strerror or err}"
-        warn(f"run {sess.finished} is done and stays done, but auto_prune failed after it: "
-             f"{text}; nothing kept was removed; retry with `invoke backups.prune`")
-        return {"removed": [], "error": text}
-    removed = [row.seq for row in pruned.removed]
-    if removed:
-        echo(f"note: auto_prune removed {len(removed)} backup(s) "
-             f"({', '.join(map(str, removed[:10]))}{' ...' if len(removed) > 10 else ''}); "
-             "see `invoke backups.prune --dry-run` for every verdict", err=True)
-    return {"removed": removed, "error": None}
-
-
 @contextmanager
 def writing(store: Store, wait: int) -> Iterator[Session]:
     """A session on ``store`` for this command line: its lock held (waiting ``wait`` s).
@@ -388,8 +346,10 @@ def writing(store: Store, wait: int) -> Iterator[Session]:
 
     with open_session(store, command=command_line(), actor=actor(), wait=wait) as sess:
         yield sess
-        backup = _RETENTION.get(store)
+        backup = RETENTION.get(store)
         if backup is not None and backup.auto_prune and sess.finished is not None:
+            from deploy_tasks.autoprune import auto_prune
+
             sess.auto_pruned = auto_prune(sess, backup)
 
 
