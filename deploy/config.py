@@ -114,7 +114,8 @@ def _category_limits(backup: dict[str, Any], where: str) -> tuple[tuple[str, Cat
     from deploy.categories import NAMES
 
     found = []
-    for name in [k for k, v in backup.items() if isinstance(v, dict)]:
+    own = SECTION_KEYS["backup"]
+    for name in [k for k, v in backup.items() if isinstance(v, dict) and k not in own]:
         table = backup.pop(name)
         if name not in NAMES:
             raise ConfigError(f"unknown backup category {where}.{name}; the tables under "
@@ -197,6 +198,18 @@ def _staged(path: Path, prefix: Path | None) -> Path:
     return prefix / path.relative_to(path.anchor)
 
 
+def utf8(path: Path) -> Path:
+    """``path``, if its bytes are UTF-8: the index keeps paths (targets, the project's
+    config file) as SQLite text, which must be UTF-8, so such a path is bad input (exit 2)
+    named before anything is written, not an "unexpected UnicodeEncodeError" mid-run."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: this path is not valid UTF-8; the backup index records "
+                          "paths as UTF-8 text: rename the folder or file") from None
+    return path
+
+
 def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) -> Config:
     """Read ``[tool.deploy]`` from ``path``; relative paths resolve against its folder.
 
@@ -243,6 +256,9 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         """An absolute path stays as written; a relative one is taken from the config's
         folder with its folders' symlinks resolved (each folder once). A file's last
         component is kept as written, so a symlinked target is refused, never followed."""
+        return utf8(_resolve(value, folder=folder))
+
+    def _resolve(value: str, *, folder: bool) -> Path:
         if value == "~" or value.startswith("~/"):
             value = str(home_dir) + value[1:]
         if os.path.isabs(value):
@@ -254,6 +270,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         if parent is None:
             parent = folders[head] = os.path.realpath(head)
         return Path(parent, name)
+
+    utf8(path.absolute())
 
     try:
         if not isinstance(table.get("state_dir", ""), str):

@@ -31,8 +31,10 @@ only the newer backups of runs that did not fail or get cut short.
 when set, else the top-level keys; the framework's ``max`` defaults to ``framework_keep``.
 
 Building on it: another action (``compress``) is a change of a ``keep`` verdict's
-``action`` (and ``reason``) after this function, keeping its ``rule``; a ``remove`` must
-never be turned into anything else than ``remove`` or ``keep``.
+``action`` (and ``reason``) after this function, keeping its ``rule`` (``newest`` stays
+plain) and using its ``created_ts``; a ``remove`` must never be turned into anything else
+than ``remove`` or ``keep``. ``deploy.store.prune`` removes the rows of ``remove`` verdicts
+only, given as rows: :func:`prune` shows the way.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class Verdict(NamedTuple):
     target: str
     run: int
     backup: str          # the file, relative to the tree
+    created_ts: float    # when it was made (the index's time): e.g. for compress_after_days
 
 
 class Limits(NamedTuple):
@@ -127,6 +130,14 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
     """
     now = time.time() if now is None else now
     all_rows = sorted(rows, key=lambda r: r.seq)
+    known: dict[str, Limits] = {}
+
+    def limits_of(category: str) -> Limits:
+        found = known.get(category)
+        if found is None:
+            found = known[category] = limits(settings, category)
+        return found
+
     run_of = {r.id: r for r in runs}
     held = [r for r in all_rows if holds_backup(r)]
     keep: dict[int, tuple[str, str]] = {}  # seq -> (rule, reason), the strongest first
@@ -154,7 +165,7 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
         if not chain:
             continue
         latest = chain[0]
-        days, most = limits(settings, category)
+        days, most = limits_of(category)
         for row in by_run[latest]:
             if holds_backup(row):
                 promise(row.seq, "latest", f"needed to undo run {latest}, the latest "
@@ -175,7 +186,7 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
     for group in by_target.values():
         newer = 0  # counted backups of this target newer than the row at hand
         for row in reversed(group):
-            days, most = limits(settings, row.category)
+            days, most = limits_of(row.category)
             of = run_of.get(row.run)
             counted = of is None or of.state not in UNCOUNTED
             age = (now - row.created_ts) / DAY
@@ -199,7 +210,8 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
             stored = str(row.stored)  # ``<name>.zst`` when compressed
             out.append(Verdict(row.seq, stored.rpartition("/")[2],
                                REMOVE if rule in ("too-old", "too-many") else KEEP,
-                               reason, rule, row.category, row.target, row.run, stored))
+                               reason, rule, row.category, row.target, row.run, stored,
+                               row.created_ts))
     return sorted(out, key=lambda v: v.id)
 
 
@@ -250,9 +262,10 @@ def prune(sess: Session, settings: BackupSettings, now: float | None = None) -> 
     ``deploy.store.prune``) and compress what they compress (``deploy.store.compress``),
     after tidying what a compression cut short left."""
     store.tidy_compression(sess)
-    found = judge(sess.index, settings, now)
-    gone, squeeze = set(doomed(found)), set(compressing(found))
     rows = sess.index.changes.for_retention()
+    found = with_compression(verdicts(rows, sess.index.runs.newest(), settings, now), rows,
+                             settings, now)
+    gone, squeeze = set(doomed(found)), set(compressing(found))
     removed = store.delete_backups(sess, [r for r in rows if r.seq in gone])
     return Pruned(found, removed,
                   tuple(store.compress_backups(sess, [r for r in rows if r.seq in squeeze])))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import functools
 import json
 import os
 import re
 import sys
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
 
+from deploy_tasks.autoprune import RETENTION
+
 if TYPE_CHECKING:
-    from deploy.config import BackupSettings, Config
+    from deploy.config import Config
     from deploy.plan import Plan
     from deploy.states import RunKind
     from deploy.store import Index, RunResult, Session, Store
@@ -68,19 +70,13 @@ def settings(prefix: str | None = None) -> Config:
     return load(config_path(), prefix=Path(staged).resolve() if staged else None)
 
 
-# The retention settings of each store a task opened through config_and_store: every
-# writing session on it (``writing``) applies ``backup.auto_prune`` after its run, without
-# each task having to pass them on.
-_RETENTION: weakref.WeakKeyDictionary[Store, BackupSettings] = weakref.WeakKeyDictionary()
-
-
 def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
     """The configuration and its backup store: where every task that reads the tree starts."""
     from deploy.store import Store
 
     cfg = settings(prefix)
     store = Store(cfg.state_dir, project=str(cfg.path))
-    _RETENTION[store] = cfg.backup
+    RETENTION[store] = cfg.backup  # for writing(): backup.auto_prune
     return cfg, store
 
 
@@ -139,17 +135,50 @@ def _encodable(text: str, stream: Any) -> str:
     return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
+def closed_pipe(stream: Any) -> None:
+    """The reader of ``stream`` went away (``invoke history | head``): send the rest of the
+    output nowhere. A run goes on to its own end and exit code (a closed pipe must not stop
+    a deploy half way, nor print a traceback), as it does when the reader stays."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _flush_at_exit() -> None:
+    # Python flushes stdout after atexit handlers; a pipe closed by then would end the
+    # command with "Exception ignored ... BrokenPipeError" and exit 120.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            closed_pipe(stream)
+        except (OSError, ValueError):
+            pass
+
+
+atexit.register(_flush_at_exit)
+
+
 def echo(line: str = "", *, err: bool = False) -> None:
     """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
     or through :func:`write_text` for text that is not a name (diff hunks)."""
     stream = sys.stderr if err else sys.stdout
-    print(_encodable(shown(line), stream), file=stream)
+    try:
+        print(_encodable(shown(line), stream), file=stream)
+    except BrokenPipeError:
+        closed_pipe(stream)
 
 
 def write_text(text: str) -> None:
     """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
     what stdout can encode."""
-    sys.stdout.write(_encodable(text, sys.stdout))
+    try:
+        sys.stdout.write(_encodable(text, sys.stdout))
+    except BrokenPipeError:
+        closed_pipe(sys.stdout)
 
 
 def report_error(message: str) -> None:
@@ -208,8 +237,11 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def emit_json(document: Record) -> None:
-    json.dump(document, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
+    # One write: json.dump streams a large document in a million small writes.
+    try:
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+    except BrokenPipeError:
+        closed_pipe(sys.stdout)
 
 
 def print_plan(plan: Plan, *, diffs: bool = True) -> None:
@@ -304,41 +336,6 @@ def step_summary(title: str, result: RunResult) -> None:
         handle.write("\n".join(lines) + "\n\n")
 
 
-def warn(message: str) -> None:
-    """One ``warning:`` line on stderr; under GitHub Actions also a ``::warning::`` line."""
-    line = shown(message.strip())
-    echo(f"warning: {line}", err=True)
-    if _github():
-        echo(f"::warning title=deploy::{line.replace('%', '%25')}", err=True)
-
-
-def auto_prune(sess: Session, backup: BackupSettings) -> Record:
-    """``backup.auto_prune``: retention applied in the session of a run that finished, under
-    its lock. A failure is reported as a warning and leaves the run done: exit 0 (the run
-    the user asked for is done and recorded so; a prune that fails removes nothing more,
-    and the next prune retries). A signal still ends the command as interrupted."""
-    from deploy import retention
-    from deploy.errors import DeployError, Interrupted
-
-    try:
-        pruned = retention.prune(sess, backup)
-    except Interrupted:
-        raise
-    except (DeployError, OSError) as err:
-        text = str(err) if isinstance(err, DeployError) \
-            else f"{err.filename or '?'}: {err.strerror or err}"
-        warn(f"run {sess.finished} is done and stays done, but auto_prune failed after it: "
-             f"{text}; nothing kept was removed; retry with `invoke backups.prune`")
-        return {"removed": [], "error": text}
-    removed = [row.seq for row in pruned.removed]
-    if removed:
-        echo(f"note: auto_prune removed {len(removed)} backup(s) "
-             f"({', '.join(map(str, removed[:10]))}{' ...' if len(removed) > 10 else ''}); "
-             "see `invoke backups.prune --dry-run` for every verdict", err=True)
-    return {"removed": removed, "error": None,
-            "compressed": [d.row.seq for d in pruned.compressed if d.outcome != "skipped"]}
-
-
 @contextmanager
 def writing(store: Store, wait: int) -> Iterator[Session]:
     """A session on ``store`` for this command line: its lock held (waiting ``wait`` s).
@@ -349,8 +346,10 @@ def writing(store: Store, wait: int) -> Iterator[Session]:
 
     with open_session(store, command=command_line(), actor=actor(), wait=wait) as sess:
         yield sess
-        backup = _RETENTION.get(store)
+        backup = RETENTION.get(store)
         if backup is not None and backup.auto_prune and sess.finished is not None:
+            from deploy_tasks.autoprune import auto_prune
+
             sess.auto_pruned = auto_prune(sess, backup)
 
 

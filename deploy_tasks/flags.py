@@ -64,6 +64,12 @@ class DeployTask(Task[T]):
         # Flags named like one of RANGES that take text instead (versions.bump's --to).
         self.text_flags = text_flags
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> DeployTask[T]:
+        # Invoke deep-copies every task when it loads the collection (``from_module``); a
+        # task is not changed once defined, so the copy is the task itself (a few ms of
+        # every command's start-up).
+        return self
+
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
         long = opts["names"][0]

@@ -20,6 +20,7 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
+    write_text,
     writing,
 )
 from deploy_tasks.flags import task
@@ -114,14 +115,14 @@ def keep(c: Context, run: int | None = None, off: bool = False, dry_run: bool = 
             with sess.index.transaction():
                 sess.index.runs.set_kept(run, not off)
     if json_:
-        emit_json({"run": run, "kept": not off, "dry_run": dry_run, "backups": backups})
+        emit_json({"schema_version": PRUNE_SCHEMA_VERSION, "run": run, "kept": not off,
+                   "dry_run": dry_run, "backups": backups})
         return
-    verb = "would " if dry_run else ""
-    if off:
-        echo(f"run {run}: {verb}no longer kept; retention judges its {backups} backup(s) "
-             "like any others")
-    else:
-        echo(f"run {run}: {verb}kept; prune never removes its {backups} backup(s)")
+    state = ("would no longer be kept" if dry_run else "no longer kept") if off \
+        else ("would be kept" if dry_run else "kept")
+    then = f"retention judges its {backups} backup(s) like any others" if off \
+        else f"prune never removes its {backups} backup(s)"
+    echo(f"run {run}: {state}; {then}")
 
 
 def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
@@ -258,10 +259,28 @@ def list_(c: Context, category: str | None = None, limit: int = 0, all_projects:
 PRUNE_SCHEMA_VERSION = 1
 
 
-def verdict_record(store: Store, v: Verdict) -> Record:
+def verdict_record(tree: str, v: Verdict) -> Record:
+    # The path by joining strings: a Path per backup cost a tenth of a 100,000-backup prune.
     return {"id": v.id, "filename": v.filename, "action": v.action, "reason": v.reason,
             "rule": v.rule, "category": v.category, "target": v.target, "run": v.run,
-            "path": str(store.tree / v.backup)}
+            "path": f"{tree}/{v.backup}"}
+
+
+def emit_listing(document: Record) -> None:
+    """``emit_json`` for a document of long lists: each item of a top-level list on one
+    line, by the C encoder (json's indenting encoder is pure Python: two thirds of a
+    100,000-backup ``prune --json``). The same JSON, laid out one backup a line."""
+    import json
+
+    encode = json.JSONEncoder(default=str).encode  # one encoder: dumps(default=) makes one a call
+    parts = []
+    for key, value in document.items():
+        if isinstance(value, list) and value:
+            items = ",\n".join(f"    {encode(item)}" for item in value)
+            parts.append(f"  {encode(key)}: [\n{items}\n  ]")
+        else:
+            parts.append(f"  {encode(key)}: {encode(value)}")
+    write_text("{\n" + ",\n".join(parts) + "\n}\n")
 
 
 def print_verdicts(records: list[Record], *, dry_run: bool, removed: int,
@@ -314,16 +333,17 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
             compressed = [{"id": d.row.seq, "path": str(d.path), "outcome": d.outcome,
                            "size": d.row.old_size, "stored_size": d.stored_size,
                            "detail": d.detail} for d in squeezed]
-    records = [verdict_record(store, v) for v in found]
+    tree = str(store.tree)
+    records = [verdict_record(tree, v) for v in found]
     for d in compressed:  # on stderr, with --json too
         if d["outcome"] == "skipped":
             echo(f"warning: {d['path']}: {d['detail']}", err=True)
     if json_:
-        emit_json({"schema_version": PRUNE_SCHEMA_VERSION, "dry_run": dry_run,
-                   "backups": records, "finished_pending": finished,
-                   "pruned": [{"id": r.seq, "category": r.category, "target": r.target,
-                               "path": str(store.backup_path(r))} for r in removed],
-                   "compressed": compressed})
+        emit_listing({"schema_version": PRUNE_SCHEMA_VERSION, "dry_run": dry_run,
+                      "backups": records, "finished_pending": finished,
+                      "pruned": [{"id": r.seq, "category": r.category, "target": r.target,
+                                  "path": str(store.backup_path(r))} for r in removed],
+                      "compressed": compressed})
         return
     print_verdicts(records, dry_run=dry_run, removed=len(removed), finished=finished)
     _echo_compressed(compressed)

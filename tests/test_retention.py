@@ -3,8 +3,13 @@ each verdict of ``deploy.retention.verdicts`` with its rule."""
 
 from __future__ import annotations
 
-from deploy.config import BackupSettings, CategoryLimits
-from deploy.retention import DAY, verdicts
+from pathlib import Path
+
+import pytest
+
+from deploy.config import BackupSettings, CategoryLimits, load
+from deploy.errors import ConfigError
+from deploy.retention import DAY, limits, verdicts
 from deploy.store.index import ChangeRow, RunRow
 
 NOW = 1_800_000_000.0
@@ -145,3 +150,22 @@ def test_rows_without_backups_and_pruned_rows_get_no_verdict() -> None:
     found = rules(rows, [run(i) for i in (1, 2, 3)], BackupSettings())
 
     assert found == {3: "newest"}
+
+
+def test_category_tables_are_read_from_the_config(tmp_path: Path) -> None:
+    """[tool.deploy.backup.<category>] lands in BackupSettings.categories; a top-level key
+    given as a table is a type error naming it, not an unknown category."""
+    config = tmp_path / "deploy.toml"
+    config.write_text("[tool.deploy.backup]\nauto_prune = true\n"
+                      "[tool.deploy.backup.parents]\nretention_days = 7\n")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[tool.deploy.backup.retention_days]\nx = 1\n")
+
+    backup = load(config).backup
+    with pytest.raises(ConfigError) as err:
+        load(bad)
+
+    assert backup.auto_prune is True
+    assert backup.limits("parents") == CategoryLimits(7, None)
+    assert limits(backup, "parents") == (7, 10) and limits(backup, "framework") == (30, 2)
+    assert "tool.deploy.backup.retention_days must be an integer" in str(err.value)

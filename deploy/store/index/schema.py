@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS changes (
     state TEXT NOT NULL,             -- planned | backed_up | applied | void | reverted | imported
     undone_by INTEGER,               -- the rollback run that undid this change
     reverts INTEGER,                 -- for a rollback's change: the change it reverted
-    pruned INTEGER NOT NULL DEFAULT 0,
+    pruned INTEGER NOT NULL DEFAULT 0,  -- 1 pruned; 2 being pruned (deploy.store.prune)
     old_uid INTEGER,                 -- the target's owner and group before the change
     old_gid INTEGER
 );
