@@ -152,7 +152,12 @@ def link_problem(tree: Path, index: Index, row: ChangeRow, st: os.stat_result) -
             "is not trusted (remove the other links, or restore it by hand)")
 
 
-def problem(tree: Path, index: Index | None, row: ChangeRow) -> tuple[str, str] | None:
+# (st_dev, st_ino, st_nlink) -> what link_problem found for that file (None: trusted).
+LinkCache = dict[tuple[int, int, int], str | None]
+
+
+def problem(tree: Path, index: Index | None, row: ChangeRow,
+            links: LinkCache | None = None) -> tuple[str, str] | None:
     """What is wrong with a row's stored backup, as (MISSING or CORRUPT, detail without
     the path), or None when it holds the row's bytes: a link, not a regular file, not
     ours, a link count the index cannot account for (with ``index``), a frame that does
@@ -160,7 +165,17 @@ def problem(tree: Path, index: Index | None, row: ChangeRow) -> tuple[str, str] 
     path = tree / str(row.stored)
     try:
         st = trust.check(path, "backup", folder=False)
-        reason = link_problem(tree, index, row, st) if st is not None and index else None
+        reason = None
+        if st is not None and index is not None and st.st_nlink > 1:
+            # One answer per file: verify checks every name of a file linked N times, and
+            # asking again for each would cost N lstats N times.
+            key = (st.st_dev, st.st_ino, st.st_nlink)
+            if links is None or key not in links:
+                reason = link_problem(tree, index, row, st)
+                if links is not None:
+                    links[key] = reason
+            else:
+                reason = links[key]
         if reason is not None:
             return CORRUPT, f"backup {row.seq} {reason}"
         state = read_original(path, bool(row.compressed))

@@ -121,11 +121,12 @@ def index_health(store: Store) -> Health:
     return Health(HEALTHY, runs=runs)
 
 
-def check_row(store: Store, row: ChangeRow, index: Index | None = None) -> Problem | None:
+def check_row(store: Store, row: ChangeRow, index: Index | None = None,
+              links: stored.LinkCache | None = None) -> Problem | None:
     """Re-hash the backup file of one row that vouches for it, through zstd when it is
     compressed (``Store.check_backup``'s test and wording, with the kind of problem kept
     apart); with ``index``, a file with hard links must have only names it records."""
-    found = stored.problem(store.tree, index, row)
+    found = stored.problem(store.tree, index, row, links)
     if found is None:
         return None
     return Problem(found[0], store.backup_path(row), row.seq, found[1])
@@ -163,9 +164,10 @@ def check(store: Store, index: Index, *, sample: int | None = None,
     if sample is not None and sample < len(rows):
         chosen = (rng or random.Random()).sample(rows, sample)
     problems: list[Problem] = []
+    links: stored.LinkCache = {}
     for row in sorted(chosen, key=lambda r: r.seq):
         interrupt("nothing was recorded")
-        found = check_row(store, row, index)
+        found = check_row(store, row, index, links)
         if found is not None:
             problems.append(found)
     vouched = index.changes.vouched_backups()
