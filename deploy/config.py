@@ -28,13 +28,28 @@ class TemplateSpec(NamedTuple):
     target: Path
 
 
+class CategoryLimits(NamedTuple):
+    """``[tool.deploy.backup.<category>]``: what overrides the top-level retention keys for
+    one category (None: not set, the top-level value holds)."""
+
+    retention_days: int | None = None
+    max_backups_per_type: int | None = None
+
+
 class BackupSettings(NamedTuple):
     retention_days: int = 30
     max_backups_per_type: int = 10
     framework_keep: int = 2
     compression_enabled: bool = False
     integrity_checking: bool = True
-    compress_after_days: int = 1  # read and checked; unused while compression is refused
+    compress_after_days: int = 1  # backups older than this are zstd-compressed (when enabled)
+    auto_prune: bool = False      # apply retention at the end of every writing run
+    # category name -> its overrides, for the categories that have a table of their own
+    categories: tuple[tuple[str, CategoryLimits], ...] = ()
+
+    def limits(self, category: str) -> CategoryLimits:
+        """The category's overrides (all None when it has no table)."""
+        return dict(self.categories).get(category, CategoryLimits())
 
 
 class Config(NamedTuple):
@@ -62,8 +77,10 @@ SECTION_KEYS: dict[str, dict[str, type]] = {
     "framework": {"template": str, "install_to": str, "parents": list},
     "backup": {"retention_days": int, "max_backups_per_type": int, "framework_keep": int,
                "compression_enabled": bool, "integrity_checking": bool,
-               "compress_after_days": int},
+               "compress_after_days": int, "auto_prune": bool},
 }
+# [tool.deploy.backup.<category>]: the keys one category may override (issue 13).
+CATEGORY_KEYS: dict[str, type] = {"retention_days": int, "max_backups_per_type": int}
 TEMPLATE_KEYS = {"id", "source", "target"}
 # The range of each whole-number key. Days: up to a century. Counts: at least 1 (the newest
 # backup of every target always stays, so 0 would mean 1), at most a million per target.
@@ -88,6 +105,26 @@ def _check(table: dict[str, Any], allowed: dict[str, type], where: str) -> None:
         kind = allowed[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(f"{where}.{key} must be {_type_name(kind)}, not {value!r}")
+
+
+def _category_limits(backup: dict[str, Any], where: str) -> tuple[tuple[str, CategoryLimits], ...]:
+    """Take the per-category tables out of ``backup`` (what is left are its own keys),
+    each checked like every table: an unknown category or key, a wrong type or a number out
+    of range is an error naming it."""
+    from deploy.categories import NAMES
+
+    found = []
+    own = SECTION_KEYS["backup"]
+    for name in [k for k, v in backup.items() if isinstance(v, dict) and k not in own]:
+        table = backup.pop(name)
+        if name not in NAMES:
+            raise ConfigError(f"unknown backup category {where}.{name}; the tables under "
+                              f"{where} are {', '.join(NAMES)}")
+        _check(table, CATEGORY_KEYS, f"{where}.{name}")
+        for key, value in table.items():
+            _in_range(value, *BACKUP_RANGES[key], f"{where}.{name}.{key}")
+        found.append((name, CategoryLimits(**table)))
+    return tuple(found)
 
 
 def _globs(section: dict[str, Any], key: str, default: tuple[str, ...],
@@ -271,10 +308,14 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         if not isinstance(table.get("state_dir", ""), str):
             raise ConfigError(f"{where}.state_dir must be a string")
         sections: dict[str, dict[str, Any]] = {}
+        per_category: tuple[tuple[str, CategoryLimits], ...] = ()
         for name, allowed in SECTION_KEYS.items():
             section = table.get(name, {})
             if not isinstance(section, dict):
                 raise ConfigError(f"{where}.{name} must be a table")
+            if name == "backup":
+                section = dict(section)
+                per_category = _category_limits(section, f"{where}.backup")
             _check(section, allowed, f"{where}.{name}")
             sections[name] = section
         requires = sections["versions"].get("requires", {})
@@ -312,12 +353,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         context = table.get("context", {})
         if not isinstance(context, dict):
             raise ConfigError(f"{where}.context must be a table")
-        backup = BackupSettings(**sections["backup"])
-        if backup.compression_enabled:
-            # Each backup must hold the target's old bytes exactly so that `cp` restores it
-            # by hand (contract); compressed backups would break that promise.
-            raise ConfigError(f"{where}.backup.compression_enabled = true is not supported: "
-                              "backups stay plain copies so that cp restores them by hand")
+        backup = BackupSettings(**sections["backup"], categories=per_category)
         for key, (low, high) in BACKUP_RANGES.items():
             _in_range(getattr(backup, key), low, high, f"{where}.backup.{key}")
     except ConfigError as err:

@@ -112,6 +112,8 @@ def parent_key(cfg: Config, folder: str) -> str:
 
 
 def rotate(session: Session, keep: int) -> list[ChangeRow]:
-    """Delete the framework backups beyond the newest ``keep``; returns what went."""
-    return store.delete_backups(session,
-                                rotation(session.index.changes.backups(category=CATEGORY), keep))
+    """Delete the framework backups beyond the newest ``keep``; returns what went. A run
+    marked kept (``history.keep``) keeps its backups, outside the count."""
+    kept = {run.id for run in session.index.runs.newest() if run.kept}
+    rows = [r for r in session.index.changes.backups(category=CATEGORY) if r.run not in kept]
+    return store.delete_backups(session, rotation(rows, keep))

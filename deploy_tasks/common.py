@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
 
+from deploy_tasks.autoprune import RETENTION
+
 # Re-exported: every task module prints through deploy_tasks.common.
 from deploy_tasks.output import UNSAFE as UNSAFE
 from deploy_tasks.output import closed_pipe as closed_pipe
@@ -82,7 +84,9 @@ def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
     from deploy.store import Store
 
     cfg = settings(prefix)
-    return cfg, Store(cfg.state_dir, project=str(cfg.path))
+    store = Store(cfg.state_dir, project=str(cfg.path))
+    RETENTION[store] = cfg.backup  # for writing(): backup.auto_prune
+    return cfg, store
 
 
 def actor() -> str:
@@ -181,10 +185,10 @@ SCHEMA_VERSION = 1
 def emit_json(document: Record) -> None:
     from deploy_tasks import actions
 
+    # One write: json.dump streams a large document in a million small writes.
     try:
-        json.dump({"schema_version": SCHEMA_VERSION, **document}, sys.stdout, indent=2,
-                  default=str)
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps({"schema_version": SCHEMA_VERSION, **document}, indent=2,
+                                    default=str) + "\n")
     except BrokenPipeError:
         closed_pipe(sys.stdout)
     actions.note_emitted()  # a task that fails after this prints no second document
@@ -272,7 +276,10 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
 @contextmanager
 def writing(store: Store, wait: int) -> Iterator[Session]:
     """A session on ``store`` for this command line: its lock held (waiting ``wait`` s), its
-    runs recording where they came from (commit, ref, CI run)."""
+    runs recording where they came from (commit, ref, CI run).
+
+    When the body recorded a run and ``backup.auto_prune`` is on, retention is applied
+    before the lock is let go (``sess.auto_pruned`` says what it did)."""
     from deploy.store import open_session
     from deploy_tasks import actions
 
@@ -281,6 +288,11 @@ def writing(store: Store, wait: int) -> Iterator[Session]:
                       provenance=came) as sess:
         actions.note_session(sess)
         yield sess
+        backup = RETENTION.get(store)
+        if backup is not None and backup.auto_prune and sess.finished is not None:
+            from deploy_tasks.autoprune import auto_prune
+
+            sess.auto_pruned = auto_prune(sess, backup)
 
 
 def write_task(store: Store, *, kind: RunKind,
@@ -325,6 +337,8 @@ def write_task(store: Store, *, kind: RunKind,
         extra = after(sess, plan) if after is not None else {}
     actions.note_result(result, tree=store.tree)
     actions.warn_skips(plan.skips)
+    if sess.auto_pruned is not None:
+        extra = {**extra, "auto_prune": sess.auto_pruned}
     if json_:
         emit_json({"run": result.run, "changes": change_records(result),
                    "recovered": list(result.recovered), **extra})

@@ -105,8 +105,9 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         return
     actions.note_result(result, tree=store.tree, undoes=rp.run)
     if json_:
+        pruned = {"auto_prune": sess.auto_pruned} if sess.auto_pruned is not None else {}
         emit_json({"run": result.run, "undoes": rp.run,
-                   "changes": change_records(result)})
+                   "changes": change_records(result), **pruned})
     else:
         if rp.run is not None:
             echo(f"undid run {rp.run}")

@@ -18,7 +18,7 @@ INT64_MAX = 2**63 - 1
 # The tasks that take no --dry-run: they only read, or are the developer's own (lint and
 # test run commands through c.run, which --dry echoes; bench and reliability print theirs).
 WITHOUT_DRY_RUN = {
-    "history", "scripts.status", "templates.history", "templates.status", "versions.show",
+    "history.show", "scripts.status", "templates.history", "templates.status", "versions.show",
     "versions.check",
     "backups.status", "backups.verify", "backups.list", "backups.legacy",
     "lint", "test", "bench", "reliability",
