@@ -53,6 +53,9 @@ class Config(NamedTuple):
     parents: tuple[Path, ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
     prefix: Path | None = None
+    # Whether framework.template was set: a configured template that is missing is exit 2
+    # (like a missing scripts.source); the default one missing is a visible skip.
+    framework_template_set: bool = False
 
 
 TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup"}
@@ -293,6 +296,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         context=dict(context),
         backup=backup,
         prefix=prefix,
+        framework_template_set="template" in framework,
     )
     try:
         _check_targets(config, framework)
