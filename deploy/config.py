@@ -56,12 +56,14 @@ class Config(NamedTuple):
     # Whether framework.template was set: a configured template that is missing is exit 2
     # (like a missing scripts.source); the default one missing is a visible skip.
     framework_template_set: bool = False
+    # [tool.deploy.versions.files]: more version files, subsystem -> path in the project.
+    versions_files: tuple[tuple[str, Path], ...] = ()
 
 
 TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup"}
 SECTION_KEYS: dict[str, dict[str, type]] = {
     "scripts": {"source": str, "target": str, "include": list, "exclude": list},
-    "versions": {"dir": str, "requires": dict},
+    "versions": {"dir": str, "requires": dict, "files": dict},
     "framework": {"template": str, "install_to": str, "parents": list},
     "backup": {"retention_days": int, "max_backups_per_type": int, "framework_keep": int,
                "compression_enabled": bool, "integrity_checking": bool,
@@ -140,6 +142,7 @@ def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
               for i, parent in enumerate(cfg.parents)]
     files += [(f"tool.deploy.templates[{i}].target (id {spec.id!r})", spec.target)
               for i, spec in enumerate(cfg.templates)]
+    files += [(f"tool.deploy.versions.files.{key}", path) for key, path in cfg.versions_files]
     seen: dict[str, str] = {}
     for label, path in files:
         key = written(path)
@@ -150,12 +153,49 @@ def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
     tree = os.path.realpath(cfg.state_dir / "backups")
     folders_written = [("tool.deploy.scripts.target", cfg.scripts_target),
                        ("tool.deploy.versions.dir", cfg.versions_dir)]
+
     for label, path in [*folders_written, *files]:
         key = written(path)
         if key == tree or key.startswith(tree + os.sep):
             raise ConfigError(f"{label} {key} is inside the backup tree {tree} "
                               "(<state_dir>/backups): it would be written into the backups; "
                               "point it elsewhere")
+
+
+def _version_files(table: dict[str, Any], base: Path,
+                   resolve: Any) -> tuple[tuple[str, Path], ...]:
+    """``[tool.deploy.versions.files]``: each subsystem checked like a user's name, each path
+    resolved from the config's folder and refused when it leaves the project (that folder,
+    symlinks resolved) or names a folder; a symlinked file is refused when it is read."""
+    from deploy.categories import RELEASE_KEY
+    from deploy.versions.files import subsystem_key
+
+    where = "tool.deploy.versions.files"
+    project = os.path.realpath(base)
+    found: list[tuple[str, Path]] = []
+    seen: dict[Path, str] = {}
+    for name, value in table.items():
+        key = subsystem_key(name)
+        if key == RELEASE_KEY:
+            raise ConfigError(f"{where}.{name}: subsystem {RELEASE_KEY!r} is the release "
+                              "VERSION file of versions.dir; give the entry another name")
+        if any(k == key for k, _ in found):
+            raise ConfigError(f"{where}.{name}: subsystem {key!r} is listed twice")
+        if not isinstance(value, str) or not value or "\x00" in value:
+            raise ConfigError(f"{where}.{name} must be a path (a string), not {value!r}")
+        if os.path.basename(os.path.normpath(value)) in ("", ".", "..") or value.endswith("/"):
+            raise ConfigError(f"{where}.{name} {value!r}: names a folder, not a version file")
+        path: Path = resolve(value)
+        real = Path(os.path.realpath(path.parent), path.name)
+        if os.path.commonpath([project, real]) != project:
+            raise ConfigError(f"{where}.{name} {value!r} is {real}, outside the project "
+                              f"{project}; version files live in the project")
+        if real in seen:
+            raise ConfigError(f"{where}.{seen[real]} and {where}.{name} are both {real}; one "
+                              "file, one subsystem")
+        seen[real] = name
+        found.append((key, real))
+    return tuple(found)
 
 
 def _staged(path: Path, prefix: Path | None) -> Path:
@@ -240,6 +280,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             from deploy.versions.values import check_digits  # only with requirements
 
             check_digits(spec, f"{where}.versions.requires.{sub}")
+        files_table = sections["versions"].get("files", {})
+        version_files = _version_files(files_table, base, resolve) if files_table else ()
         include = _globs(sections["scripts"], "include", ("*",), f"{where}.scripts")
         exclude = _globs(sections["scripts"], "exclude", (), f"{where}.scripts")
         parents = sections["framework"].get("parents", [])
@@ -297,6 +339,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         backup=backup,
         prefix=prefix,
         framework_template_set="template" in framework,
+        versions_files=version_files,
     )
     try:
         _check_targets(config, framework)

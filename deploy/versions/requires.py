@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from deploy.errors import Blocked, ConfigError
-from deploy.versions.files import read_all, version_path
+from deploy.versions.files import Layout, read_all, release_version, version_path
 from deploy.versions.values import Version
 
 if TYPE_CHECKING:
@@ -96,20 +96,29 @@ def check(requires: Mapping[str, str], versions: Mapping[str, Version]) -> list[
     return result
 
 
-def unmet(versions_dir: Path, results: Iterable[Requirement]) -> Blocked | None:
+def unmet(where: Layout | Path, results: Iterable[Requirement]) -> Blocked | None:
     """The exit-3 error naming each unmet requirement's file, or None when all are met."""
-    problems = [f"{version_path(versions_dir, r.subsystem)}: {r.subsystem} "
+    problems = [f"{version_path(where, r.subsystem)}: {r.subsystem} "
                 f"{r.version or '(no file)'} is {r.status}, requires {r.spec}"
                 for r in results if not r.met]
     return Blocked("; ".join(problems)) if problems else None
 
 
-def gate(versions_dir: Path, requires: Mapping[str, str]) -> list[Requirement]:
+def found(where: Layout | Path) -> dict[str, Version]:
+    """Every subsystem's version, the release ``VERSION`` as ``version`` when it exists."""
+    versions = {k: f.version for k, f in read_all(where).items()}
+    release = release_version(where)
+    if release is not None:
+        versions[release.subsystem] = release.version
+    return versions
+
+
+def gate(where: Layout | Path, requires: Mapping[str, str]) -> list[Requirement]:
     """Check ``requires`` against the version files; raise Blocked (exit 3) when one is unmet."""
     if not requires:
         return []
-    results = check(requires, {k: f.version for k, f in read_all(versions_dir).items()})
-    error = unmet(versions_dir, results)
+    results = check(requires, found(where))
+    error = unmet(where, results)
     if error is not None:
         raise error
     return results
