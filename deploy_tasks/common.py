@@ -130,9 +130,23 @@ def _encodable(text: str, stream: Any) -> str:
     return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
+class Output:
+    """How this command prints: ``--quiet`` (only the summary line of a run) and the
+    progress line on a terminal (``deploy_tasks.progress``), which goes before any line."""
+
+    quiet = False
+    progress: Any = None  # a deploy_tasks.progress.Terminal while one is drawing
+
+
+def _clear_progress() -> None:
+    if Output.progress is not None:
+        Output.progress.clear()
+
+
 def echo(line: str = "", *, err: bool = False) -> None:
     """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
     or through :func:`write_text` for text that is not a name (diff hunks)."""
+    _clear_progress()
     stream = sys.stderr if err else sys.stdout
     print(_encodable(shown(line), stream), file=stream)
 
@@ -140,6 +154,7 @@ def echo(line: str = "", *, err: bool = False) -> None:
 def write_text(text: str) -> None:
     """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
     what stdout can encode."""
+    _clear_progress()
     sys.stdout.write(_encodable(text, sys.stdout))
 
 
@@ -151,17 +166,33 @@ def report_error(message: str) -> None:
         echo(f"::error title=deploy::{line.replace('%', '%25')}", err=True)
 
 
-def debug_log() -> None:
-    """With ``DEPLOY_LOG=debug``, the store's troubleshooting log (each backup attempt,
-    folder, write, restore and failure, as the guide's troubleshooting section logs them)
-    goes to stderr as ``debug:`` lines."""
-    if os.environ.get("DEPLOY_LOG", "").lower() != "debug":
+def verbose() -> bool:
+    """Whether the troubleshooting log is on: ``--verbose`` or ``DEPLOY_LOG=debug``."""
+    import logging
+
+    return logging.getLogger("deploy").isEnabledFor(logging.DEBUG) \
+        or os.environ.get("DEPLOY_LOG", "").lower() == "debug"
+
+
+def debug_log(*, force: bool = False) -> None:
+    """With ``--verbose`` (``force``) or ``DEPLOY_LOG=debug``, the store's troubleshooting log
+    (each backup attempt, folder, write, restore and failure, as the guide's troubleshooting
+    section logs them) goes to stderr as ``debug:`` lines."""
+    if not force and os.environ.get("DEPLOY_LOG", "").lower() != "debug":
         return
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("debug: %(message)s"))
     logger = logging.getLogger("deploy")
+    if logger.handlers:
+        return  # already on (a task calling another, or both switches)
+
+    class Escaped(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            _clear_progress()
+            return shown(super().format(record))  # the paths in it, like every printed name
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Escaped("debug: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 
@@ -206,6 +237,11 @@ def emit_json(document: Record) -> None:
 def print_plan(plan: Plan, *, diffs: bool = True) -> None:
     from deploy.plan import unified_diff
 
+    if Output.quiet:
+        unchanged = sum(1 for s in plan.skips if s.reason == "unchanged")
+        echo(f"would change {len(plan.changes)} target(s), {unchanged} unchanged"
+             if plan.changes else "nothing to do: every target is up to date")
+        return
     if not plan.changes:
         echo("nothing to do: every target is up to date")
     for change in plan.changes:
@@ -257,6 +293,8 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
         echo("nothing to do: every target is up to date")
     else:
         echo(f"run {result.run}: {kind}, {len(result.changes)} change(s)")
+    if Output.quiet:
+        return
     for applied in result.changes:
         backup = f"backup {applied.backup.relative_to(store.tree)}" if applied.backup \
             else "as it is, nothing written" if applied.action == "adopt" else "was absent"

@@ -16,12 +16,15 @@ that takes ``--dry-run`` now takes ``--dry`` as ``--dry-run``.
 from __future__ import annotations
 
 import inspect
+import os
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from invoke import Context, Task
+from invoke.parser import Argument
 
-from deploy_tasks.common import guarded
+from deploy_tasks.common import Output, debug_log, guarded, verbose
 
 T = TypeVar("T", bound=Callable[..., Any])
 
@@ -35,7 +38,11 @@ SHORT_FLAGS: dict[str, tuple[type, tuple[str, ...]]] = {
     "json": (bool, ("j",)),
     "wait": (int, ("w",)),
     "quick": (bool, ("q",)),
+    "verbose": (bool, ("v",)),
 }
+VERBOSE_HELP = ("log every backup attempt, folder creation, copy, restore and error to stderr "
+                "(also DEPLOY_LOG=debug)")
+QUIET_HELP = "print only the run's summary line (no per-target lines, no progress)"
 
 # SQLite integers are 64-bit signed: a row id or LIMIT beyond this overflows.
 INT64_MAX = 2**63 - 1
@@ -64,6 +71,16 @@ class DeployTask(Task[T]):
         # Flags named like one of RANGES that take text instead (versions.bump's --to).
         self.text_flags = text_flags
 
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        """The body's flags, and ``--verbose`` (every task) and ``--quiet`` (every task that
+        writes), which the task layer handles itself (:meth:`__call__`)."""
+        args = list(super().get_arguments(ignore_unknown_help))
+        args.append(Argument(names=("verbose", *SHORT_FLAGS["verbose"][1]), kind=bool,
+                             default=False, help=VERBOSE_HELP))
+        if self.takes_dry_run:
+            args.append(Argument(names=("quiet",), kind=bool, default=False, help=QUIET_HELP))
+        return args
+
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
         long = opts["names"][0]
@@ -73,10 +90,25 @@ class DeployTask(Task[T]):
         return opts
 
     def __call__(self, *args: Any, **kwargs: Any) -> T:
+        loud, quiet = kwargs.pop("verbose", False), kwargs.pop("quiet", False)
         if self.takes_dry_run and dry(args[0]):
             kwargs["dry_run"] = True
         checked = guarded(self.checked)(kwargs)  # a value out of range: one error line, exit 2
-        return super().__call__(*args, **checked)
+        if loud:
+            debug_log(force=True)
+        Output.quiet = bool(quiet)
+        if not self.takes_dry_run or quiet or verbose():
+            return super().__call__(*args, **checked)
+        from deploy.plan import watch
+
+        watch(delayed_progress())
+        try:
+            return super().__call__(*args, **checked)
+        finally:
+            watch(None)
+            if Output.progress is not None:
+                Output.progress.clear()
+                Output.progress = None
 
     def checked(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``kwargs`` with each whole-number flag of :data:`RANGES` checked and made an int."""
@@ -85,6 +117,28 @@ class DeployTask(Task[T]):
             if out.get(name) is not None and name not in self.text_flags:
                 out[name] = whole(out[name], f"--{name}", low=low, high=high)
         return out
+
+
+PROGRESS_DELAY = 1.0  # seconds a run takes before it shows progress (on a terminal)
+
+
+def delayed_progress() -> Callable[[str, int, int, str], None]:
+    """A progress sink that only reads the clock until :data:`PROGRESS_DELAY` has passed
+    (``DEPLOY_PROGRESS_DELAY`` seconds, for tests and for the impatient), and then hands over
+    to ``deploy_tasks.progress`` (imported only then)."""
+    began = time.monotonic()
+    try:
+        delay = float(os.environ.get("DEPLOY_PROGRESS_DELAY", PROGRESS_DELAY))
+    except ValueError:
+        delay = PROGRESS_DELAY
+
+    def sink(doing: str, done: int, total: int, item: str) -> None:
+        if time.monotonic() - began >= delay:
+            from deploy_tasks.progress import start
+
+            start(doing, done, total, item)
+
+    return sink
 
 
 def task(**options: Any) -> Callable[[T], DeployTask[T]]:
