@@ -64,12 +64,16 @@ class DeployTask(Task[T]):
     """Invoke's Task with :data:`SHORT_FLAGS` instead of automatic short flags, and Invoke's
     ``--dry`` taken as ``--dry-run`` by every task that has one."""
 
-    def __init__(self, body: T, *, text_flags: tuple[str, ...] = (), **options: Any) -> None:
+    def __init__(self, body: T, *, text_flags: tuple[str, ...] = (),
+                 placeholders: dict[str, str] | None = None, **options: Any) -> None:
         options["auto_shortflags"] = False
         super().__init__(body, **options)
         self.takes_dry_run = "dry_run" in inspect.signature(body).parameters
         # Flags named like one of RANGES that take text instead (versions.bump's --to).
         self.text_flags = text_flags
+        # What --help shows as a repeatable flag's value (default: its name upper-cased,
+        # --name=NAME); deploy_tasks.parsing.ParseGuard.print_task_help reads it.
+        self.placeholders = placeholders or {}
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
         """The body's flags, and ``--verbose`` (every task) and ``--quiet`` (every task that

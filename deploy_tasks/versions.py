@@ -90,8 +90,8 @@ def bump(c: Context, subsystem: str, to: str | None = None, allow_downgrade: boo
                dry_run=dry_run, json_=json_, wait=wait)
 
 
-@task(iterable=["set_"], help={"set_": "NAME=VERSION (repeatable)",
-                               "allow_downgrade": DOWNGRADE_HELP, **WRITE_HELP})
+@task(iterable=["set_"], placeholders={"set": "NAME=VERSION"},
+      help={"set_": "NAME=VERSION (repeatable)", "allow_downgrade": DOWNGRADE_HELP, **WRITE_HELP})
 @guarded
 def bulk(c: Context, set_: list[str] | None = None, allow_downgrade: bool = False,
          dry_run: bool = False, json_: bool = False, wait: int = 0,
