@@ -143,10 +143,23 @@ def _clear_progress() -> None:
         Output.progress.clear()
 
 
+# A hint names the command to type (`invoke templates.adopt`); the package writes `invoke`,
+# and the installed command says its own name instead.
+HINT = re.compile(r"(?<=[`(])invoke (?=[a-z])")
+
+
+def hinted(line: str) -> str:
+    """``line`` with each `` `invoke TASK`` hint naming the command that runs (issue 12)."""
+    if _command == "invoke" or "invoke " not in line:
+        return line
+    return HINT.sub(f"{_command} ", line)
+
+
 def echo(line: str = "", *, err: bool = False) -> None:
     """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
     or through :func:`write_text` for text that is not a name (diff hunks)."""
     _clear_progress()
+    line = hinted(line)
     stream = sys.stderr if err else sys.stdout
     print(_encodable(shown(line), stream), file=stream)
 
@@ -159,7 +172,7 @@ def write_text(text: str) -> None:
 
 
 def report_error(message: str) -> None:
-    line = shown(message.strip())
+    line = shown(hinted(message.strip()))
     echo(f"error: {line}", err=True)
     if _github():
         # Workflow command data escapes %, CR and LF; shown() left no CR or LF.

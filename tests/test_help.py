@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, Project, assert_one_error_line
 from tests.test_flags import every_task
 
 PROGRAM = "from deploy_tasks.program import main; main()"
@@ -57,3 +57,18 @@ def test_other_flags_keep_invokes_help() -> None:
 
     assert re.search(r"^\s+--limit=INT\s", text, re.M), text
     assert re.search(r"^\s+-j, --json\s", text, re.M), text
+
+
+def test_hints_name_the_command_that_runs(project: Project) -> None:
+    """An error's hint says `claude-pm-deploy deploy.scripts` under the installed command and
+    `invoke deploy.scripts` under invoke (the package writes `invoke`)."""
+    project.write({"bin/tool": "#!/bin/sh\n"})
+
+    installed = subprocess.run(
+        [sys.executable, "-c", PROGRAM, "--config", str(project.config_path), "scripts.status"],
+        capture_output=True, text=True, cwd=project.root, timeout=60, check=False)
+    plain = project.invoke("scripts.status")
+
+    assert installed.returncode == plain.returncode == 3
+    assert_one_error_line(installed.stderr, "run `claude-pm-deploy deploy.scripts`")
+    assert_one_error_line(plain.stderr, "run `invoke deploy.scripts`")
