@@ -118,7 +118,7 @@ def check(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     from deploy import versions
 
     cfg = settings(prefix)
-    results = versions.check(cfg.requires, versions.found(layout(cfg)))
+    results = versions.check(cfg.requires, versions.found(layout(cfg), cfg.requires))
     if json_:
         emit_json({"ok": all(r.met for r in results), "requirements": [
             {"subsystem": r.subsystem, "requires": r.spec, "version": r.version,

@@ -197,3 +197,18 @@ def test_a_folder_symlink_out_of_the_project_is_refused(project: Project,
 
     assert done.returncode == 2
     assert_one_error_line(done.stderr, "outside the project")
+
+
+def test_a_release_version_no_requirement_names_is_not_read(project: Project) -> None:
+    """A VERSION file that is no version (prose) stops nothing that does not ask for it:
+    versions.check and the release gate read it only when requires names version."""
+    project.write({"versions/MEMORY_VERSION": "003\n", "versions/VERSION": "see CHANGELOG\n"})
+    project.configure('\n[tool.deploy.versions.requires]\nmemory = ">=3"\n')
+
+    checked = project.invoke("versions.check")
+    project.configure('\n[tool.deploy.versions.requires]\nversion = ">=1"\n')
+    asked = project.invoke("versions.check")
+
+    assert checked.returncode == 0, checked.stderr
+    assert asked.returncode == 2
+    assert_one_error_line(asked.stderr, "versions/VERSION")

@@ -36,10 +36,6 @@ class Layout(NamedTuple):
     dir: Path
     files: tuple[tuple[str, Path], ...] = ()  # subsystem -> path, the config's table
 
-    @property
-    def table(self) -> dict[str, Path]:
-        return dict(self.files)
-
 
 def layout(versions_dir: Path, files: Iterable[tuple[str, Path]] = ()) -> Layout:
     return Layout(versions_dir, tuple(files))
@@ -132,7 +128,7 @@ def subsystems(where: Layout | Path) -> list[str]:
     path that is another subsystem's file (or the release ``VERSION``), is ConfigError:
     one file, one subsystem."""
     where = where if isinstance(where, Layout) else Layout(where)
-    found = _in_dir(where.dir) if where.dir.is_dir() or not where.files else []
+    found = _in_dir(where.dir) if not where.files or where.dir.is_dir() else []
     files = {where.dir / version_file_name(key): key for key in [*found, RELEASE_KEY]}
     for key, path in where.files:
         if key in found:

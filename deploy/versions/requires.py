@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from deploy.categories import RELEASE_KEY
 from deploy.errors import Blocked, ConfigError
 from deploy.versions.files import Layout, read_all, release_version, version_path
 from deploy.versions.values import Version
@@ -104,10 +105,13 @@ def unmet(where: Layout | Path, results: Iterable[Requirement]) -> Blocked | Non
     return Blocked("; ".join(problems)) if problems else None
 
 
-def found(where: Layout | Path) -> dict[str, Version]:
-    """Every subsystem's version, the release ``VERSION`` as ``version`` when it exists."""
+def found(where: Layout | Path, requires: Mapping[str, str] | None = None
+          ) -> dict[str, Version]:
+    """Every subsystem's version, and the release ``VERSION`` as ``version`` when it exists
+    and ``requires`` names it (a ``VERSION`` no requirement reads is never parsed here)."""
     versions = {k: f.version for k, f in read_all(where).items()}
-    release = release_version(where)
+    release = release_version(where) \
+        if requires is None or RELEASE_KEY in {k.lower() for k in requires} else None
     if release is not None:
         versions[release.subsystem] = release.version
     return versions
@@ -117,7 +121,7 @@ def gate(where: Layout | Path, requires: Mapping[str, str]) -> list[Requirement]
     """Check ``requires`` against the version files; raise Blocked (exit 3) when one is unmet."""
     if not requires:
         return []
-    results = check(requires, found(where))
+    results = check(requires, found(where, requires))
     error = unmet(where, results)
     if error is not None:
         raise error
