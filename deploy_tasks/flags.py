@@ -101,7 +101,7 @@ class DeployTask(Task[T]):
         if loud:
             debug_log(force=True)
         Output.quiet = bool(quiet)
-        if not self.takes_dry_run or quiet or verbose():
+        if quiet or verbose():
             return super().__call__(*args, **checked)
         from deploy.plan import watch
 

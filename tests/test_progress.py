@@ -151,3 +151,17 @@ def syscalls(log: Path) -> dict[str, int]:
             table[fields[-1]] = int(fields[3])
     assert "ioctl" in table and "openat" in table, table
     return table
+
+
+def test_backups_verify_shows_its_progress_too(many: Project) -> None:
+    """A reading task that takes long (re-hashing every backup) shows progress the same way."""
+    many.ok("deploy.scripts")
+    many.write({f"bin/tool{i:03d}": f"#!/bin/sh\necho {i} again\n" for i in range(SCRIPTS)})
+    many.ok("deploy.scripts")
+
+    code, out, err = on_terminal(many, "backups.verify", env=NOW)
+
+    assert code == 0, err
+    assert f"[{SCRIPTS}/{SCRIPTS}] verifying scripts/tool{SCRIPTS - 1:03d}" in err
+    assert err.endswith("\r\x1b[K")
+    assert "\r" not in out

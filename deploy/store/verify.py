@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 from deploy import fsio
 from deploy.errors import ConfigError, Untrusted
+from deploy.plan import tick
 from deploy.store import trust
 from deploy.store.index import ChangeRow, Index, IndexError_, NoIndexYet
 from deploy.store.session import Session
@@ -160,8 +161,9 @@ def check(store: Store, index: Index, *, sample: int | None = None,
     if sample is not None and sample < len(rows):
         chosen = (rng or random.Random()).sample(rows, sample)
     problems: list[Problem] = []
-    for row in sorted(chosen, key=lambda r: r.seq):
+    for n, row in enumerate(sorted(chosen, key=lambda r: r.seq), 1):
         interrupt("nothing was recorded")
+        tick("verifying", n, len(chosen), f"{row.category}/{row.key}")
         found = check_row(store, row)
         if found is not None:
             problems.append(found)
