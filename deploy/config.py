@@ -166,7 +166,11 @@ def _version_files(table: dict[str, Any], base: Path,
                    resolve: Any) -> tuple[tuple[str, Path], ...]:
     """``[tool.deploy.versions.files]``: each subsystem checked like a user's name, each path
     resolved from the config's folder and refused when it leaves the project (that folder,
-    symlinks resolved) or names a folder; a symlinked file is refused when it is read."""
+    symlinks resolved), is a folder or a symlink, or is listed twice. One ``lstat`` per
+    entry, only for a config that has the table; a file that is not there yet is fine
+    (``versions.bump --create``), and reading it refuses a symlink again."""
+    import stat
+
     from deploy.categories import RELEASE_KEY
     from deploy.versions.files import subsystem_key
 
@@ -190,6 +194,16 @@ def _version_files(table: dict[str, Any], base: Path,
         if os.path.commonpath([project, real]) != project:
             raise ConfigError(f"{where}.{name} {value!r} is {real}, outside the project "
                               f"{project}; version files live in the project")
+        try:
+            kind = stat.S_IFMT(os.lstat(real).st_mode)
+        except OSError:
+            kind = None
+        if kind == stat.S_IFLNK:
+            raise ConfigError(f"{where}.{name} {value!r}: {real} is a symlink; name the file "
+                              "itself (version files are never followed through a link)")
+        if kind == stat.S_IFDIR:
+            raise ConfigError(f"{where}.{name} {value!r}: {real} is a folder, not a version "
+                              "file")
         if real in seen:
             raise ConfigError(f"{where}.{seen[real]} and {where}.{name} are both {real}; one "
                               "file, one subsystem")

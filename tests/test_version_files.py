@@ -150,7 +150,8 @@ def test_backups_create_copies_table_files_and_the_release(vf: Project) -> None:
     pytest.param('rel = "versions/VERSION"\n', ("the release VERSION",), id="release-file"),
     pytest.param('a = "bin/VERSION"\nb = "bin/./VERSION"\n', ("one file, one subsystem",),
                  id="one-file-twice"),
-    pytest.param('d = "framework"\nx = "framework/"\n', ("not a version file",), id="folder"),
+    pytest.param('x = "framework/"\n', ("names a folder",), id="folder-path"),
+    pytest.param('d = "framework"\n', ("is a folder",), id="a-folder"),
     pytest.param('n = 3\n', ("must be a path",), id="not-a-string"),
 ])
 def test_bad_entries_exit_2_and_write_nothing(project: Project, table: str,
