@@ -9,7 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from deploy.categories import RELEASE_KEY, version_file_name
+from deploy.versions.files import FILE_NAME
 from tests.conftest import Project, assert_one_error_line
 
 # The shapes of the original's files (v0.7.5 bin/VERSION holds "1.0.1", v0.8.0 "002", both
@@ -213,3 +217,18 @@ def test_a_release_version_no_requirement_names_is_not_read(project: Project) ->
     assert checked.returncode == 0, checked.stderr
     assert asked.returncode == 2
     assert_one_error_line(asked.stderr, "versions/VERSION")
+
+
+SUBSYSTEMS = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,30}", fullmatch=True)
+
+
+@given(SUBSYSTEMS, SUBSYSTEMS)
+def test_backup_names_are_unique_and_lead_back_to_the_subsystem(a: str, b: str) -> None:
+    """A version backup's name comes from its subsystem alone: two subsystems never share
+    one, and the name gives the subsystem back (what backups.reindex relies on)."""
+    for key in (a, b):
+        name = version_file_name(key)
+        match = FILE_NAME.match(name)
+        back = RELEASE_KEY if name == "VERSION" else match.group(1).lower() if match else None
+        assert back == key
+    assert (version_file_name(a) == version_file_name(b)) == (a == b)
