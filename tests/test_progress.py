@@ -79,7 +79,10 @@ def test_quiet_keeps_only_the_summary_line(many: Project) -> None:
     dry = many.ok("deploy.scripts", "--dry-run", "--quiet")
     code, out, err = on_terminal(many, "deploy.scripts", "--quiet", env=NOW)
     again = many.ok("rollback.scripts", "--quiet")
+    many.ok("deploy.scripts", "--quiet")
+    copied = many.ok("backups.create", "--category", "scripts", "--quiet")
 
+    assert copied.stdout == f"run 4: backup, {SCRIPTS} target(s)\n"
     assert dry.stdout == f"would change {SCRIPTS} target(s), 0 unchanged\n"
     assert code == 0
     assert err == ""
