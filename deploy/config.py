@@ -162,60 +162,48 @@ def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
                               "point it elsewhere")
 
 
-def _version_files(table: dict[str, Any], base: Path,
-                   resolve: Any) -> tuple[tuple[str, Path], ...]:
-    """``[tool.deploy.versions.files]``: each subsystem checked like a user's name, each path
-    resolved from the config's folder and refused when it leaves the project (that folder,
-    symlinks resolved), is a folder or a symlink, or is listed twice. One ``lstat`` per
-    entry, only for a config that has the table; a file that is not there yet is fine
-    (``versions.bump --create``), and reading it refuses a symlink again."""
-    import stat
-
-    from deploy.categories import RELEASE_KEY
-    from deploy.versions.files import subsystem_key
-
-    where = "tool.deploy.versions.files"
-    project = os.path.realpath(base)
-    found: list[tuple[str, Path]] = []
-    seen: dict[Path, str] = {}
-    for name, value in table.items():
-        key = subsystem_key(name)
-        if key == RELEASE_KEY:
-            raise ConfigError(f"{where}.{name}: subsystem {RELEASE_KEY!r} is the release "
-                              "VERSION file of versions.dir; give the entry another name")
-        if any(k == key for k, _ in found):
-            raise ConfigError(f"{where}.{name}: subsystem {key!r} is listed twice")
-        if not isinstance(value, str) or not value or "\x00" in value:
-            raise ConfigError(f"{where}.{name} must be a path (a string), not {value!r}")
-        if os.path.basename(os.path.normpath(value)) in ("", ".", "..") or value.endswith("/"):
-            raise ConfigError(f"{where}.{name} {value!r}: names a folder, not a version file")
-        path: Path = resolve(value)
-        real = Path(os.path.realpath(path.parent), path.name)
-        if os.path.commonpath([project, real]) != project:
-            raise ConfigError(f"{where}.{name} {value!r} is {real}, outside the project "
-                              f"{project}; version files live in the project")
-        try:
-            kind = stat.S_IFMT(os.lstat(real).st_mode)
-        except OSError:
-            kind = None
-        if kind == stat.S_IFLNK:
-            raise ConfigError(f"{where}.{name} {value!r}: {real} is a symlink; name the file "
-                              "itself (version files are never followed through a link)")
-        if kind == stat.S_IFDIR:
-            raise ConfigError(f"{where}.{name} {value!r}: {real} is a folder, not a version "
-                              "file")
-        if real in seen:
-            raise ConfigError(f"{where}.{seen[real]} and {where}.{name} are both {real}; one "
-                              "file, one subsystem")
-        seen[real] = name
-        found.append((key, real))
-    return tuple(found)
-
-
 def _staged(path: Path, prefix: Path | None) -> Path:
     if prefix is None:
         return path
     return prefix / path.relative_to(path.anchor)
+
+
+def _keyed(check: Any, value: Any, key: str, *args: Any) -> Any:
+    """``check(value, *args)``, its ConfigError told which config key ``value`` came from."""
+    try:
+        return check(value, *args)
+    except ConfigError as err:
+        err.key = key
+        raise
+
+
+def _line(text: str, key: str) -> int | None:
+    from deploy import tomlkeys
+
+    return tomlkeys.key_line(text, key)
+
+
+def _placed(err: ConfigError, path: Path, text: str) -> ConfigError:
+    """``err`` named after the config file, at the line of the key it names (issue 14)."""
+    from deploy import tomlkeys  # only on the error path: its patterns cost a few ms
+
+    message = str(err)
+    key = err.key or tomlkeys.message_key(message)
+    line = tomlkeys.key_line(text, key) if key else None
+    placed = ConfigError(message if message.startswith(f"{path}: ") else f"{path}: {message}")
+    return placed.at(path, line)
+
+
+def utf8(path: Path) -> Path:
+    """``path``, if its bytes are UTF-8: the index keeps paths (targets, the project's
+    config file) as SQLite text, which must be UTF-8, so such a path is bad input (exit 2)
+    named before anything is written, not an "unexpected UnicodeEncodeError" mid-run."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: this path is not valid UTF-8; the backup index records "
+                          "paths as UTF-8 text: rename the folder or file") from None
+    return path
 
 
 def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) -> Config:
@@ -225,36 +213,41 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     """
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            text = handle.read().decode("utf-8")
+        document = tomllib.loads(text)
     except FileNotFoundError as err:
-        raise ConfigError(f"{path}: config file not found") from err
+        raise ConfigError(f"{path}: config file not found").at(path) from err
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+        raise ConfigError(f"{path}: cannot read config: {err.strerror}").at(path) from err
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+        from deploy import tomlkeys
+
+        raise ConfigError(f"{path}: not valid TOML: {err}").at(
+            path, tomlkeys.decode_line(str(err))) from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 (byte 0x{err.object[err.start]:02x} at offset "
-                          f"{err.start}); TOML files are UTF-8 text") from err
+                          f"{err.start}); TOML files are UTF-8 text").at(path) from err
     except ValueError as err:
         # tomllib makes every integer with int(), which refuses more than 4300 digits.
         raise ConfigError(f"{path}: not valid TOML: an integer of more than 4300 digits; no "
-                          "key takes a number that large") from err
+                          "key takes a number that large").at(path) from err
     tool = document.get("tool")
     if tool is not None and not isinstance(tool, dict):
         raise ConfigError(f"{path}: tool must be a table holding [tool.deploy], not "
-                          f"{type(tool).__name__} {tool!r}")
+                          f"{type(tool).__name__} {tool!r}").at(path, _line(text, "tool"))
     if tool is None or "deploy" not in tool:
         # The contract: a file without the table is an error, not the defaults.
         raise ConfigError(f"{path}: no [tool.deploy] table; this file does not configure "
-                          "the deploy toolkit")
+                          "the deploy toolkit").at(path)
     table = tool["deploy"]
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: tool.deploy must be a table, not "
-                          f"{type(table).__name__} {table!r}")
+                          f"{type(table).__name__} {table!r}").at(
+                              path, _line(text, "tool.deploy"))
     where = "tool.deploy"
     for key in table:
         if key not in TOP_KEYS:
-            raise ConfigError(f"{path}: unknown key {where}.{key}")
+            raise _placed(ConfigError(f"unknown key {where}.{key}"), path, text)
     base = path.resolve().parent
     home_dir = home if home is not None else Path.home()
 
@@ -264,6 +257,9 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         """An absolute path stays as written; a relative one is taken from the config's
         folder with its folders' symlinks resolved (each folder once). A file's last
         component is kept as written, so a symlinked target is refused, never followed."""
+        return utf8(_resolve(value, folder=folder))
+
+    def _resolve(value: str, *, folder: bool) -> Path:
         if value == "~" or value.startswith("~/"):
             value = str(home_dir) + value[1:]
         if os.path.isabs(value):
@@ -275,6 +271,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         if parent is None:
             parent = folders[head] = os.path.realpath(head)
         return Path(parent, name)
+
+    utf8(path.absolute())
 
     try:
         if not isinstance(table.get("state_dir", ""), str):
@@ -288,14 +286,19 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             sections[name] = section
         requires = sections["versions"].get("requires", {})
         for sub, spec in requires.items():
-            check_name(sub, "subsystem")
+            _keyed(check_name, sub, f"{where}.versions.requires", "subsystem")
             if not isinstance(spec, str):
                 raise ConfigError(f"{where}.versions.requires.{sub} must be a string")
             from deploy.versions.values import check_digits  # only with requirements
 
             check_digits(spec, f"{where}.versions.requires.{sub}")
         files_table = sections["versions"].get("files", {})
-        version_files = _version_files(files_table, base, resolve) if files_table else ()
+        if files_table:
+            from deploy.versions.files import from_config  # only a config with the table
+
+            version_files = from_config(files_table, base, resolve)
+        else:
+            version_files = ()
         include = _globs(sections["scripts"], "include", ("*",), f"{where}.scripts")
         exclude = _globs(sections["scripts"], "exclude", (), f"{where}.scripts")
         parents = sections["framework"].get("parents", [])
@@ -314,7 +317,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             missing = TEMPLATE_KEYS - entry.keys()
             if missing:
                 raise ConfigError(f"{here} needs {', '.join(sorted(missing))}")
-            template_id = check_template_id(entry["id"])
+            template_id = _keyed(check_template_id, entry["id"], f"{here}.id")
             if template_id in seen:
                 raise ConfigError(f"{here}: template id {template_id!r} is used twice")
             seen.add(template_id)
@@ -332,7 +335,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         for key, (low, high) in BACKUP_RANGES.items():
             _in_range(getattr(backup, key), low, high, f"{where}.backup.{key}")
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from err
+        raise _placed(err, path, text) from err
     scripts = sections["scripts"]
     framework = sections["framework"]
     config = Config(
@@ -358,5 +361,5 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     try:
         _check_targets(config, framework)
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from err
+        raise _placed(err, path, text) from err
     return config

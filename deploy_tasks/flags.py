@@ -85,6 +85,12 @@ class DeployTask(Task[T]):
             args.append(Argument(names=("quiet",), kind=bool, default=False, help=QUIET_HELP))
         return args
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> DeployTask[T]:
+        # Invoke deep-copies every task when it loads the collection (``from_module``); a
+        # task is not changed once defined, so the copy is the task itself (a few ms of
+        # every command's start-up).
+        return self
+
     def arg_opts(self, name: str, default: str, taken_names: set[str]) -> dict[str, Any]:
         opts = super().arg_opts(name, default, taken_names)
         long = opts["names"][0]
@@ -94,20 +100,34 @@ class DeployTask(Task[T]):
         return opts
 
     def __call__(self, *args: Any, **kwargs: Any) -> T:
+        from deploy_tasks import actions
+
         loud, quiet = kwargs.pop("verbose", False), kwargs.pop("quiet", False)
+        # What GitHub Actions is told of this task's run, whatever its outcome (issue 14):
+        # a task that takes --dry-run writes, and gets a step summary and outputs.
+        report = actions.begin(full_name(self), writes=self.takes_dry_run,
+                               json_=bool(kwargs.get("json_")), prefix=kwargs.get("prefix"))
         if self.takes_dry_run and dry(args[0]):
             kwargs["dry_run"] = True
+        report.dry_run = bool(kwargs.get("dry_run"))
         checked = guarded(self.checked)(kwargs)  # a value out of range: one error line, exit 2
         if loud:
             debug_log(force=True)
         Output.quiet = bool(quiet)
-        if quiet or verbose():
-            return super().__call__(*args, **checked)
+        result = self.run_body(args, checked, progress=not (quiet or verbose()))
+        actions.succeeded()
+        return result
+
+    def run_body(self, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                 progress: bool) -> T:
+        """The body, with progress shown on a terminal once it has run a second."""
+        if not progress:
+            return super().__call__(*args, **kwargs)
         from deploy.plan import watch
 
         watch(delayed_progress())
         try:
-            return super().__call__(*args, **checked)
+            return super().__call__(*args, **kwargs)
         finally:
             watch(None)
             if Output.progress is not None:
@@ -143,6 +163,25 @@ def delayed_progress() -> Callable[[str, int, int, str], None]:
             start(doing, done, total, item)
 
     return sink
+
+
+def full_name(task: Task[Any]) -> str:
+    """The task's dotted name in the task tree (``deploy.templates``; a collection's
+    default task by the collection's name: ``deploy``), else its own name."""
+    from deploy_tasks.collection import ns
+
+    def find(collection: Any, prefix: str) -> str | None:
+        for name, found in collection.tasks.items():
+            if found.body is task.body:
+                return prefix.rstrip(".") if name == collection.default and prefix \
+                    else prefix + name
+        for name, sub in collection.collections.items():
+            hit = find(sub, f"{prefix}{name}.")
+            if hit is not None:
+                return hit
+        return None
+
+    return find(ns, "") or str(task.name)
 
 
 def task(**options: Any) -> Callable[[T], DeployTask[T]]:

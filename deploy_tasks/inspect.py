@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Context
 
+from deploy_tasks import actions
 from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
@@ -32,7 +33,17 @@ def _run_record(index: Index, run: RunRow) -> Record:
             "finished": run.finished, "state": run.state,
             "categories": [x for x in run.categories.split(",") if x],
             "changed": index.runs.changed(run.id), "undoes": run.undoes, "command": run.command,
-            "project": run.project}
+            "project": run.project, "commit": run.git_commit, "ref": run.git_ref,
+            "ci_url": run.ci_url}
+
+
+def _came_from(r: Record) -> str:
+    """Where a run came from, for the history table: the short commit and the ref (its CI
+    run's page follows on a line of its own)."""
+    parts = [r["commit"][:7] if r["commit"] else "-"]
+    if r["ref"]:
+        parts.append(r["ref"])
+    return " ".join(parts)
 
 
 ALL_PROJECTS = {"all_projects": "show the runs and backups of every project on this machine, "
@@ -70,17 +81,21 @@ def history(c: Context, limit: int = 50, page: int = 1, all_projects: bool = Fal
              else "no runs yet")
         return
     echo(f"{'run':>5}  {'started':<19}  {'kind':<8} {'state':<11} {'changed':>12}  "
-         f"{'actor':<10} categories")
+         f"{'actor':<10} {'commit':<16} categories")
     for r in runs:
         undoes = f" (undoes run {r['undoes']})" if r["undoes"] else ""
         echo(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
-             f"{r['changed']:>4} changed  {r['actor']:<10} "
+             f"{r['changed']:>4} changed  {r['actor']:<10} {_came_from(r):<16} "
              f"{','.join(r['categories']) or '-'}{undoes}")
+        if r["ci_url"]:
+            echo(f"{'':>7}{r['ci_url']}")
 
 
 def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
     path = store.backup_path(row)
-    return {"id": row.seq, "category": row.category, "target": row.target,
+    # `id` is the contract's name in backups.list; `backup_id` the name of the backup id in
+    # every shape (issue 14), the same number.
+    return {"id": row.seq, "backup_id": row.seq, "category": row.category, "target": row.target,
             "filename": path.name, "path": str(path), "size": row.old_size,
             "created": row.created, "age_hours": round((now - row.created_ts) / 3600, 2),
             "sha256": row.old_sha256, "run": row.run, "mode": f"{row.old_mode:04o}"}
@@ -110,7 +125,7 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
                 "backup_count": index.changes.backup_count(category, project) if index else 0,
                 "backups": [{k: v for k, v in _backup_record(store, r, now).items()
                              if k in ("filename", "path", "size", "created", "age_hours",
-                                      "target", "sha256", "id")} for r in rows]}
+                                      "target", "sha256", "backup_id")} for r in rows]}
     template = cfg.framework_template
     if json_:
         # The original's status fields too (framework_template_path and _exists).
@@ -123,7 +138,7 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
     for category, info in out.items():
         echo(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
         for b in info["backups"]:
-            echo(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
+            echo(f"           {b['backup_id']:>6}  {b['created'][:19]}  {b['filename']}")
 
 
 @task(help={"category": "only this category", "limit": "at most this many (default all)",
@@ -176,8 +191,14 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
         with writing(store, wait) as sess:
             doomed = retention.select(sess.index.changes.backups(), cfg.backup)
             pruned = delete_backups(sess, doomed)
-    records = [{"id": r.seq, "category": r.category, "target": r.target,
+    records = [{"id": r.seq, "backup_id": r.seq, "category": r.category, "target": r.target,
                 "path": str(store.backup_path(r))} for r in doomed]
+    rows = (actions.Row("prune", r.target, str(store.backup_path(r).relative_to(store.tree)),
+                        r.seq) for r in doomed)
+    if dry_run:
+        actions.note_dry_run(rows)
+    elif pruned:
+        actions.note_rows(None, rows)
     if json_:
         emit_json({"dry_run": dry_run, "pruned": records if pruned or dry_run else []})
         return

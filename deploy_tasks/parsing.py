@@ -20,15 +20,13 @@ from typing import TYPE_CHECKING, NoReturn
 
 from invoke import Program
 from invoke.exceptions import Exit, ParseError
-from invoke.parser import Argument
+from invoke.parser import Argument, Parser, ParserContext
 from invoke.parser.parser import ParseMachine
 
-from deploy_tasks.common import report_error
+from deploy_tasks.common import closed_pipe, report_error
 
 if TYPE_CHECKING:
     from types import FrameType
-
-    from invoke.parser import ParserContext
 
 BAD_INPUT = 2  # the exit code of ConfigError: bad input or config
 LIST_FORMATS = ("flat", "nested", "json")
@@ -76,12 +74,37 @@ class ParseGuard(Program):
         finally:
             del context.help_for
 
+    def _make_parser(self) -> Parser:
+        """Invoke's parser with only the tasks the command line names.
+
+        Invoke builds a parser context for every task and deep-copies them all on each
+        parse: with some thirty tasks of many flags each, that was a fifth of a command's
+        start-up. A context the command line never names is never entered (the parser
+        switches context only on a word that is a task's name or alias), so leaving it out
+        changes no parse. Shell completion wants every task, and gets Invoke's own.
+        """
+        if self.args.complete.value:
+            return super()._make_parser()
+        words = {part for word in self.argv for part in word.split("=")}
+        ignore = self.config.tasks.ignore_unknown_help
+        contexts = [
+            ParserContext(name=name, aliases=aliases,
+                          args=self.collection[name].get_arguments(ignore_unknown_help=ignore))
+            for name, aliases in self.collection.task_names.items()
+            if name in words or not words.isdisjoint(aliases)
+        ]
+        return Parser(initial=self.initial_context, contexts=contexts)
+
     def parse_cleanup(self) -> None:
         listing, form = self.args.list.value, self.args["list-format"].value
         if listing and form not in LIST_FORMATS:
             fail(f"--list-format takes flat, nested or json, not {form!r}")
-        with translated_errors(), exits_as_errors():
-            super().parse_cleanup()
+        try:
+            with translated_errors(), exits_as_errors():
+                super().parse_cleanup()
+        except BrokenPipeError:  # `invoke --help TASK | head`: the reader had enough
+            closed_pipe(sys.stdout)
+            raise Exit from None
 
 
 def guard_loading_program() -> None:
@@ -110,8 +133,19 @@ def loading_program() -> Program | None:
     return None
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, context: ParserContext | None = None) -> NoReturn:
+    """The error line, exit 2; for a writing task's flags under GitHub Actions also its
+    annotation, step summary and outputs (``outcome=failed``): the job sees every outcome."""
+    from deploy_tasks import actions
+
+    task = task_name(context)
+    writes = bool(context is not None and any(flag_name(a) == "--dry-run"
+                                              for a in context.flags.values()))
+    if task is not None:
+        actions.begin(task, writes=writes, json_=False, prefix=None)
     report_error(message)
+    if task is not None:
+        actions.failed(message, BAD_INPUT)
     raise Exit(code=BAD_INPUT) from None
 
 
@@ -121,12 +155,12 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except ParseError as err:
-        fail(explain(err))
+        fail(explain(err), err.context)
     except ValueError as err:
         cast = failed_cast(err)
         if cast is None:
             raise  # not the parser's: a bug, not bad input
-        fail(explain_cast(*cast))
+        fail(explain_cast(*cast), cast[0])
 
 
 @contextmanager

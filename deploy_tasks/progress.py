@@ -17,7 +17,7 @@ import time
 from typing import TextIO
 
 from deploy.plan import watch
-from deploy_tasks.common import Output, shown
+from deploy_tasks.output import Output, shown
 
 INTERVAL = 0.1   # at most ten redraws a second
 CLEAR = "\r\x1b[K"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, assert_one_error_line
+from tests.conftest import BASE_CONFIG, Project, assert_one_error_line
 
 
 @pytest.mark.parametrize("name", [
@@ -44,3 +45,32 @@ def test_a_longest_name_deploys_backs_up_and_rolls_back(project: Project) -> Non
     project.ok("rollback.scripts")
 
     assert (project.target / "bin" / name).read_text() == "#!/bin/sh\necho 2\n"
+
+
+@pytest.mark.parametrize("where", ["project", "home", "target"])
+def test_a_path_that_is_not_utf8_is_bad_input_before_anything_is_written(
+        tmp_path: Path, where: str) -> None:
+    """The index keeps paths as SQLite text (UTF-8): a project, a home (the state dir's
+    `~`) or a target (through a symlinked folder) whose name is not UTF-8 is exit 2 naming
+    it, with nothing written; it was an "unexpected UnicodeEncodeError" after the tree had
+    been made. (TOML itself is UTF-8: such a path can only come from the config's folder,
+    `~` or a link.)"""
+    odd = tmp_path / os.fsdecode(b"odd\xff")
+    odd.mkdir()
+    project = Project(odd / "proj" if where == "project" else tmp_path / "proj")
+    project.write({"bin/a": "#!/bin/sh\n"})
+    base = BASE_CONFIG
+    if where == "home":
+        base = base.replace('state_dir = "state"', 'state_dir = "~/.claude-pm"')
+        project.env["HOME"] = str(odd)
+    if where == "target":
+        (project.root / "link").symlink_to(odd)
+        base = base.replace('target = "target/bin"', 'target = "link/bin"')
+    project.configure(base=base)
+    before = project.snapshot(), sorted(odd.iterdir())
+
+    done = project.invoke("deploy.scripts")
+
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert_one_error_line(done.stderr, "odd\\xff", "not valid UTF-8")
+    assert (project.snapshot(), sorted(odd.iterdir())) == before

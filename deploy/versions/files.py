@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from deploy import fsio
 from deploy.categories import RELEASE_KEY, version_file_name
@@ -167,3 +167,53 @@ def framework_version(versions_dir: Path) -> str | None:
         return None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read the framework version: {err}") from err
+
+
+def from_config(table: dict[str, Any], base: Path,
+                resolve: Callable[[str], Path]) -> tuple[tuple[str, Path], ...]:
+    """``[tool.deploy.versions.files]``: each subsystem checked like a user's name, each path
+    resolved from the config's folder and refused when it leaves the project (that folder,
+    symlinks resolved), is a folder or a symlink, or is listed twice. One ``lstat`` per
+    entry, only for a config that has the table; a file that is not there yet is fine
+    (``versions.bump --create``), and reading it refuses a symlink again."""
+    import stat
+
+    from deploy.categories import RELEASE_KEY
+    from deploy.versions.files import subsystem_key
+
+    where = "tool.deploy.versions.files"
+    project = os.path.realpath(base)
+    found: list[tuple[str, Path]] = []
+    seen: dict[Path, str] = {}
+    for name, value in table.items():
+        key = subsystem_key(name)
+        if key == RELEASE_KEY:
+            raise ConfigError(f"{where}.{name}: subsystem {RELEASE_KEY!r} is the release "
+                              "VERSION file of versions.dir; give the entry another name")
+        if any(k == key for k, _ in found):
+            raise ConfigError(f"{where}.{name}: subsystem {key!r} is listed twice")
+        if not isinstance(value, str) or not value or "\x00" in value:
+            raise ConfigError(f"{where}.{name} must be a path (a string), not {value!r}")
+        if os.path.basename(os.path.normpath(value)) in ("", ".", "..") or value.endswith("/"):
+            raise ConfigError(f"{where}.{name} {value!r}: names a folder, not a version file")
+        path = resolve(value)
+        real = Path(os.path.realpath(path.parent), path.name)
+        if os.path.commonpath([project, real]) != project:
+            raise ConfigError(f"{where}.{name} {value!r} is {real}, outside the project "
+                              f"{project}; version files live in the project")
+        try:
+            kind = stat.S_IFMT(os.lstat(real).st_mode)
+        except OSError:
+            kind = None
+        if kind == stat.S_IFLNK:
+            raise ConfigError(f"{where}.{name} {value!r}: {real} is a symlink; name the file "
+                              "itself (version files are never followed through a link)")
+        if kind == stat.S_IFDIR:
+            raise ConfigError(f"{where}.{name} {value!r}: {real} is a folder, not a version "
+                              "file")
+        if real in seen:
+            raise ConfigError(f"{where}.{seen[real]} and {where}.{name} are both {real}; one "
+                              "file, one subsystem")
+        seen[real] = name
+        found.append((key, real))
+    return tuple(found)

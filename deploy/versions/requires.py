@@ -99,10 +99,11 @@ def check(requires: Mapping[str, str], versions: Mapping[str, Version]) -> list[
 
 def unmet(where: Layout | Path, results: Iterable[Requirement]) -> Blocked | None:
     """The exit-3 error naming each unmet requirement's file, or None when all are met."""
-    problems = [f"{version_path(where, r.subsystem)}: {r.subsystem} "
-                f"{r.version or '(no file)'} is {r.status}, requires {r.spec}"
+    problems = [(str(version_path(where, r.subsystem)),
+                 f"{version_path(where, r.subsystem)}: {r.subsystem} "
+                 f"{r.version or '(no file)'} is {r.status}, requires {r.spec}")
                 for r in results if not r.met]
-    return Blocked("; ".join(problems)) if problems else None
+    return Blocked("; ".join(p for _, p in problems)).listing(problems) if problems else None
 
 
 def found(where: Layout | Path, requires: Mapping[str, str] | None = None

@@ -26,7 +26,8 @@ class IndexError_(DeployError):
 
 def uri(path: Path, *options: str) -> str:
     """The index's SQLite URI: never through a symlink (``nofollow``, SQLite 3.31+)."""
-    return "file:" + quote(str(path)) + "?" + "&".join([*options, "nofollow=1"])
+    # Quoted from its bytes: a folder whose name is not UTF-8 is a path like any other.
+    return "file:" + quote(os.fsencode(path)) + "?" + "&".join([*options, "nofollow=1"])
 
 
 def create_private(path: Path) -> None:
