@@ -116,6 +116,10 @@ def test_verbose_is_the_troubleshooting_log(many: Project) -> None:
     for done in (long, short, by_env):
         assert "debug: writing" in done.stderr, done.stderr
         assert "tool000" in done.stderr
+    # The first run made the tree and the target folder; the log names each folder made.
+    assert f"debug: creating folder {many.target / 'bin'}" in long.stderr
+    assert f"debug: creating folder {many.tree / 'scripts'}" in long.stderr
+    assert "debug: creating folder" not in short.stderr  # every folder was there by then
     assert plain.stderr == ""
     assert [line.split(" ", 2)[1] for line in long.stderr.splitlines()] == \
         [line.split(" ", 2)[1] for line in by_env.stderr.splitlines()]
