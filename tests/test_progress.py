@@ -121,7 +121,7 @@ def test_verbose_is_the_troubleshooting_log(many: Project) -> None:
     assert f"debug: creating folder {many.tree / 'scripts'}" in long.stderr
     assert "debug: creating folder" not in short.stderr  # every folder was there by then
     assert plain.stderr == ""
-    assert [line.split(" ", 2)[1] for line in long.stderr.splitlines()] == \
+    assert [line.split(" ", 2)[1] for line in short.stderr.splitlines()] == \
         [line.split(" ", 2)[1] for line in by_env.stderr.splitlines()]
 
 
