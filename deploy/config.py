@@ -68,12 +68,17 @@ class Config(NamedTuple):
     parents: tuple[Path, ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
     prefix: Path | None = None
+    # Whether framework.template was set: a configured template that is missing is exit 2
+    # (like a missing scripts.source); the default one missing is a visible skip.
+    framework_template_set: bool = False
+    # [tool.deploy.versions.files]: more version files, subsystem -> path in the project.
+    versions_files: tuple[tuple[str, Path], ...] = ()
 
 
 TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup"}
 SECTION_KEYS: dict[str, dict[str, type]] = {
     "scripts": {"source": str, "target": str, "include": list, "exclude": list},
-    "versions": {"dir": str, "requires": dict},
+    "versions": {"dir": str, "requires": dict, "files": dict},
     "framework": {"template": str, "install_to": str, "parents": list},
     "backup": {"retention_days": int, "max_backups_per_type": int, "framework_keep": int,
                "compression_enabled": bool, "integrity_checking": bool,
@@ -174,6 +179,7 @@ def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
               for i, parent in enumerate(cfg.parents)]
     files += [(f"tool.deploy.templates[{i}].target (id {spec.id!r})", spec.target)
               for i, spec in enumerate(cfg.templates)]
+    files += [(f"tool.deploy.versions.files.{key}", path) for key, path in cfg.versions_files]
     seen: dict[str, str] = {}
     for label, path in files:
         key = written(path)
@@ -184,6 +190,7 @@ def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
     tree = os.path.realpath(cfg.state_dir / "backups")
     folders_written = [("tool.deploy.scripts.target", cfg.scripts_target),
                        ("tool.deploy.versions.dir", cfg.versions_dir)]
+
     for label, path in [*folders_written, *files]:
         key = written(path)
         if key == tree or key.startswith(tree + os.sep):
@@ -326,6 +333,13 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             from deploy.versions.values import check_digits  # only with requirements
 
             check_digits(spec, f"{where}.versions.requires.{sub}")
+        files_table = sections["versions"].get("files", {})
+        if files_table:
+            from deploy.versions.files import from_config  # only a config with the table
+
+            version_files = from_config(files_table, base, resolve)
+        else:
+            version_files = ()
         include = _globs(sections["scripts"], "include", ("*",), f"{where}.scripts")
         exclude = _globs(sections["scripts"], "exclude", (), f"{where}.scripts")
         parents = sections["framework"].get("parents", [])
@@ -377,6 +391,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         context=dict(context),
         backup=backup,
         prefix=prefix,
+        framework_template_set="template" in framework,
+        versions_files=version_files,
     )
     try:
         _check_targets(config, framework)

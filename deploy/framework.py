@@ -38,8 +38,12 @@ PARENT_FILE = "CLAUDE.md"
 
 
 def configured(cfg: Config) -> bool:
-    """Whether a framework template exists to deploy (``invoke deploy`` skips it otherwise)."""
-    return cfg.framework_template is not None and cfg.framework_template.is_file()
+    """Whether there is a framework template to deploy: ``framework.template`` is set (a
+    missing file is then an error, exit 2, like a missing ``scripts.source``), or the default
+    template exists (``invoke deploy`` skips it, visibly, otherwise)."""
+    if cfg.framework_template is None:
+        return False
+    return cfg.framework_template_set or cfg.framework_template.is_file()
 
 
 def rendered(cfg: Config, index: Index | None, *, stamp: str | None = None,
@@ -73,7 +77,8 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
 
 def plan_if_configured(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
                        stamp: str | None = None) -> Plan:
-    """For ``invoke deploy``: the framework's plan, or a visible skip without a template."""
+    """For ``invoke deploy``: the framework's plan, or a visible skip without the default
+    template (a configured one that is missing stops the plan, exit 2)."""
     if configured(cfg):
         return plan(cfg, index, on_conflict=on_conflict, stamp=stamp)
     assert cfg.framework_install_to is not None

@@ -17,8 +17,10 @@ from deploy_tasks.autoprune import RETENTION
 
 # Re-exported: every task module prints through deploy_tasks.common.
 from deploy_tasks.output import UNSAFE as UNSAFE
+from deploy_tasks.output import Output as Output
 from deploy_tasks.output import closed_pipe as closed_pipe
 from deploy_tasks.output import echo as echo
+from deploy_tasks.output import hinted as hinted
 from deploy_tasks.output import shown as shown
 from deploy_tasks.output import write_text as write_text
 
@@ -61,6 +63,7 @@ _locate_config: Callable[[], Path] = beside_tasks
 def use_entry_point(command: str, locate_config: Callable[[], Path]) -> None:
     global _command, _locate_config
     _command, _locate_config = command, locate_config
+    Output.command = command  # the hints name it
 
 
 def entry_command() -> str:
@@ -113,7 +116,7 @@ def report_error(message: str, err: BaseException | None = None) -> None:
     the task, at the file and line the error names (``DeployError.path``, ``.line``)."""
     from deploy_tasks import actions
 
-    line = shown(message.strip())
+    line = shown(hinted(message.strip()))
     echo(f"error: {line}", err=True)
     if _github():
         file = getattr(err, "path", None) or actions.leading_path(message)
@@ -121,17 +124,32 @@ def report_error(message: str, err: BaseException | None = None) -> None:
              err=True)
 
 
-def debug_log() -> None:
-    """With ``DEPLOY_LOG=debug``, the store's troubleshooting log (each backup attempt,
-    folder, write, restore and failure, as the guide's troubleshooting section logs them)
-    goes to stderr as ``debug:`` lines."""
-    if os.environ.get("DEPLOY_LOG", "").lower() != "debug":
+def verbose() -> bool:
+    """Whether the troubleshooting log is on: ``--verbose`` or ``DEPLOY_LOG=debug``."""
+    import logging
+
+    return logging.getLogger("deploy").isEnabledFor(logging.DEBUG) \
+        or os.environ.get("DEPLOY_LOG", "").lower() == "debug"
+
+
+def debug_log(*, force: bool = False) -> None:
+    """With ``--verbose`` (``force``) or ``DEPLOY_LOG=debug``, the store's troubleshooting log
+    (each backup attempt, folder, write, restore and failure, as the guide's troubleshooting
+    section logs them) goes to stderr as ``debug:`` lines."""
+    if not force and os.environ.get("DEPLOY_LOG", "").lower() != "debug":
         return
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("debug: %(message)s"))
     logger = logging.getLogger("deploy")
+    if logger.handlers:
+        return  # already on (a task calling another, or both switches)
+
+    class Escaped(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return shown(super().format(record))  # the paths in it, like every printed name
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Escaped("debug: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 
@@ -198,6 +216,11 @@ def print_plan(plan: Plan, *, diffs: bool = True) -> None:
     from deploy.plan import unified_diff
     from deploy_tasks.actions import group
 
+    if Output.quiet:
+        unchanged = sum(1 for s in plan.skips if s.reason == "unchanged")
+        echo(f"would change {len(plan.changes)} target(s), {unchanged} unchanged"
+             if plan.changes else "nothing to do: every target is up to date")
+        return
     if not plan.changes:
         echo("nothing to do: every target is up to date")
     with group(f"{len(plan.changes)} planned change(s)", len(plan.changes) * (1 + 4 * diffs)):
@@ -257,6 +280,8 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
         echo("nothing to do: every target is up to date")
     else:
         echo(f"run {result.run}: {kind}, {len(result.changes)} change(s)")
+    if Output.quiet:
+        return
     from deploy_tasks.actions import group
 
     with group(f"{len(result.changes)} change(s)", len(result.changes)):

@@ -10,6 +10,7 @@ from invoke import Context
 from deploy.categories import NAMES, SCRIPTS, Category
 from deploy_tasks.common import (
     WRITE_HELP,
+    Output,
     change_records,
     config_and_store,
     echo,
@@ -109,7 +110,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         emit_json({"run": result.run, "undoes": rp.run,
                    "changes": change_records(result), **pruned})
     else:
-        if rp.run is not None:
+        if rp.run is not None and not Output.quiet:
             echo(f"undid run {rp.run}")
         print_result(result, rp.plan, store, kind=RunKind.ROLLBACK)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_CONFIG, Project, assert_one_error_line
+from tests.conftest import BASE_CONFIG, NO_FRAMEWORK_CONFIG, Project, assert_one_error_line
 
 TEMPLATE = """
 [[tool.deploy.templates]]
@@ -122,7 +122,8 @@ def test_the_late_check_still_catches_a_script_that_is_also_a_template_target(
     and a template with one target are caught by the release's own check (the safety net in
     deploy/release.py), still before any write."""
     project.write({"bin/tool": "#!/bin/sh\n", "tpl/a.j2": "a\n"})
-    project.configure(TEMPLATE.format(id="a", target="target/bin/tool"))
+    project.configure(TEMPLATE.format(id="a", target="target/bin/tool"),
+                      base=NO_FRAMEWORK_CONFIG)
     before = project.snapshot()
 
     done = project.invoke("deploy")

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import DeployError, IntegrityError, Interrupted, WriteFailed
-from deploy.plan import Change, Plan
+from deploy.plan import Change, Plan, tick
 from deploy.store import dedupe
 from deploy.store.index import Index
 from deploy.store.tree import oserror, sync_folders
@@ -100,6 +100,8 @@ def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]
                 # Backups are data: 0600, no exec or set-id bits; the index keeps the
                 # target's mode and a restore gives it back.
                 log.debug("backing up %s to %s", change.target, backup)
+                tick("backing up", len(written) + len(items) + 1, len(todo),
+                              f"{change.category}/{change.key}")
                 items.append(Item(i, backup, change.target, PRIVATE_FILE,
                                   f"backing up {change.target} to", change.old.sha256, None,
                                   partial(_changed_while_backed_up, change.target)))
@@ -147,6 +149,8 @@ def write_targets(index: Index, run: int, plan: Plan, backups: list[Path | None]
                     except OSError as err:
                         raise oserror("creating folder", change.target.parent, err) from err
                     folders[change.target.parent] = None
+                tick("writing", i + 1, len(plan.changes),
+                              f"{change.category}/{change.key}")
                 log.debug("writing %s (%s, mode %04o)", change.target,
                           change.new if isinstance(change.new, Path) else "rendered",
                           change.mode)

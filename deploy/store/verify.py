@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from deploy.errors import ConfigError
+from deploy.plan import tick
 from deploy.store import stored
 from deploy.store.index import ChangeRow, Index, IndexError_, NoIndexYet
 from deploy.store.index.rows import ZST
@@ -165,8 +166,9 @@ def check(store: Store, index: Index, *, sample: int | None = None,
         chosen = (rng or random.Random()).sample(rows, sample)
     problems: list[Problem] = []
     links: stored.LinkCache = {}
-    for row in sorted(chosen, key=lambda r: r.seq):
+    for n, row in enumerate(sorted(chosen, key=lambda r: r.seq), 1):
         interrupt("nothing was recorded")
+        tick("verifying", n, len(chosen), f"{row.category}/{row.key}")
         found = check_row(store, row, index, links)
         if found is not None:
             problems.append(found)
