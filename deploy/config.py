@@ -198,6 +198,32 @@ def _staged(path: Path, prefix: Path | None) -> Path:
     return prefix / path.relative_to(path.anchor)
 
 
+def _keyed(check: Any, value: Any, key: str, *args: Any) -> Any:
+    """``check(value, *args)``, its ConfigError told which config key ``value`` came from."""
+    try:
+        return check(value, *args)
+    except ConfigError as err:
+        err.key = key
+        raise
+
+
+def _line(text: str, key: str) -> int | None:
+    from deploy import tomlkeys
+
+    return tomlkeys.key_line(text, key)
+
+
+def _placed(err: ConfigError, path: Path, text: str) -> ConfigError:
+    """``err`` named after the config file, at the line of the key it names (issue 14)."""
+    from deploy import tomlkeys  # only on the error path: its patterns cost a few ms
+
+    message = str(err)
+    key = err.key or tomlkeys.message_key(message)
+    line = tomlkeys.key_line(text, key) if key else None
+    placed = ConfigError(message if message.startswith(f"{path}: ") else f"{path}: {message}")
+    return placed.at(path, line)
+
+
 def utf8(path: Path) -> Path:
     """``path``, if its bytes are UTF-8: the index keeps paths (targets, the project's
     config file) as SQLite text, which must be UTF-8, so such a path is bad input (exit 2)
@@ -217,36 +243,41 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     """
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            text = handle.read().decode("utf-8")
+        document = tomllib.loads(text)
     except FileNotFoundError as err:
-        raise ConfigError(f"{path}: config file not found") from err
+        raise ConfigError(f"{path}: config file not found").at(path) from err
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from err
+        raise ConfigError(f"{path}: cannot read config: {err.strerror}").at(path) from err
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+        from deploy import tomlkeys
+
+        raise ConfigError(f"{path}: not valid TOML: {err}").at(
+            path, tomlkeys.decode_line(str(err))) from err
     except UnicodeDecodeError as err:
         raise ConfigError(f"{path}: not UTF-8 (byte 0x{err.object[err.start]:02x} at offset "
-                          f"{err.start}); TOML files are UTF-8 text") from err
+                          f"{err.start}); TOML files are UTF-8 text").at(path) from err
     except ValueError as err:
         # tomllib makes every integer with int(), which refuses more than 4300 digits.
         raise ConfigError(f"{path}: not valid TOML: an integer of more than 4300 digits; no "
-                          "key takes a number that large") from err
+                          "key takes a number that large").at(path) from err
     tool = document.get("tool")
     if tool is not None and not isinstance(tool, dict):
         raise ConfigError(f"{path}: tool must be a table holding [tool.deploy], not "
-                          f"{type(tool).__name__} {tool!r}")
+                          f"{type(tool).__name__} {tool!r}").at(path, _line(text, "tool"))
     if tool is None or "deploy" not in tool:
         # The contract: a file without the table is an error, not the defaults.
         raise ConfigError(f"{path}: no [tool.deploy] table; this file does not configure "
-                          "the deploy toolkit")
+                          "the deploy toolkit").at(path)
     table = tool["deploy"]
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: tool.deploy must be a table, not "
-                          f"{type(table).__name__} {table!r}")
+                          f"{type(table).__name__} {table!r}").at(
+                              path, _line(text, "tool.deploy"))
     where = "tool.deploy"
     for key in table:
         if key not in TOP_KEYS:
-            raise ConfigError(f"{path}: unknown key {where}.{key}")
+            raise _placed(ConfigError(f"unknown key {where}.{key}"), path, text)
     base = path.resolve().parent
     home_dir = home if home is not None else Path.home()
 
@@ -289,7 +320,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             sections[name] = section
         requires = sections["versions"].get("requires", {})
         for sub, spec in requires.items():
-            check_name(sub, "subsystem")
+            _keyed(check_name, sub, f"{where}.versions.requires", "subsystem")
             if not isinstance(spec, str):
                 raise ConfigError(f"{where}.versions.requires.{sub} must be a string")
             from deploy.versions.values import check_digits  # only with requirements
@@ -313,7 +344,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             missing = TEMPLATE_KEYS - entry.keys()
             if missing:
                 raise ConfigError(f"{here} needs {', '.join(sorted(missing))}")
-            template_id = check_template_id(entry["id"])
+            template_id = _keyed(check_template_id, entry["id"], f"{here}.id")
             if template_id in seen:
                 raise ConfigError(f"{here}: template id {template_id!r} is used twice")
             seen.add(template_id)
@@ -331,7 +362,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         for key, (low, high) in BACKUP_RANGES.items():
             _in_range(getattr(backup, key), low, high, f"{where}.backup.{key}")
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from err
+        raise _placed(err, path, text) from err
     scripts = sections["scripts"]
     framework = sections["framework"]
     config = Config(
@@ -355,5 +386,5 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
     try:
         _check_targets(config, framework)
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from err
+        raise _placed(err, path, text) from err
     return config

@@ -243,6 +243,7 @@ def resolve(index: Index | None, items: Iterable[Rendered], policy: str,
     skips: list[Skip] = []
     accepts: list[Accept] = []
     problems: list[str] = []
+    blocking: list[tuple[str, str]] = []  # (target, problem), for --json's error document
     hunks: list[str] = []
     for item in items:
         outcome = _resolve(index, item, policy)
@@ -254,6 +255,7 @@ def resolve(index: Index | None, items: Iterable[Rendered], policy: str,
             accepts.append(outcome.accept)
         if outcome.problem is not None:
             problems.append(outcome.problem)
+            blocking.append((str(item.target), outcome.problem))
             hunks.extend(outcome.hunks)
     if hunks:
         shown = hunks[:HUNK_LIMIT]
@@ -261,10 +263,12 @@ def resolve(index: Index | None, items: Iterable[Rendered], policy: str,
             else ""
         raise MergeConflict("; ".join(problems) + "; nothing written: pass --on-conflict keep "
                             "to keep the file as it is (resolve the hunks shown in it by hand "
-                            "first, if you like), or overwrite", "".join(shown) + more)
+                            "first, if you like), or overwrite",
+                            "".join(shown) + more).listing(blocking)
     if problems:
         raise Blocked("; ".join(problems) + "; nothing written: pass --on-conflict keep, "
-                      "overwrite or merge, or accept the edits with `invoke templates.adopt`")
+                      "overwrite or merge, or accept the edits with `invoke templates.adopt`"
+                      ).listing(blocking)
     return Plan(tuple(changes), tuple(skips), categories, tuple(accepts))
 
 

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Self
+
 
 class DeployError(Exception):
-    """Base of every error the toolkit raises on purpose; exit code 1."""
+    """Base of every error the toolkit raises on purpose; exit code 1.
+
+    ``path`` and ``line`` say where the cause lies when one file and line tell it (a
+    template's undefined variable, a config key), for the task layer's ``::error file=,line=``
+    annotation; ``problems`` are (target, problem) pairs, one per target that blocks a run
+    (a conflict, drift, an unmet requirement), for its ``--json`` error document (issue 14).
+    """
 
     exit_code = 1
+    path: str | None = None
+    line: int | None = None
+    problems: tuple[tuple[str, str], ...] = ()
+
+    def at(self, path: object, line: int | None = None) -> Self:
+        """This error, placed at ``path`` (and ``line``); returned, so ``raise X(...).at(p)``."""
+        self.path, self.line = str(path), line
+        return self
+
+    def listing(self, problems: list[tuple[str, str]]) -> Self:
+        """This error, with the (target, problem) pairs that make it."""
+        self.problems = tuple(problems)
+        return self
 
     def amend(self, outcome: str) -> DeployError:
         """The same error (type, exit code, details) with ``; outcome`` added to its message."""
@@ -17,9 +38,12 @@ class DeployError(Exception):
 
 
 class ConfigError(DeployError):
-    """Bad configuration or bad input (a name, a flag value); exit code 2."""
+    """Bad configuration or bad input (a name, a flag value); exit code 2. ``key`` is the
+    config key a bad value came from when the message does not name it (``deploy.config``
+    finds that key's line)."""
 
     exit_code = 2
+    key: str | None = None
 
 
 class Untrusted(ConfigError):

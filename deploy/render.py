@@ -134,7 +134,7 @@ def _undefined_name(message: str) -> str:
 
 
 def _undefined_message(env: Any, template: Template, source: str,
-                       variables: Mapping[str, Any], err: Exception) -> str:
+                       variables: Mapping[str, Any], err: Exception) -> ConfigError:
     """One message naming every undefined variable of the template, each with its line.
 
     Rendering stops at the first undefined name; the template's syntax tree names the
@@ -152,13 +152,15 @@ def _undefined_message(env: Any, template: Template, source: str,
     if failed not in entries:
         entries[failed] = f"{file or path}:{line or '?'}: undefined variable {name!r} ({detail})"
     # Sorted by line, the template's own first; an included file's name follows.
-    message = "; ".join(entries[key] for key in
-                        sorted(entries, key=lambda k: (k[0] != path, k[1], k[2])))
+    ordered = sorted(entries, key=lambda k: (k[0] != path, k[1], k[2]))
+    message = "; ".join(entries[key] for key in ordered)
     if found:
         names = list(dict.fromkeys(missing for _, missing in found))
         message += (f"; define {'it' if len(names) == 1 else 'them'} in [tool.deploy.context] "
                     f"({names[0]} = \"{{{{{names[0]}}}}}\" keeps a placeholder as written)")
-    return message
+    # The annotation points at the first of them (issue 14).
+    first_file, first_line, _ = ordered[0]
+    return ConfigError(message).at(first_file, first_line or None)
 
 
 def undeclared(env: Any, text: str, variables: Mapping[str, Any],
@@ -280,25 +282,27 @@ def render(template: Template, variables: Mapping[str, Any], codes: Codes | None
         compiled = env.template_class.from_code(env, code, env.make_globals(None), None)
     except jinja2.TemplateSyntaxError as err:
         raise ConfigError(
-            f"{path}:{err.lineno}: template syntax error: {err.message}") from err
+            f"{path}:{err.lineno}: template syntax error: {err.message}").at(
+                path, err.lineno) from err
     try:
         return compiled.render(**variables).encode("utf-8")
     except jinja2.UndefinedError as err:
-        raise ConfigError(_undefined_message(env, template, text, variables, err)) from err
+        raise _undefined_message(env, template, text, variables, err) from err
     except jinja2.TemplateSyntaxError as err:
         # Raised by an {% include %}d template: it names its own file.
         raise ConfigError(f"{err.filename or path}:{err.lineno}: template syntax error: "
-                          f"{err.message}") from err
+                          f"{err.message}").at(err.filename or path, err.lineno) from err
     except jinja2.TemplateNotFound as err:
         file, line = _template_line(err.__traceback__, None)
         raise ConfigError(f"{file or path}:{line or '?'}: included template {err.name!r} not "
-                          f"found beside {path}") from err
+                          f"found beside {path}").at(file or path, line) from err
     except jinja2.TemplateError as err:
         file, line = _template_line(err.__traceback__, None)
-        raise ConfigError(f"{file or path}:{line or '?'}: template error: {err}") from err
+        raise ConfigError(f"{file or path}:{line or '?'}: template error: {err}").at(
+            file or path, line) from err
     except Exception as err:
         # Whatever else a template raises (a division by zero, a bad filter argument) is
         # the template's fault: name it like the rest, never a traceback.
         file, line = _template_line(err.__traceback__, None)
         raise ConfigError(f"{file or path}:{line or '?'}: template failed: "
-                          f"{type(err).__name__}: {err}") from err
+                          f"{type(err).__name__}: {err}").at(file or path, line) from err

@@ -14,6 +14,7 @@ withdrawn (the index passes over undone changes), and the bytes are a conflict a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -61,13 +62,43 @@ def _holds(current: fsio.FileState, sha: str | None) -> bool:
     return current.sha256 == sha if sha is not None else not current.exists
 
 
+COMMIT_PREFIX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def check_commit(prefix: str) -> str:
+    """``--commit``'s value: 4 to 64 hex digits (a prefix of a commit id), lower-cased."""
+    text = prefix.strip().lower()
+    if not COMMIT_PREFIX.fullmatch(text):
+        raise ConfigError(f"--commit {prefix!r}: give a commit id or a prefix of one, 4 to 64 "
+                          "hex digits")
+    return text
+
+
+def commit_of(store: Store, index: Index, prefix: str) -> str:
+    """The one commit of this project's runs that ``prefix`` names; exit 2 when none or
+    several do (naming each)."""
+    found = index.runs.commits(check_commit(prefix), project=store.project)
+    if not found:
+        raise ConfigError(f"--commit {prefix}: no run was made from a commit starting so; "
+                          "see `invoke history`")
+    if len(found) > 1:
+        shown = ", ".join(found[:10]) + (f" and {len(found) - 10} more" if len(found) > 10
+                                         else "")
+        raise ConfigError(f"--commit {prefix} is ambiguous: runs were made from {len(found)} "
+                          f"commits starting so ({shown}); give more of it")
+    return found[0]
+
+
 def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Iterable[str] = (),
-             run: int | None = None, force: bool = False, integrity: bool = True) -> RollbackPlan:
-    """Plan undoing one run's changes in ``categories`` (narrowed to ``keys`` when given)."""
+             run: int | None = None, force: bool = False, integrity: bool = True,
+             commit: str | None = None) -> RollbackPlan:
+    """Plan undoing one run's changes in ``categories`` (narrowed to ``keys`` when given);
+    with ``commit``, the latest not-undone run made from that commit."""
     cats = tuple(categories)
     key_list = list(keys)
     if run is None:
-        found = index.runs.undoable(cats, keys=key_list or None, project=store.project)
+        found = index.runs.undoable(cats, keys=key_list or None, project=store.project,
+                                    commit=commit_of(store, index, commit) if commit else None)
         if not found:
             return RollbackPlan(Plan(categories=cats), None, (), ())
         run = found[0]
@@ -82,7 +113,7 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
     if not rows:
         raise ConfigError(f"run {run} has no change left to undo in {', '.join(cats)}")
     changes, skips, undo, redo = [], [], [], []
-    problems = []
+    problems: list[tuple[str, str]] = []
     for row in reversed(rows):
         target = Path(row.target)
         undo.append(row.seq)
@@ -106,7 +137,7 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
             skips.append(Skip(row.category, row.key, target, "already restored"))
             continue
         if not _holds(current, row.new_sha256) and not force:
-            problems.append(f"{target}: changed since run {run} wrote it")
+            problems.append((str(target), f"{target}: changed since run {run} wrote it"))
             continue
         change = _restore_change(store, row, current, integrity=integrity)
         if change is None:
@@ -114,8 +145,8 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
         else:
             changes.append(change)
     if problems:
-        raise Blocked("; ".join(problems) + "; pass --force to restore anyway (the current "
-                      "bytes are backed up first)")
+        raise Blocked("; ".join(p for _, p in problems) + "; pass --force to restore anyway "
+                      "(the current bytes are backed up first)").listing(problems)
     return RollbackPlan(Plan(tuple(changes), tuple(skips), cats), run, tuple(undo), tuple(redo))
 
 
@@ -137,7 +168,8 @@ def plan_backup(store: Store, index: Index, categories: Iterable[str], backup_id
     last = index.changes.last_write(row.target)
     if last is not None and not _holds(current, last.new_sha256) and not force:
         raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "
-                      "restore anyway (the current bytes are backed up first)")
+                      "restore anyway (the current bytes are backed up first)").listing(
+                          [(str(target), f"{target}: changed since run {last.run} wrote it")])
     change = _restore_change(store, row, current, integrity=integrity)
     if change is None:
         return RollbackPlan(Plan((), (Skip(row.category, row.key, target, "unchanged"),), cats),

@@ -164,7 +164,8 @@ def plan_render(index: Index | None, template_id: str, n: int, *, force: bool = 
     last = index.changes.last_write(change.target)
     if last is not None and current.sha256 != last.new_sha256 and not force:
         raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "
-                      "restore anyway (the current bytes are backed up first)")
+                      "restore anyway (the current bytes are backed up first)").listing(
+                          [(str(target), f"{target}: changed since run {last.run} wrote it")])
     if current.exists and current.sha256 == expected:
         return Plan((), (Skip(CATEGORY, template_id, target, "unchanged"),), (CATEGORY,))
     mode = current.mode if current.mode is not None else (change.new_mode or conflict.NEW_MODE)

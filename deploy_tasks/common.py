@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import atexit
-import codecs
 import functools
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
 
 from deploy_tasks.autoprune import RETENTION
+
+# Re-exported: every task module prints through deploy_tasks.common.
+from deploy_tasks.output import UNSAFE as UNSAFE
+from deploy_tasks.output import closed_pipe as closed_pipe
+from deploy_tasks.output import echo as echo
+from deploy_tasks.output import shown as shown
+from deploy_tasks.output import write_text as write_text
 
 if TYPE_CHECKING:
     from deploy.config import Config
@@ -59,6 +63,11 @@ def use_entry_point(command: str, locate_config: Callable[[], Path]) -> None:
     _command, _locate_config = command, locate_config
 
 
+def entry_command() -> str:
+    """The program that runs the tasks: ``invoke``, or the installed ``claude-pm-deploy``."""
+    return _command
+
+
 def config_path() -> Path:
     return _locate_config()
 
@@ -99,94 +108,17 @@ def _github() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
-# What a name or path must not carry onto a terminal or into a CI log: C0 and C1 controls and
-# DEL (a newline could forge an `error:` line or a `::error::` workflow command, an ESC a
-# terminal sequence), the other characters str.splitlines() breaks at (U+2028, U+2029), the
-# bidirectional controls that reorder what is shown, and lone surrogates: the bytes of a
-# non-UTF-8 file name, which os.fsdecode() keeps as U+DC80..U+DCFF (surrogateescape).
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
-                    "\ud800-\udfff]")
-NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+def report_error(message: str, err: BaseException | None = None) -> None:
+    """The one ``error:`` line; under GitHub Actions also an ``::error`` command titled with
+    the task, at the file and line the error names (``DeployError.path``, ``.line``)."""
+    from deploy_tasks import actions
 
-
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    if char in NAMED_ESCAPES:
-        return NAMED_ESCAPES[char]
-    if 0xDC80 <= code <= 0xDCFF:
-        return f"\\x{code - 0xDC00:02x}"  # the byte the file name really holds
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def shown(value: object) -> str:
-    """``value`` as text safe to show on one line: every character of :data:`UNSAFE` escaped
-    (``\\n``, ``\\t``, ``\\x1b``, ``\\u2028``; a non-UTF-8 byte of a path as ``\\xff``).
-    Everything printed from a name or path goes through here (issue 11)."""
-    return UNSAFE.sub(_escape, str(value))
-
-
-def _encodable(text: str, stream: Any) -> str:
-    """``text`` as ``stream`` can encode it (``PYTHONIOENCODING=ascii``: ``\\xe9`` for é), so
-    that a run recorded done never ends in UnicodeEncodeError while it reports."""
-    encoding = getattr(stream, "encoding", None)
-    if not encoding or text.isascii() or codecs.lookup(encoding).name == "utf-8":
-        return text
-    return text.encode(encoding, "backslashreplace").decode(encoding)
-
-
-def closed_pipe(stream: Any) -> None:
-    """The reader of ``stream`` went away (``invoke history | head``): send the rest of the
-    output nowhere. A run goes on to its own end and exit code (a closed pipe must not stop
-    a deploy half way, nor print a traceback), as it does when the reader stays."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stream.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
-
-
-def _flush_at_exit() -> None:
-    # Python flushes stdout after atexit handlers; a pipe closed by then would end the
-    # command with "Exception ignored ... BrokenPipeError" and exit 120.
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BrokenPipeError:
-            closed_pipe(stream)
-        except (OSError, ValueError):
-            pass
-
-
-atexit.register(_flush_at_exit)
-
-
-def echo(line: str = "", *, err: bool = False) -> None:
-    """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
-    or through :func:`write_text` for text that is not a name (diff hunks)."""
-    stream = sys.stderr if err else sys.stdout
-    try:
-        print(_encodable(shown(line), stream), file=stream)
-    except BrokenPipeError:
-        closed_pipe(stream)
-
-
-def write_text(text: str) -> None:
-    """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
-    what stdout can encode."""
-    try:
-        sys.stdout.write(_encodable(text, sys.stdout))
-    except BrokenPipeError:
-        closed_pipe(sys.stdout)
-
-
-def report_error(message: str) -> None:
     line = shown(message.strip())
     echo(f"error: {line}", err=True)
     if _github():
-        # Workflow command data escapes %, CR and LF; shown() left no CR or LF.
-        echo(f"::error title=deploy::{line.replace('%', '%25')}", err=True)
+        file = getattr(err, "path", None) or actions.leading_path(message)
+        echo(actions.annotation("error", line, file=file, line=getattr(err, "line", None)),
+             err=True)
 
 
 def debug_log() -> None:
@@ -211,53 +143,73 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         debug_log()
+        json_ = bool(kwargs.get("json_"))
         try:
             return fn(*args, **kwargs)
         except DeployError as err:
-            report_error(str(err))
-            raise Exit(code=err.exit_code) from None
+            fail(str(err), err.exit_code, err, json_=json_)
         except OSError as err:
             where = err.filename or "?"
-            report_error(f"{where}: {err.strerror or err}")
-            raise Exit(code=1) from None
+            fail(f"{where}: {err.strerror or err}", 1, err, json_=json_)
         except KeyboardInterrupt:
-            report_error("interrupted")
-            raise Exit(code=130) from None
+            fail("interrupted", 130, json_=json_)
         except Exception as err:
             # Last resort: a bug of ours still ends in one line, not a traceback, unless
             # DEPLOY_DEBUG asks for it. The reliability suite flags such lines: they name no
             # path.
             if os.environ.get("DEPLOY_DEBUG"):
                 raise
-            report_error(f"unexpected {type(err).__name__}: {err} "
-                         "(set DEPLOY_DEBUG=1 for the traceback)")
-            raise Exit(code=1) from None
+            fail(f"unexpected {type(err).__name__}: {err} "
+                 "(set DEPLOY_DEBUG=1 for the traceback)", 1, json_=json_)
 
     return wrapper
 
 
+def fail(message: str, code: int, err: BaseException | None = None, *,
+         json_: bool = False) -> NoReturn:
+    """End the task with ``message``: the error line (and its annotation), the ``--json``
+    error document, the step summary and outputs (``deploy_tasks.actions``), exit ``code``."""
+    from deploy_tasks import actions
+
+    report_error(message, err)
+    actions.failed(shown(message.strip()), code, err, json_=json_)
+    raise Exit(code=code) from None
+
+
+# The version of every --json document's shape (schemas/*.json): bumped when a key is removed
+# or renamed or its meaning changes; a key added leaves it as it is (README, "Machine-readable
+# output"). emit_json() puts it first in every document, so no task can leave it out.
+SCHEMA_VERSION = 1
+
+
 def emit_json(document: Record) -> None:
-    # One write: json.dump streams a large document in a million small writes.
+    from deploy_tasks import actions
+
     try:
-        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+        json.dump({"schema_version": SCHEMA_VERSION, **document}, sys.stdout, indent=2,
+                  default=str)
+        sys.stdout.write("\n")
     except BrokenPipeError:
         closed_pipe(sys.stdout)
+    actions.note_emitted()  # a task that fails after this prints no second document
 
 
 def print_plan(plan: Plan, *, diffs: bool = True) -> None:
     from deploy.plan import unified_diff
+    from deploy_tasks.actions import group
 
     if not plan.changes:
         echo("nothing to do: every target is up to date")
-    for change in plan.changes:
-        extra = f" ({change.note})" if change.note else ""
-        echo(f"would {change.action:<7} {change.target}{extra}")
-        if diffs:
-            # The hunks are the file's own lines, each behind its +, - or space; the paths
-            # in the header are names, escaped.
-            text = unified_diff(change, label=shown)
-            if text:
-                write_text(text if text.endswith("\n") else text + "\n")
+    with group(f"{len(plan.changes)} planned change(s)", len(plan.changes) * (1 + 4 * diffs)):
+        for change in plan.changes:
+            extra = f" ({change.note})" if change.note else ""
+            echo(f"would {change.action:<7} {change.target}{extra}")
+            if diffs:
+                # The hunks are the file's own lines, each behind its +, - or space; the
+                # paths in the header are names, escaped.
+                text = unified_diff(change, label=shown)
+                if text:
+                    write_text(text if text.endswith("\n") else text + "\n")
     unchanged = 0
     for skip in plan.skips:
         if skip.reason == "unchanged":
@@ -272,23 +224,30 @@ ACTION_PAST = {"create": "created", "update": "updated", "delete": "removed",
                "import": "imported", "backup": "backed up", "adopt": "accepted"}
 
 
+def planned_record(category: str, target: object, action: str) -> Record:
+    """One change of a dry run's JSON: nothing is backed up yet, so no backup and no ids."""
+    return {"category": category, "target": str(target), "action": action, "backup": None,
+            "change": None, "backup_id": None}
+
+
 def plan_records(plan: Plan) -> list[Record]:
-    """A plan's changes as the ``changes`` of a dry run's JSON (nothing is backed up yet)."""
-    return [{"category": c.category, "target": str(c.target), "action": c.action,
-             "backup": None} for c in plan.changes]
+    """A plan's changes as the ``changes`` of a dry run's JSON."""
+    return [planned_record(c.category, c.target, c.action) for c in plan.changes]
 
 
-def change_records(result: RunResult, *, ids: bool = True) -> list[Record]:
-    """A run's changes as the ``changes`` of its JSON; with ``ids``, also each change's key
-    and index id (``seq``). ``backups.migrate`` has always printed its records without."""
-    records: list[Record] = []
-    for a in result.changes:
-        record: Record = {"category": a.category, "target": str(a.target), "action": a.action,
-                          "backup": str(a.backup) if a.backup else None}
-        if ids:
-            record |= {"key": a.key, "seq": a.seq}
-        records.append(record)
-    return records
+def id_keys(change: int, backup: object) -> Record:
+    """The two ids of a change in every JSON shape (issue 14: one name for the backup id):
+    ``change``, the index row, and ``backup_id``, the same number when the change left a
+    backup (what ``--to BACKUP_ID`` restores), null when it did not (the target was absent,
+    or it was accepted as it was)."""
+    return {"change": change, "backup_id": change if backup else None}
+
+
+def change_records(result: RunResult) -> list[Record]:
+    """A run's changes as the ``changes`` of its JSON: each with its key and ids."""
+    return [{"category": a.category, "target": str(a.target), "action": a.action,
+             "backup": str(a.backup) if a.backup else None, "key": a.key,
+             **id_keys(a.seq, a.backup)} for a in result.changes]
 
 
 def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) -> None:
@@ -298,10 +257,14 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
         echo("nothing to do: every target is up to date")
     else:
         echo(f"run {result.run}: {kind}, {len(result.changes)} change(s)")
-    for applied in result.changes:
-        backup = f"backup {applied.backup.relative_to(store.tree)}" if applied.backup \
-            else "as it is, nothing written" if applied.action == "adopt" else "was absent"
-        echo(f"  {ACTION_PAST[applied.action]:<8} {applied.target}  ({backup}, id {applied.seq})")
+    from deploy_tasks.actions import group
+
+    with group(f"{len(result.changes)} change(s)", len(result.changes)):
+        for applied in result.changes:
+            backup = f"backup {applied.backup.relative_to(store.tree)}" if applied.backup \
+                else "as it is, nothing written" if applied.action == "adopt" else "was absent"
+            echo(f"  {ACTION_PAST[applied.action]:<8} {applied.target}  "
+                 f"({backup}, id {applied.seq})")
     skipped = [s for s in plan.skips if s.reason != "unchanged"]
     for skip in skipped:
         echo(f"  skipped  {skip.target} ({skip.reason})")
@@ -310,41 +273,18 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
         echo(f"  {unchanged} target(s) unchanged")
 
 
-def _cell(value: object) -> str:
-    """Text for a Markdown table cell: escaped (:func:`shown`), its pipes too."""
-    return shown(value).replace("|", "\\|")
-
-
-def _code(value: object) -> str:
-    """A name as Markdown code in a table cell; a backtick in it takes a longer fence."""
-    text = _cell(value)
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
-
-
-def step_summary(title: str, result: RunResult) -> None:
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not _github() or not path:
-        return
-    lines = [f"### {_cell(title)}: run {result.run}", "", "| action | target | backup |",
-             "|---|---|---|"]
-    for a in result.changes:
-        lines.append(f"| {a.action} | {_code(a.target)} | "
-                     f"{_code(a.backup.name if a.backup else '-')} |")
-    if not result.changes:
-        lines.append("| - | nothing changed | - |")
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n\n")
-
-
 @contextmanager
 def writing(store: Store, wait: int) -> Iterator[Session]:
-    """A session on ``store`` for this command line: its lock held (waiting ``wait`` s).
-
-    When the body recorded a run and ``backup.auto_prune`` is on, retention is applied
-    before the lock is let go (``sess.auto_pruned`` says what it did)."""
+    """A session on ``store`` for this command line: its lock held (waiting ``wait`` s), its
+    runs recording where they came from (commit, ref, CI run). When the body recorded a run
+    and ``backup.auto_prune`` is on, retention runs before the lock is let go."""
     from deploy.store import open_session
+    from deploy_tasks import actions
 
-    with open_session(store, command=command_line(), actor=actor(), wait=wait) as sess:
+    came = actions.provenance(store.project)
+    with open_session(store, command=command_line(), actor=actor(), wait=wait,
+                      provenance=came) as sess:
+        actions.note_session(sess)
         yield sess
         backup = RETENTION.get(store)
         if backup is not None and backup.auto_prune and sess.finished is not None:
@@ -353,11 +293,12 @@ def writing(store: Store, wait: int) -> Iterator[Session]:
             sess.auto_pruned = auto_prune(sess, backup)
 
 
-def write_task(store: Store, *, kind: RunKind, title: str,
+def write_task(store: Store, *, kind: RunKind,
                build: Callable[[Index | None], Plan], dry_run: bool, json_: bool, wait: int,
                after: Callable[[Session, Plan], Record] | None = None) -> None:
     """The shape every writing task shares: plan (read-only for a dry run), apply, report."""
     from deploy.store import apply
+    from deploy_tasks import actions
 
     # Plan read-only first: a dry run stops here, and so does a run with nothing to change
     # (the no-change fast path takes no lock and writes not even the lock's holder line).
@@ -370,12 +311,15 @@ def write_task(store: Store, *, kind: RunKind, title: str,
         plan = None if pending else build(index)
     if dry_run:
         assert plan is not None  # a dry run never waits for recovery
+        actions.note_plan(plan)
+        actions.warn_skips(plan.skips)
         if json_:
             emit_json({"run": None, "dry_run": True, "changes": plan_records(plan)})
         else:
             print_plan(plan)
         return
     if plan is not None and not plan.changes and not plan.accepts:
+        actions.warn_skips(plan.skips)
         if json_:
             emit_json({"run": None, "changes": [], "recovered": []})
         else:
@@ -389,7 +333,8 @@ def write_task(store: Store, *, kind: RunKind, title: str,
             plan = build(sess.index)
         result = apply(sess, plan, kind=kind)
         extra = after(sess, plan) if after is not None else {}
-    step_summary(title, result)
+    actions.note_result(result, tree=store.tree)
+    actions.warn_skips(plan.skips)
     if sess.auto_pruned is not None:
         extra = {**extra, "auto_prune": sess.auto_pruned}
     if json_:

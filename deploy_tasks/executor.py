@@ -38,9 +38,6 @@ class FreezingExecutor(Executor):
             # A SIGINT just before a task's body or just after it (outside the task's own
             # error mapping): Invoke would exit 1 without a word. Nothing of a run is half
             # done there (a session defers signals), so say so and exit as a SIGINT does.
-            from invoke.exceptions import Exit
+            from deploy_tasks.common import fail
 
-            from deploy_tasks.common import report_error
-
-            report_error("interrupted")
-            raise Exit(code=130) from None
+            fail("interrupted", 130)

@@ -79,10 +79,19 @@ class DeployTask(Task[T]):
         return opts
 
     def __call__(self, *args: Any, **kwargs: Any) -> T:
+        from deploy_tasks import actions
+
+        # What GitHub Actions is told of this task's run, whatever its outcome (issue 14):
+        # a task that takes --dry-run writes, and gets a step summary and outputs.
+        report = actions.begin(full_name(self), writes=self.takes_dry_run,
+                               json_=bool(kwargs.get("json_")), prefix=kwargs.get("prefix"))
         if self.takes_dry_run and dry(args[0]):
             kwargs["dry_run"] = True
+        report.dry_run = bool(kwargs.get("dry_run"))
         checked = guarded(self.checked)(kwargs)  # a value out of range: one error line, exit 2
-        return super().__call__(*args, **checked)
+        result = super().__call__(*args, **checked)
+        actions.succeeded()
+        return result
 
     def checked(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``kwargs`` with each whole-number flag of :data:`RANGES` checked and made an int."""
@@ -91,6 +100,25 @@ class DeployTask(Task[T]):
             if out.get(name) is not None and name not in self.text_flags:
                 out[name] = whole(out[name], f"--{name}", low=low, high=high)
         return out
+
+
+def full_name(task: Task[Any]) -> str:
+    """The task's dotted name in the task tree (``deploy.templates``; a collection's
+    default task by the collection's name: ``deploy``), else its own name."""
+    from deploy_tasks.collection import ns
+
+    def find(collection: Any, prefix: str) -> str | None:
+        for name, found in collection.tasks.items():
+            if found.body is task.body:
+                return prefix.rstrip(".") if name == collection.default and prefix \
+                    else prefix + name
+        for name, sub in collection.collections.items():
+            hit = find(sub, f"{prefix}{name}.")
+            if hit is not None:
+                return hit
+        return None
+
+    return find(ns, "") or str(task.name)
 
 
 def task(**options: Any) -> Callable[[T], DeployTask[T]]:

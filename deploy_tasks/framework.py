@@ -56,7 +56,7 @@ def deploy_framework(c: Context, on_conflict: str = "fail", dry_run: bool = Fals
     stamp = context.deployed_at()  # one deployed_at for the whole run, however often planned
     build = showing_conflicts(
         lambda index: framework.plan(cfg, index, on_conflict=on_conflict, stamp=stamp), json_)
-    write_task(store, kind=RunKind.DEPLOY, title="deploy.framework", build=build,
+    write_task(store, kind=RunKind.DEPLOY, build=build,
                dry_run=dry_run, json_=json_, wait=wait, after=rotating(cfg, json_))
 
 

@@ -6,27 +6,21 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from invoke import Context
 
 from deploy_tasks.common import (
     READ_HELP,
-    WRITE_HELP,
     Record,
     config_and_store,
     echo,
     emit_json,
     guarded,
-    write_text,
-    writing,
 )
 from deploy_tasks.flags import task
 
 if TYPE_CHECKING:
-    from deploy.retention import Verdict
     from deploy.store import ChangeRow, Index, RunRow, Store
 
 
@@ -35,7 +29,17 @@ def _run_record(index: Index, run: RunRow) -> Record:
             "finished": run.finished, "state": run.state,
             "categories": [x for x in run.categories.split(",") if x],
             "changed": index.runs.changed(run.id), "undoes": run.undoes, "command": run.command,
-            "project": run.project, "kept": bool(run.kept)}
+            "project": run.project, "commit": run.git_commit, "ref": run.git_ref,
+            "ci_url": run.ci_url, "kept": bool(run.kept)}
+
+
+def _came_from(r: Record) -> str:
+    """Where a run came from, for the history table: the short commit and the ref (its CI
+    run's page follows on a line of its own)."""
+    parts = [r["commit"][:7] if r["commit"] else "-"]
+    if r["ref"]:
+        parts.append(r["ref"])
+    return " ".join(parts)
 
 
 ALL_PROJECTS = {"all_projects": "show the runs and backups of every project on this machine, "
@@ -73,60 +77,22 @@ def history(c: Context, limit: int = 50, page: int = 1, all_projects: bool = Fal
              else "no runs yet")
         return
     echo(f"{'run':>5}  {'started':<19}  {'kind':<8} {'state':<11} {'changed':>12}  "
-         f"{'actor':<10} categories")
+         f"{'actor':<10} {'commit':<16} categories")
     for r in runs:
         undoes = f" (undoes run {r['undoes']})" if r["undoes"] else ""
         kept = " (kept)" if r["kept"] else ""
         echo(f"{r['id']:>5}  {r['started'][:19]}  {r['kind']:<8} {r['state']:<11} "
-             f"{r['changed']:>4} changed  {r['actor']:<10} "
+             f"{r['changed']:>4} changed  {r['actor']:<10} {_came_from(r):<16} "
              f"{','.join(r['categories']) or '-'}{undoes}{kept}")
-
-
-@task(help={"run": "the run to mark kept (see `invoke history`)",
-            "off": "clear the mark instead: retention judges its backups like any others",
-            **WRITE_HELP})
-@guarded
-def keep(c: Context, run: int | None = None, off: bool = False, dry_run: bool = False,
-         json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
-    """Mark a run kept: backups.prune (and auto_prune, and the framework's rotation) never
-    removes its backups; --off clears the mark."""
-    from deploy.errors import ConfigError
-
-    if run is None:
-        raise ConfigError("history.keep needs --run N (see `invoke history`)")
-    _cfg, store = config_and_store(prefix)
-
-    def known(index: Index | None) -> RunRow:
-        found = index.runs.get(run) if index is not None else None
-        if found is None:
-            raise ConfigError(f"no run {run} in the index; see `invoke history`")
-        return found
-
-    with store.reading() as index:
-        row = known(index)
-        assert index is not None
-        backups = sum(1 for r in index.changes.of_run(run) if r.backup and not r.pruned)
-    if not dry_run and bool(row.kept) == (not off):
-        pass  # already so: no lock, nothing written
-    elif not dry_run:
-        with writing(store, wait) as sess:
-            known(sess.index)
-            with sess.index.transaction():
-                sess.index.runs.set_kept(run, not off)
-    if json_:
-        emit_json({"schema_version": PRUNE_SCHEMA_VERSION, "run": run, "kept": not off,
-                   "dry_run": dry_run, "backups": backups})
-        return
-    state = ("would no longer be kept" if dry_run else "no longer kept") if off \
-        else ("would be kept" if dry_run else "kept")
-    then = f"retention judges its {backups} backup(s) like any others" if off \
-        else f"prune never removes its {backups} backup(s)"
-    echo(f"run {run}: {state}; {then}")
+        if r["ci_url"]:
+            echo(f"{'':>7}{r['ci_url']}")
 
 
 def _backup_record(store: Store, row: ChangeRow, now: float) -> Record:
     path = store.backup_path(row)
-    return {"id": row.seq, "category": row.category, "target": row.target,
+    # `id` is the contract's name in backups.list; `backup_id` the name of the backup id in
+    # every shape (issue 14), the same number.
+    return {"id": row.seq, "backup_id": row.seq, "category": row.category, "target": row.target,
             "filename": path.name, "path": str(path), "size": row.old_size,
             "created": row.created, "age_hours": round((now - row.created_ts) / 3600, 2),
             "sha256": row.old_sha256, "run": row.run, "mode": f"{row.old_mode:04o}"}
@@ -156,7 +122,7 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
                 "backup_count": index.changes.backup_count(category, project) if index else 0,
                 "backups": [{k: v for k, v in _backup_record(store, r, now).items()
                              if k in ("filename", "path", "size", "created", "age_hours",
-                                      "target", "sha256", "id")} for r in rows]}
+                                      "target", "sha256", "backup_id")} for r in rows]}
     template = cfg.framework_template
     if json_:
         # The original's status fields too (framework_template_path and _exists).
@@ -169,7 +135,7 @@ def status(c: Context, limit: int = 20, all_projects: bool = False, json_: bool 
     for category, info in out.items():
         echo(f"{category:<10} {info['backup_count']:>6} backup(s)  {info['backup_directory']}")
         for b in info["backups"]:
-            echo(f"           {b['id']:>6}  {b['created'][:19]}  {b['filename']}")
+            echo(f"           {b['backup_id']:>6}  {b['created'][:19]}  {b['filename']}")
 
 
 @task(help={"category": "only this category", "limit": "at most this many (default all)",
@@ -199,86 +165,3 @@ def list_(c: Context, category: str | None = None, limit: int = 0, all_projects:
     for b in records:
         echo(f"{b['id']:>6}  {b['created'][:19]}  {b['category']:<10} {b['filename']:<48} "
              f"{b['target']}")
-
-
-PRUNE_SCHEMA_VERSION = 1
-
-
-def verdict_record(tree: str, v: Verdict) -> Record:
-    # The path by joining strings: a Path per backup cost a tenth of a 100,000-backup prune.
-    return {"id": v.id, "filename": v.filename, "action": v.action, "reason": v.reason,
-            "rule": v.rule, "category": v.category, "target": v.target, "run": v.run,
-            "path": f"{tree}/{v.backup}"}
-
-
-def emit_listing(document: Record) -> None:
-    """``emit_json`` for a document of long lists: each item of a top-level list on one
-    line, by the C encoder (json's indenting encoder is pure Python: two thirds of a
-    100,000-backup ``prune --json``). The same JSON, laid out one backup a line."""
-    import json
-
-    encode = json.JSONEncoder(default=str).encode  # one encoder: dumps(default=) makes one a call
-    parts = []
-    for key, value in document.items():
-        if isinstance(value, list) and value:
-            items = ",\n".join(f"    {encode(item)}" for item in value)
-            parts.append(f"  {encode(key)}: [\n{items}\n  ]")
-        else:
-            parts.append(f"  {encode(key)}: {encode(value)}")
-    write_text("{\n" + ",\n".join(parts) + "\n}\n")
-
-
-def print_verdicts(records: list[Record], *, dry_run: bool, removed: int,
-                   finished: int) -> None:
-    """The table of every backup's verdict, then one summary line."""
-    if finished:
-        echo(f"note: finished {finished} removal(s) a killed prune had left")
-    if records:
-        echo(f"{'id':>6}  {'action':<8} {'rule':<10} {'category':<10} {'file':<44} reason")
-    for r in records:
-        echo(f"{r['id']:>6}  {r['action']:<8} {r['rule']:<10} {r['category']:<10} "
-             f"{r['filename']:<44} {r['reason']}")
-    verb = "would remove" if dry_run else "removed"
-    count = sum(1 for r in records if r["action"] == "remove") if dry_run else removed
-    rules = Counter(r["rule"] for r in records if r["action"] != "remove")
-    why = ", ".join(f"{n} {rule}" for rule, n in sorted(rules.items()))
-    echo(f"{verb} {count} of {len(records)} backup(s); kept {len(records) - count}"
-         f"{f' ({why})' if why else ''} ({datetime.now():%Y-%m-%d %H:%M})")
-
-
-@task(help=WRITE_HELP)
-@guarded
-def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
-          prefix: str | None = None) -> None:
-    """Apply retention: every backup with its verdict (keep or remove) and the reason.
-
-    Kept: the newest of its target, the backups of a kept run (history.keep), of the
-    latest not-undone run of each category, those the promised step-back rollbacks need,
-    and those within count and age; removed: older than retention_days, or beyond
-    max_backups_per_type (framework_keep for the framework) of its target. Per category,
-    [tool.deploy.backup.<category>] overrides both. Backups of failed and interrupted runs
-    do not use up the count.
-    """
-    from deploy import retention
-
-    cfg, store = config_and_store(prefix)
-    with store.reading() as index:
-        found = retention.judge(index, cfg.backup) if index else []
-        # A killed prune's pending rows are finished by any session: take one for them too.
-        busy = index is not None and bool(index.changes.pending_prune(2)
-                                          or index.runs.running())
-    removed: list[ChangeRow] = []
-    finished = 0
-    if not dry_run and (busy or retention.doomed(found)):
-        with writing(store, wait) as sess:
-            finished = sess.prunes_finished
-            found, removed = retention.prune(sess, cfg.backup)
-    tree = str(store.tree)
-    records = [verdict_record(tree, v) for v in found]
-    if json_:
-        emit_listing({"schema_version": PRUNE_SCHEMA_VERSION, "dry_run": dry_run,
-                      "backups": records, "finished_pending": finished,
-                      "pruned": [{"id": r.seq, "category": r.category, "target": r.target,
-                                  "path": str(store.backup_path(r))} for r in removed]})
-        return
-    print_verdicts(records, dry_run=dry_run, removed=len(removed), finished=finished)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Context
 
+from deploy_tasks import actions
 from deploy_tasks.common import (
     WRITE_HELP,
     Record,
@@ -19,7 +20,6 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
-    step_summary,
     writing,
 )
 from deploy_tasks.flags import task
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from deploy.store import Problem, Reindex, Store, Verification
 
-SCHEMA_VERSION = 1
 SHOWN_PROBLEMS = 3  # problems the one error line names; stdout and --json list every one
 
 VERIFY_HELP = {
@@ -55,12 +54,12 @@ def escaped(path: Path | str) -> str:
 
 
 def problem_record(problem: Problem) -> Record:
-    return {"kind": problem.kind, "path": str(problem.path), "id": problem.id,
+    return {"kind": problem.kind, "path": str(problem.path), "backup_id": problem.id,
             "detail": problem.detail, "message": problem.message}
 
 
 def verify_record(found: Verification) -> Record:
-    return {"schema_version": SCHEMA_VERSION, "checked": found.checked,
+    return {"checked": found.checked,
             "vouched": found.vouched, "sample": found.sample, "recorded": found.recorded,
             "problems": [problem_record(p) for p in found.problems]}
 
@@ -112,11 +111,12 @@ def verify(c: Context, sample: int = 0, json_: bool = False, wait: int = 0,
 
 def reindex_record(store: Store, plan: Reindex, run: int | None, seqs: list[int | None],
                    *, dry_run: bool, recovered: tuple[int, ...] = ()) -> Record:
-    return {"schema_version": SCHEMA_VERSION, "run": run, "dry_run": dry_run,
+    return {"run": run, "dry_run": dry_run,
             "index": plan.health.state,
             "moved_aside": str(plan.aside) if plan.aside else None,
             "changes": [{"category": e.category, "target": str(e.target), "action": "import",
-                         "backup": str(e.backup), "key": e.key, "seq": seq, "sha256": e.sha256,
+                         "backup": str(e.backup), "key": e.key, "change": seq,
+                         "backup_id": seq, "sha256": e.sha256,
                          "size": e.size, "created": e.created}
                         for e, seq in zip(plan.entries, seqs, strict=True)],
             "unrecorded": [{"path": str(u.path), "reason": u.reason} for u in plan.unrecorded],
@@ -167,13 +167,16 @@ def reindex(c: Context, force: bool = False, dry_run: bool = False, json_: bool 
     owners = targets(cfg, reindex_names(store)) if store.check_trust() else {}
     if dry_run:
         plan = plan_reindex(store, owners, force=force)
+        actions.note_dry_run(actions.Row("import", str(e.target), None, None)
+                             for e in plan.entries)
         seqs: list[int | None] = [None] * len(plan.entries)
         run: int | None = None
         recovered: tuple[int, ...] = ()
     else:
         result = rebuild_index(store, owners, command=command_line(), actor=actor(),
-                               wait=wait, force=force)
-        step_summary("backups.reindex", RunResult(result.run, result.changes))
+                               wait=wait, force=force,
+                               provenance=actions.provenance(store.project))
+        actions.note_result(RunResult(result.run, result.changes), tree=store.tree)
         plan, run, recovered = result.plan, result.run, result.recovered
         seqs = [a.seq for a in result.changes]
     if json_:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from invoke import Context
 
+from deploy_tasks import actions
 from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
@@ -20,7 +21,8 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
-    step_summary,
+    id_keys,
+    planned_record,
     writing,
 )
 from deploy_tasks.flags import task
@@ -32,8 +34,6 @@ if TYPE_CHECKING:
     from deploy.legacy import LegacyBackup, Scan
     from deploy.store import Index, Item, Migration, Store
 
-# Every JSON document of these two tasks carries its shape's version.
-SCHEMA_VERSION = 1
 MIGRATE_HELP = {
     "remove_originals": "after the import is committed, remove each original whose copy in "
                         "the tree re-hashed equal to it (a failed removal is a warning)",
@@ -51,12 +51,9 @@ def printable(path: Path | str | None) -> str:
 
 
 def warn(message: str) -> None:
-    """One ``warning:`` line on stderr; under GitHub Actions also a ``::warning::`` line."""
-    line = " ".join(message.split())
-    echo(f"warning: {line}", err=True)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        escaped = line.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        echo(f"::warning::{escaped}", err=True)
+    """One ``warning:`` line on stderr; under GitHub Actions also a ``::warning`` command
+    (and a line of the step summary)."""
+    actions.warning(message)
 
 
 def warn_exposed(found: tuple[LegacyBackup, ...] | list[LegacyBackup],
@@ -112,8 +109,7 @@ def legacy(c: Context, json_: bool = False, prefix: str | None = None) -> None:
         scan = _scan(cfg, store, index)
     warn_exposed(scan.found)
     if json_:
-        emit_json({"schema_version": SCHEMA_VERSION,
-                   "legacy": [_record(b) for b in scan.found],
+        emit_json({"legacy": [_record(b) for b in scan.found],
                    "not_scanned": [{"path": str(n.path), "reason": n.reason}
                                    for n in scan.not_scanned]})
         return
@@ -145,6 +141,8 @@ def migrate(c: Context, dry_run: bool = False, remove_originals: bool = False,
         todo = pending(index, items)
         busy = index is not None and bool(index.runs.running())
     if dry_run:
+        actions.note_dry_run(actions.Row("import", str(item.target), None, None)
+                             for item in todo)
         _dry_run(scan, todo, remove_originals, json_)
         warn_exposed(scan.found)
         return
@@ -157,8 +155,7 @@ def migrate(c: Context, dry_run: bool = False, remove_originals: bool = False,
             scan = _scan(cfg, store, sess.index)
             items = _items(scan)
             outcome = migrate_files(sess, items, remove_originals=remove_originals)
-        if outcome.result.run is not None:
-            step_summary("backups.migrate", outcome.result)
+        actions.note_result(outcome.result, tree=store.tree)
     for line in outcome.not_removed:
         warn(line)
     warn_exposed(scan.found, set(outcome.removed))
@@ -171,9 +168,9 @@ def _dry_run(scan: Scan, todo: list[Item], remove_originals: bool, json_: bool) 
     waiting = {item.path for item in todo}
     offered = [b for b in scan.found if b.migratable]
     if json_:
-        emit_json({"schema_version": SCHEMA_VERSION, "run": None, "dry_run": True,
-                   "changes": [{"category": b.category, "target": str(b.target),
-                                "action": "import", "backup": None, "source": str(b.path)}
+        emit_json({"run": None, "dry_run": True,
+                   "changes": [planned_record(b.category, b.target, "import")
+                               | {"source": str(b.path)}
                                for b in offered if b.path in waiting],
                    "already_imported": [str(b.path) for b in offered if b.path not in waiting],
                    "would_remove": [str(b.path) for b in offered] if remove_originals else [],
@@ -200,10 +197,11 @@ def _report(store: Store, scan: Scan, outcome: Migration, json_: bool) -> None:
     result, sources = outcome.result, outcome.sources
     if json_:
         emit_json({
-            "schema_version": SCHEMA_VERSION, "run": result.run,
+            "run": result.run,
             "changes": [{"category": a.category, "target": str(a.target), "action": a.action,
                          "backup": str(a.backup) if a.backup else None, "source": str(src),
-                         "seq": a.seq} for a, src in zip(result.changes, sources, strict=True)],
+                         **id_keys(a.seq, a.backup)}
+                        for a, src in zip(result.changes, sources, strict=True)],
             "verified": [str(item.path) for item in outcome.verified],
             "removed": [str(p) for p in outcome.removed],
             "not_removed": list(outcome.not_removed), "problems": list(outcome.problems),

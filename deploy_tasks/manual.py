@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from invoke import Context
 
+from deploy_tasks import actions
 from deploy_tasks.common import (
     WRITE_HELP,
     change_records,
@@ -11,6 +12,7 @@ from deploy_tasks.common import (
     echo,
     emit_json,
     guarded,
+    planned_record,
     writing,
 )
 from deploy_tasks.flags import task
@@ -36,11 +38,10 @@ def create(c: Context, category: list[str] | None = None, name: list[str] | None
     found = manual.items(cfg, categories=category or (), names=name or (), ids=id_ or (),
                          subsystems=subsystem or ())
     if dry_run:
+        actions.note_dry_run(actions.Row("backup", str(i.target), None, None) for i in found)
         if json_:
             emit_json({"run": None, "dry_run": True, "changes": [
-                {"category": i.category, "target": str(i.target), "action": "backup",
-                 "backup": None}
-                for i in found]})
+                planned_record(i.category, i.target, "backup") for i in found]})
         else:
             for item in found:
                 echo(f"would back up {item.target}")
@@ -48,6 +49,7 @@ def create(c: Context, category: list[str] | None = None, name: list[str] | None
         return
     with writing(store, wait) as sess:
         result = import_files(sess, found, kind=RunKind.BACKUP, action=Action.BACKUP)
+    actions.note_result(result, tree=store.tree)
     if json_:
         emit_json({"run": result.run, "changes": change_records(result)})
         return

@@ -109,8 +109,19 @@ def loading_program() -> Program | None:
     return None
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, context: ParserContext | None = None) -> NoReturn:
+    """The error line, exit 2; for a writing task's flags under GitHub Actions also its
+    annotation, step summary and outputs (``outcome=failed``): the job sees every outcome."""
+    from deploy_tasks import actions
+
+    task = task_name(context)
+    writes = bool(context is not None and any(flag_name(a) == "--dry-run"
+                                              for a in context.flags.values()))
+    if task is not None:
+        actions.begin(task, writes=writes, json_=False, prefix=None)
     report_error(message)
+    if task is not None:
+        actions.failed(message, BAD_INPUT)
     raise Exit(code=BAD_INPUT) from None
 
 
@@ -120,12 +131,12 @@ def translated_errors() -> Iterator[None]:
     try:
         yield
     except ParseError as err:
-        fail(explain(err))
+        fail(explain(err), err.context)
     except ValueError as err:
         cast = failed_cast(err)
         if cast is None:
             raise  # not the parser's: a bug, not bad input
-        fail(explain_cast(*cast))
+        fail(explain_cast(*cast), cast[0])
 
 
 @contextmanager

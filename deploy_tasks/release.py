@@ -24,5 +24,5 @@ def release(c: Context, on_conflict: str = "fail", dry_run: bool = False, json_:
     stamp = context.deployed_at()  # one deployed_at for the whole run, however often planned
     build = showing_conflicts(
         lambda index: rel.plan(cfg, index, on_conflict=on_conflict, stamp=stamp), json_)
-    write_task(store, kind=RunKind.DEPLOY, title="deploy", build=build, dry_run=dry_run,
+    write_task(store, kind=RunKind.DEPLOY, build=build, dry_run=dry_run,
                json_=json_, wait=wait, after=rotating(cfg, json_))

@@ -18,7 +18,6 @@ from deploy_tasks.common import (
     plan_records,
     print_plan,
     print_result,
-    step_summary,
     writing,
 )
 from deploy_tasks.flags import task
@@ -49,11 +48,13 @@ def rollback_help(category: Category) -> dict[str, str]:
 
 def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None, run: int | None,
                  force: bool, dry_run: bool, json_: bool, wait: int, prefix: str | None,
-                 key_check: Callable[[Config, str], str] | None = None) -> None:
+                 key_check: Callable[[Config, str], str] | None = None,
+                 commit: str | None = None) -> None:
     from deploy import rollback
     from deploy.plan import Plan
     from deploy.states import RunKind
     from deploy.store import apply
+    from deploy_tasks import actions
 
     cfg, store = config_and_store(prefix)
     if key_check is not None:
@@ -62,7 +63,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
 
     def build(index: Index | None) -> RollbackPlan:
         if index is None:
-            if to is not None or run is not None:
+            if to is not None or run is not None or commit is not None:
                 from deploy.errors import ConfigError
                 raise ConfigError(f"{store.tree}: no backup index yet; nothing to restore")
             return rollback.RollbackPlan(Plan(categories=categories), None, (), ())
@@ -70,13 +71,14 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
             return rollback.plan_backup(store, index, categories, to, keys=keys, force=force,
                                         integrity=integrity)
         return rollback.plan_run(store, index, categories, keys=keys, run=run, force=force,
-                                 integrity=integrity)
+                                 integrity=integrity, commit=commit)
 
     what = ", ".join(categories)
     store.check_index_kept()  # before a session would create an empty one
     if dry_run:
         with store.reading() as index:
             rp = build(index)
+        actions.note_plan(rp.plan)
         if json_:
             emit_json({"run": None, "dry_run": True, "undoes": rp.run,
                        "changes": plan_records(rp.plan)})
@@ -101,7 +103,7 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         else:
             echo(f"nothing to roll back in {what}")
         return
-    step_summary(f"rollback ({what})", result)
+    actions.note_result(result, tree=store.tree, undoes=rp.run)
     if json_:
         pruned = {"auto_prune": sess.auto_pruned} if sess.auto_pruned is not None else {}
         emit_json({"run": result.run, "undoes": rp.run,
@@ -126,10 +128,20 @@ def scripts(c: Context, name: list[str] | None = None, to: int | None = None,
 
 
 @task(help={"run": "the run to undo (default: the latest not undone; may be a rollback)",
+            "commit": "undo the latest not-undone run made from this commit (a prefix of 4 or "
+                      "more hex digits is enough)",
             **UNDO_HELP})
 @guarded
-def release(c: Context, run: int | None = None, force: bool = False, dry_run: bool = False,
-            json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:
+def release(c: Context, run: int | None = None, commit: str | None = None, force: bool = False,
+            dry_run: bool = False, json_: bool = False, wait: int = 0,
+            prefix: str | None = None) -> None:
     """Undo every change of one run, across categories, newest change first."""
+    from deploy.errors import ConfigError
+    from deploy.rollback import check_commit
+
+    if commit is not None:
+        if run is not None:
+            raise ConfigError("--commit and --run both name a run to undo; give one of them")
+        commit = check_commit(commit)
     run_rollback(NAMES, keys=[], to=None, run=run, force=force, dry_run=dry_run,
-                 json_=json_, wait=wait, prefix=prefix)
+                 json_=json_, wait=wait, prefix=prefix, commit=commit)

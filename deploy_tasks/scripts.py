@@ -32,7 +32,7 @@ def deploy_scripts(c: Context, name: list[str] | None = None, on_conflict: str =
 
     conflict.check_policy(on_conflict)
     cfg, store = config_and_store(prefix)
-    write_task(store, kind=RunKind.DEPLOY, title="deploy.scripts",
+    write_task(store, kind=RunKind.DEPLOY,
                build=lambda _index: scripts.plan(cfg.scripts_source, cfg.scripts_target, name,
                                                  include=cfg.scripts_include,
                                                  exclude=cfg.scripts_exclude),

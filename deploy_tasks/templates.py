@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 from invoke import Context
 
 from deploy.categories import TEMPLATES
+from deploy_tasks import actions
 from deploy_tasks.common import (
     CONFLICT_HELP,
     READ_HELP,
@@ -20,10 +21,10 @@ from deploy_tasks.common import (
     emit_json,
     guarded,
     plan_records,
+    planned_record,
     print_plan,
     print_result,
     settings,
-    step_summary,
     write_task,
     write_text,
     writing,
@@ -41,21 +42,18 @@ T = TypeVar("T")
 
 def showing_conflicts(build: Callable[[Index | None], T],
                       json_: bool = False) -> Callable[[Index | None], T]:
-    """Wrap a plan builder so a merge conflict's hunks are shown on stdout (as text, or in
-    the one JSON document) before the error propagates; the error itself stays one line
-    on stderr."""
+    """Wrap a plan builder so a merge conflict's hunks are shown on stdout before the error
+    propagates; the error itself stays one line on stderr. With ``--json`` the hunks go
+    into the one error document (``hunks``, beside ``conflicts``) that the error prints."""
     from deploy.conflict import MergeConflict
 
     def wrapped(index: Index | None) -> T:
         try:
             return build(index)
         except MergeConflict as err:
-            if json_:
-                emit_json({"run": None, "changes": [],
-                           "conflict": {"error": str(err), "hunks": err.details}})
-            else:
+            if not json_:
                 write_text(err.details)
-            sys.stdout.flush()
+                sys.stdout.flush()
             raise
 
     return wrapped
@@ -77,7 +75,7 @@ def deploy_templates(c: Context, id_: list[str] | None = None, on_conflict: str 
     build = showing_conflicts(
         lambda index: templates.plan(cfg, index, ids=id_, on_conflict=on_conflict, stamp=stamp),
         json_)
-    write_task(store, kind=RunKind.DEPLOY, title="deploy.templates", build=build,
+    write_task(store, kind=RunKind.DEPLOY, build=build,
                dry_run=dry_run, json_=json_, wait=wait)
 
 
@@ -135,15 +133,15 @@ def adopt(c: Context, id_: list[str] | None = None, dir_: list[str] | None = Non
                                     stamp=stamp)
 
     if not dry_run:
-        write_task(store, kind=RunKind.ADOPT, title="templates.adopt", build=build,
+        write_task(store, kind=RunKind.ADOPT, build=build,
                    dry_run=False, json_=json_, wait=wait)
         return
     with store.reading() as index:
         plan = build(index)
+    actions.note_plan(plan)
     if json_:
         emit_json({"run": None, "dry_run": True, "changes": [
-            {"category": a.category, "target": str(a.target), "action": "adopt",
-             "backup": None} for a in plan.accepts]})
+            planned_record(a.category, a.target, "adopt") for a in plan.accepts]})
         return
     if not plan.accepts:
         echo("nothing to do: no rendered target differs from what this toolkit last wrote "
@@ -166,6 +164,7 @@ def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, js
     with store.reading() as index:
         plan = templates.plan_render(index, template_id, n, force=force)
     if dry_run:
+        actions.note_plan(plan)
         if json_:
             emit_json({"run": None, "dry_run": True, "render": n,
                        "changes": plan_records(plan)})
@@ -175,7 +174,7 @@ def _rollback_render(template_id: str, n: int, *, force: bool, dry_run: bool, js
     with writing(store, wait) as sess:
         plan = templates.plan_render(sess.index, template_id, n, force=force)
         result = apply(sess, plan, kind=RunKind.ROLLBACK)
-    step_summary(f"rollback.templates --render {n}", result)
+    actions.note_result(result, tree=store.tree)
     if json_:
         emit_json({"run": result.run, "render": n, "changes": change_records(result)})
     else:

@@ -64,7 +64,7 @@ def bump(c: Context, subsystem: str, to: str | None = None, allow_downgrade: boo
     if to is not None:
         check_digits(to, "--to")  # named by the flag, not echoed: it may be 5,000 digits
     cfg, store = config_and_store(prefix)
-    write_task(store, kind=RunKind.BUMP, title=f"versions.bump {subsystem}",
+    write_task(store, kind=RunKind.BUMP,
                build=lambda _index: versions.plan_bump(
                    cfg.versions_dir, subsystem, to, allow_downgrade=allow_downgrade,
                    create=create),
@@ -86,7 +86,7 @@ def bulk(c: Context, set_: list[str] | None = None, allow_downgrade: bool = Fals
     pairs = [versions.parse_setting(text) for text in set_ or ()]
     for name, version in pairs:
         check_digits(version, f"--set {name}")
-    write_task(store, kind=RunKind.BUMP, title="versions.bulk",
+    write_task(store, kind=RunKind.BUMP,
                build=lambda _index: versions.plan_bulk(cfg.versions_dir, pairs,
                                                        allow_downgrade=allow_downgrade),
                dry_run=dry_run, json_=json_, wait=wait)

@@ -68,8 +68,12 @@ def scratch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("DEPLOY_PREFIX", raising=False)
-    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    # A suite run inside a real Actions job must not append to that job's summary or
+    # outputs, nor record its commit: tests that want Actions set these themselves.
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT", "GITHUB_WORKSPACE",
+                 "GITHUB_SHA", "GITHUB_REF_NAME", "GITHUB_SERVER_URL", "GITHUB_REPOSITORY",
+                 "GITHUB_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
     return home
 
 

@@ -54,7 +54,7 @@ def test_sample_one_checks_one(project: Project) -> None:
 
 
 def test_a_problem_is_named_in_json_text_and_the_error_line(project: Project) -> None:
-    """Each problem has kind, path, id, detail and message (the one-line text verify always
+    """Each problem has kind, path, backup_id, detail and message (the one-line text verify always
     printed); the text output and the error line name it too."""
     backup = two_backups(project)[0]
     backup.unlink()
@@ -64,7 +64,7 @@ def test_a_problem_is_named_in_json_text_and_the_error_line(project: Project) ->
     assert done.returncode == 1
     (problem,) = json.loads(done.stdout)["problems"]
     assert problem["kind"] == "missing" and problem["path"] == str(backup)
-    assert problem["message"] == f"{backup}: backup {problem['id']} is missing"
+    assert problem["message"] == f"{backup}: backup {problem['backup_id']} is missing"
     assert_one_error_line(done.stderr, problem["message"])
 
 

@@ -311,14 +311,15 @@ def test_a_failed_removal_is_a_warning(project: Project) -> None:
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == 1 and "MEMORY_VERSION.backup.20250714_170158" in warnings[0]
     assert "Read-only" in warnings[0]
-    assert any(line.startswith("::warning::") for line in done.stderr.splitlines())
+    assert any(line.startswith("::warning title=backups.migrate::")
+               for line in done.stderr.splitlines())
     assert (project.root / "versions/MEMORY_VERSION.backup.20250714_170158").exists()
     assert not (project.target / "bin/tool.backup.20250714_170157").exists()
 
 
 def test_an_executable_backup_on_path_is_warned_about(project: Project) -> None:
     """v0.7.5's claude-pm.backup.<ts> beside the scripts, 0755, with that folder on PATH, runs
-    as a command: a warning line (and ::warning:: under GitHub Actions) until it is gone."""
+    as a command: a warning line (and ::warning under GitHub Actions) until it is gone."""
     project.write({"target/bin/claude-pm.backup.20250714_111423": "#!/bin/sh\necho old\n",
                    "target/bin/cmpm.backup.20250714_111423": "#!/bin/sh\necho old\n"})
     (project.target / "bin/claude-pm.backup.20250714_111423").chmod(0o755)
@@ -336,7 +337,7 @@ def test_an_executable_backup_on_path_is_warned_about(project: Project) -> None:
     assert "warning" not in off_path.stderr
     lines = migrated.stderr.splitlines()
     assert sum(line.startswith("warning: ") for line in lines) == 1
-    assert sum(line.startswith("::warning::") for line in lines) == 1
+    assert sum(line.startswith("::warning title=backups.migrate::") for line in lines) == 1
     assert "warning" not in removed.stderr and "warning" not in after.stderr
 
 

@@ -18,7 +18,7 @@ def test_a_manual_backup_restores_with_to(project: Project) -> None:
     made = json.loads(project.ok("backups.create", "--name", "tool", "--json").stdout)
     again = project.ok("backups.create", "--name", "tool").stdout
     project.ok("deploy.scripts")
-    project.ok("rollback.scripts", f"--to={made['changes'][0]['seq']}")
+    project.ok("rollback.scripts", f"--to={made['changes'][0]['backup_id']}")
 
     assert [c["target"] for c in made["changes"]] == [str(target)]
     assert again.startswith("nothing to back up")

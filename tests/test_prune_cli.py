@@ -40,8 +40,8 @@ def target(project: Project, name: str = "a") -> str:
 
 
 def test_the_json_names_every_backup_with_its_verdict(project: Project) -> None:
-    """Each backup has id, filename, action and reason (plus rule, category, target, run,
-    path); the text table has column headers and a summary line."""
+    """Each backup has id, filename, action and reason (plus backup_id, rule, category,
+    target, run, path); the text table has column headers and a summary line."""
     project.configure("[tool.deploy.backup]\nmax_backups_per_type = 1\n")
     for version in (1, 2, 3):
         deploy(project, version)
@@ -51,7 +51,8 @@ def test_the_json_names_every_backup_with_its_verdict(project: Project) -> None:
 
     assert found["dry_run"] is True
     assert {tuple(sorted(b)) for b in found["backups"]} == {
-        ("action", "category", "filename", "id", "path", "reason", "rule", "run", "target")}
+        ("action", "backup_id", "category", "filename", "id", "path", "reason", "rule", "run",
+         "target")}
     assert [(b["action"], b["rule"]) for b in found["backups"]] == [
         ("remove", "too-many"), ("keep", "newest")]
     first = found["backups"][0]

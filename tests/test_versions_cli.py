@@ -116,7 +116,7 @@ def test_bump_to_the_same_version_is_a_no_op(vproject: Project) -> None:
 
     out = vproject.json("versions.bump", "memory", "--to", "3")
 
-    assert out == {"run": None, "changes": [], "recovered": []}
+    assert out == {"schema_version": 1, "run": None, "changes": [], "recovered": []}
     assert vproject.snapshot() == before
 
 
@@ -382,7 +382,7 @@ def test_rollback_versions_to_a_named_backup(vproject: Project) -> None:
     first = vproject.json("versions.bump", "memory")["changes"][0]
     vproject.ok("versions.bump", "memory")
 
-    vproject.ok("rollback.versions", "--to", str(first["seq"]))
+    vproject.ok("rollback.versions", "--to", str(first["backup_id"]))
 
     assert vfile(vproject, "MEMORY_VERSION").read_text() == "003\n"
 

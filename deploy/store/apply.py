@@ -80,7 +80,8 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
         run = index.runs.add(kind, sess.actor, sess.command, os.getpid(), started,
                              {c.category for c in plan.changes}
                              | {a.category for a in plan.accepts} or plan.categories, undoes,
-                             store.project)
+                             store.project, sess.provenance)
+        sess.run = run
         seqs = []
         for change, backup in zip(plan.changes, backups, strict=True):
             seqs.append(index.changes.add(

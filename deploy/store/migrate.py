@@ -125,7 +125,9 @@ def _import(sess: Session, items: Iterable[Item], kind: RunKind = RunKind.MIGRAT
     started = now_iso()
     with index.transaction():
         run = index.runs.add(kind, sess.actor, sess.command, os.getpid(), started,
-                             {item.category for item, _, _ in todo}, project=store.project)
+                             {item.category for item, _, _ in todo}, project=store.project,
+                             provenance=sess.provenance)
+        sess.run = run
         seqs = [index.changes.add(
             run=run, category=item.category, key=item.key, target=str(item.target),
             action=action, backup=str(dest.relative_to(store.tree)),

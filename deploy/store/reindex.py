@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import ConfigError, WriteFailed
+from deploy.provenance import Provenance
 from deploy.states import Action, ChangeState, RunKind, RunState
 from deploy.store import lock
 from deploy.store.index import Index
@@ -110,12 +111,13 @@ def move_aside(store: Store, dest: Path) -> None:
 
 
 def _record(store: Store, index: Index, entries: tuple[Entry, ...], *, command: str,
-            actor: str) -> tuple[int, tuple[Applied, ...]]:
+            actor: str, provenance: Provenance | None) -> tuple[int, tuple[Applied, ...]]:
     """The run and every row, in one transaction: all of them or none."""
     started = now_iso()
     with index.transaction():
         run = index.runs.add(RunKind.REINDEX, actor, command, os.getpid(), started,
-                             {e.category for e in entries}, project=store.project)
+                             {e.category for e in entries}, project=store.project,
+                             provenance=provenance)
         seqs = [index.changes.add(
             run=run, category=e.category, key=e.key, target=str(e.target),
             action=Action.IMPORT, backup=str(e.backup.relative_to(store.tree)),
@@ -128,8 +130,8 @@ def _record(store: Store, index: Index, entries: tuple[Entry, ...], *, command: 
 
 
 def rebuild(store: Store, targets: Targets, *, command: str, actor: str, wait: float = 0,
-            force: bool = False, clock: Callable[[], datetime] = datetime.now
-            ) -> ReindexResult:
+            force: bool = False, clock: Callable[[], datetime] = datetime.now,
+            provenance: Provenance | None = None) -> ReindexResult:
     """Rebuild the index from the tree under the lock; see the module's docstring."""
     if not store.check_trust():
         return ReindexResult(None, (), Reindex(index_health(store), None, (), ()))
@@ -153,7 +155,8 @@ def rebuild(store: Store, targets: Targets, *, command: str, actor: str, wait: f
             signals.check("nothing was recorded" + moved)
             if not entries:
                 return ReindexResult(None, (), found, recovered)
-            run, changes = _record(store, index, found.entries, command=command, actor=actor)
+            run, changes = _record(store, index, found.entries, command=command, actor=actor,
+                                   provenance=provenance)
         finally:
             index.close()
         signals.check(f"run {run} had finished and stays done")

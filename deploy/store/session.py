@@ -20,17 +20,23 @@ from deploy.store.tree import Store, now_iso
 
 if TYPE_CHECKING:
     from deploy.plan import Change
+    from deploy.provenance import Provenance
 
 
 class Session:
     """What a lock holder works with: the store, its index, and who is running."""
 
     def __init__(self, store: Store, index: Index, *, command: str, actor: str,
-                 signals: Deferral | None = None) -> None:
+                 signals: Deferral | None = None, provenance: Provenance | None = None) -> None:
         self.store = store
         self.index = index
         self.command = command
         self.actor = actor
+        # Where the runs of this session come from (commit, ref, CI run), recorded with each.
+        self.provenance = provenance
+        # The run this session opened last (its id is known once its row is committed), so
+        # that a failure after it can still name it (``--json``'s error document).
+        self.run: int | None = None
         # Runs a kill had left ``running``, recorded as interrupted when the session opened.
         self.recovered: tuple[int, ...] = ()
         # The clock that names backups (local time); tests freeze it to force collisions.
@@ -48,8 +54,8 @@ class Session:
 
 
 @contextmanager
-def open_session(store: Store, *, command: str, actor: str,
-                 wait: float = 0) -> Iterator[Session]:
+def open_session(store: Store, *, command: str, actor: str, wait: float = 0,
+                 provenance: Provenance | None = None) -> Iterator[Session]:
     """Take the lock, open the index, record killed runs as interrupted, then yield.
 
     Once the lock is held, SIGINT, SIGTERM and SIGHUP are deferred (``signals``): the
@@ -61,7 +67,8 @@ def open_session(store: Store, *, command: str, actor: str,
             deferred() as signals:
         index = Index(store.index_path)
         try:
-            sess = Session(store, index, command=command, actor=actor, signals=signals)
+            sess = Session(store, index, command=command, actor=actor, signals=signals,
+                           provenance=provenance)
             sess.recovered = recover(store, index)
             sess.prunes_finished = finish_pending(store, index)
             yield sess

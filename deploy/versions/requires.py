@@ -98,10 +98,11 @@ def check(requires: Mapping[str, str], versions: Mapping[str, Version]) -> list[
 
 def unmet(versions_dir: Path, results: Iterable[Requirement]) -> Blocked | None:
     """The exit-3 error naming each unmet requirement's file, or None when all are met."""
-    problems = [f"{version_path(versions_dir, r.subsystem)}: {r.subsystem} "
-                f"{r.version or '(no file)'} is {r.status}, requires {r.spec}"
+    problems = [(str(version_path(versions_dir, r.subsystem)),
+                 f"{version_path(versions_dir, r.subsystem)}: {r.subsystem} "
+                 f"{r.version or '(no file)'} is {r.status}, requires {r.spec}")
                 for r in results if not r.met]
-    return Blocked("; ".join(problems)) if problems else None
+    return Blocked("; ".join(p for _, p in problems)).listing(problems) if problems else None
 
 
 def gate(versions_dir: Path, requires: Mapping[str, str]) -> list[Requirement]:

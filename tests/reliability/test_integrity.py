@@ -122,7 +122,7 @@ def test_verify_names_each_kind_of_problem(tmp_path: Path, kind: str) -> None:
     found = inv.check_clear_error(out.code, out.stderr, names=(str(path),))
     if out.code != 1:
         found.append(inv.Violation(inv.CLEAR_ERROR, f"exit {out.code}, want 1"))
-    if not any(p["kind"] == want and p["path"] == str(path) and p["id"] == seq
+    if not any(p["kind"] == want and p["path"] == str(path) and p["backup_id"] == seq
                and p["message"] == f"{path}: {p['detail']}" for p in problems):
         found.append(inv.Violation(inv.INDEX, f"no {want} problem for {path}: {problems}"))
     if want == "index":
@@ -200,7 +200,7 @@ def test_reindex_rebuilds_the_index(tmp_path: Path, damaged: str) -> None:
     if extra:
         found.append(inv.Violation(inv.CLEAN, f"the tree holds more than it may: {extra}"))
     found += inv.check_index(tree, allow_running=False) + inv.check_clean(root, tree)
-    ids = {str(Path(c["backup"]).relative_to(tree)): c["seq"] for c in doc.get("changes", [])}
+    ids = {str(Path(c["backup"]).relative_to(tree)): c["backup_id"] for c in doc.get("changes", [])}
     step = cli(root, "rollback.scripts")
     if step.code != 0 or "nothing to roll back" not in step.stdout:
         found.append(inv.Violation(inv.RESTORES, f"a step-back rollback picked a reindexed "

@@ -20,6 +20,9 @@ class RunRow(NamedTuple):
     undoes: int | None
     categories: str
     project: str | None = None  # None: recorded before runs named their project
+    git_commit: str | None = None  # where the run came from; None when unknown (or older)
+    git_ref: str | None = None
+    ci_url: str | None = None
     kept: int | None = None     # 1: history.keep marked it; prune never removes its backups
 
 

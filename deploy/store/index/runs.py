@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from deploy.provenance import Provenance
 from deploy.states import RunKind, RunState
 from deploy.store.index.db import Db
 from deploy.store.index.rows import (
@@ -26,12 +27,13 @@ class Runs:
 
     def add(self, kind: RunKind, actor: str, command: str, pid: int, started: str,
             categories: Iterable[str], undoes: int | None = None,
-            project: str | None = None) -> int:
+            project: str | None = None, provenance: Provenance | None = None) -> int:
+        came = provenance or Provenance()
         cur = self.db.execute(
             "INSERT INTO runs (kind, actor, command, pid, started, state, undoes, categories,"
-            " project) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " project, git_commit, git_ref, ci_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (kind, actor, command, pid, started, RunState.RUNNING, undoes,
-             ",".join(sorted(set(categories))), project))
+             ",".join(sorted(set(categories))), project, came.commit, came.ref, came.ci_url))
         assert cur.lastrowid is not None
         return cur.lastrowid
 
@@ -78,9 +80,21 @@ class Runs:
                               f" AND {WROTE}", (run_id,)).fetchone()
         return int(row[0])
 
+    def commits(self, prefix: str, project: str | None = None) -> list[str]:
+        """The distinct commits that runs (of ``project`` when given) were made from and
+        that start with ``prefix``, newest run first."""
+        sql = ("SELECT git_commit, max(id) AS newest FROM runs"
+               " WHERE git_commit IS NOT NULL AND substr(git_commit, 1, ?) = ?")
+        params: list[Any] = [len(prefix), prefix]
+        if project is not None:
+            sql += f" AND {OF_PROJECT}"
+            params.append(project)
+        sql += " GROUP BY git_commit ORDER BY newest DESC"
+        return [str(r[0]) for r in self.db.execute(sql, params)]
+
     def undoable(self, categories: Iterable[str], key: str | None = None,
                  keys: Iterable[str] | None = None, limit: int = 1,
-                 project: str | None = None) -> list[int]:
+                 project: str | None = None, commit: str | None = None) -> list[int]:
         """Runs, newest first, with a not-yet-undone applied change in these categories
         (of ``project`` when given: two clones never step back each other's runs).
 
@@ -99,6 +113,9 @@ class Runs:
         if project is not None:
             sql += f" AND {OF_PROJECT_R}"
             params.append(project)
+        if commit is not None:
+            sql += " AND r.git_commit = ?"
+            params.append(commit)
         if key is not None:
             sql += " AND c.key = ?"
             params.append(key)

@@ -20,7 +20,10 @@ CREATE TABLE IF NOT EXISTS runs (
     state TEXT NOT NULL,             -- running | done | failed | interrupted | undone
     undoes INTEGER,                  -- for a rollback: the run it undid
     categories TEXT NOT NULL DEFAULT '',
-    project TEXT                     -- the config file of the project that ran it
+    project TEXT,                    -- the config file of the project that ran it
+    git_commit TEXT,                 -- where it came from (issue 14): the commit,
+    git_ref TEXT,                    -- the branch or tag,
+    ci_url TEXT                      -- and the CI run's page (NULL when unknown)
 );
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -73,7 +76,8 @@ CREATE TABLE IF NOT EXISTS template_code (
 # Columns added after the first release: an older index gains them on its next read-write
 # open, and reads them as NULL until then.
 ADDED_COLUMNS = (("changes", "old_uid", "INTEGER"), ("changes", "old_gid", "INTEGER"),
-                 ("runs", "project", "TEXT"),
+                 ("runs", "project", "TEXT"), ("runs", "git_commit", "TEXT"),
+                 ("runs", "git_ref", "TEXT"), ("runs", "ci_url", "TEXT"),
                  # history.keep: 1 while the run is kept (retention never removes its backups)
                  ("runs", "kept", "INTEGER"),
                  )

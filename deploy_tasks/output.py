@@ -1,0 +1,94 @@
+"""What the tasks print, and how: one line at a time, escaped, in what the stream can
+encode, and never a traceback when the reader has gone away."""
+
+from __future__ import annotations
+
+import atexit
+import codecs
+import os
+import re
+import sys
+from typing import Any
+
+__all__ = ["UNSAFE", "closed_pipe", "echo", "shown", "write_text"]
+
+# What a name or path must not carry onto a terminal or into a CI log: C0 and C1 controls and
+# DEL (a newline could forge an `error:` line or a `::error::` workflow command, an ESC a
+# terminal sequence), the other characters str.splitlines() breaks at (U+2028, U+2029), the
+# bidirectional controls that reorder what is shown, and lone surrogates: the bytes of a
+# non-UTF-8 file name, which os.fsdecode() keeps as U+DC80..U+DCFF (surrogateescape).
+UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+                    "\ud800-\udfff]")
+NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in NAMED_ESCAPES:
+        return NAMED_ESCAPES[char]
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # the byte the file name really holds
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def shown(value: object) -> str:
+    """``value`` as text safe to show on one line: every character of :data:`UNSAFE` escaped
+    (``\\n``, ``\\t``, ``\\x1b``, ``\\u2028``; a non-UTF-8 byte of a path as ``\\xff``).
+    Everything printed from a name or path goes through here (issue 11)."""
+    return UNSAFE.sub(_escape, str(value))
+
+
+def _encodable(text: str, stream: Any) -> str:
+    """``text`` as ``stream`` can encode it (``PYTHONIOENCODING=ascii``: ``\\xe9`` for é), so
+    that a run recorded done never ends in UnicodeEncodeError while it reports."""
+    encoding = getattr(stream, "encoding", None)
+    if not encoding or text.isascii() or codecs.lookup(encoding).name == "utf-8":
+        return text
+    return text.encode(encoding, "backslashreplace").decode(encoding)
+
+
+def closed_pipe(stream: Any) -> None:
+    """The reader of ``stream`` went away (``invoke history | head``): send the rest of the
+    output nowhere. A run goes on to its own end and exit code (a closed pipe must not stop
+    a deploy half way, nor print a traceback), as it does when the reader stays."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _flush_at_exit() -> None:
+    # Python flushes stdout after atexit handlers; a pipe closed by then would end the
+    # command with "Exception ignored ... BrokenPipeError" and exit 120.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BrokenPipeError:
+            closed_pipe(stream)
+        except (OSError, ValueError):
+            pass
+
+
+atexit.register(_flush_at_exit)
+
+
+def echo(line: str = "", *, err: bool = False) -> None:
+    """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
+    or through :func:`write_text` for text that is not a name (diff hunks)."""
+    stream = sys.stderr if err else sys.stdout
+    try:
+        print(_encodable(shown(line), stream), file=stream)
+    except BrokenPipeError:
+        closed_pipe(stream)
+
+
+def write_text(text: str) -> None:
+    """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
+    what stdout can encode."""
+    try:
+        sys.stdout.write(_encodable(text, sys.stdout))
+    except BrokenPipeError:
+        closed_pipe(sys.stdout)
