@@ -33,9 +33,8 @@ if TYPE_CHECKING:
 def verdict_record(tree: str, v: Verdict) -> Record:
     # The path by joining strings: a Path per backup cost a tenth of a 100,000-backup prune.
     return {"id": v.id, "backup_id": v.id, "filename": v.filename, "action": v.action,
-            "reason": v.reason,
-            "rule": v.rule, "category": v.category, "target": v.target, "run": v.run,
-            "path": f"{tree}/{v.backup}"}
+            "reason": v.reason, "rule": v.rule, "category": v.category, "target": v.target,
+            "run": v.run, "path": f"{tree}/{v.backup}"}
 
 
 def emit_listing(document: Record) -> None:
@@ -90,13 +89,14 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
     do not use up the count.
     """
     from deploy import retention
+    from deploy.store.prune import PENDING
     from deploy_tasks import actions
 
     cfg, store = config_and_store(prefix)
     with store.reading() as index:
         found = retention.judge(index, cfg.backup) if index else []
         # A killed prune's pending rows are finished by any session: take one for them too.
-        busy = index is not None and bool(index.changes.pending_prune(2)
+        busy = index is not None and bool(index.changes.pending_prune(PENDING)
                                           or index.runs.running())
     removed: list[ChangeRow] = []
     finished = 0
@@ -106,14 +106,13 @@ def prune(c: Context, dry_run: bool = False, json_: bool = False, wait: int = 0,
             found, removed = retention.prune(sess, cfg.backup)
     tree = str(store.tree)
     records = [verdict_record(tree, v) for v in found]
-    gone = removed if not dry_run else []
-    rows = [actions.Row("prune", v.target, v.backup, v.id) for v in found
-            if v.action == "remove"] if dry_run else \
-        [actions.Row("prune", r.target, r.backup, r.seq) for r in gone]
+    # The step summary and outputs under GitHub Actions: what went, or would go.
     if dry_run:
-        actions.note_dry_run(rows)
-    elif gone:
-        actions.note_rows(None, rows)
+        actions.note_dry_run(actions.Row("prune", v.target, v.backup, v.id) for v in found
+                             if v.action == "remove")
+    elif removed:
+        actions.note_rows(None, [actions.Row("prune", r.target, r.backup, r.seq)
+                                 for r in removed])
     if json_:
         emit_listing({"schema_version": SCHEMA_VERSION, "dry_run": dry_run,
                       "backups": records, "finished_pending": finished,
