@@ -150,10 +150,15 @@ def keep(c: Context, run: int | None = None, off: bool = False, dry_run: bool = 
     if not dry_run and bool(row.kept) == (not off):
         pass  # already so: no lock, nothing written
     elif not dry_run:
+        from deploy_tasks import actions
+
         with writing(store, wait) as sess:
             known(sess.index)
             with sess.index.transaction():
                 sess.index.runs.set_kept(run, not off)
+        # Under GitHub Actions: the mark is the one thing it changed (no target).
+        actions.note_rows(None, [actions.Row("unkeep" if off else "keep", f"run {run}",
+                                             None, None)])
     if json_:
         emit_json({"run": run, "kept": not off, "dry_run": dry_run, "backups": backups})
         return
