@@ -301,3 +301,18 @@ def test_failed_and_interrupted_runs_do_not_use_up_the_count(project: Project) -
     assert backup_ids(project) == ids[1:]
     project.ok("rollback.scripts", "--to", str(ids[1]))
     assert target(project) == "#!/bin/sh\necho a 2\n"
+
+
+def test_auto_prune_follows_a_rollback_too(project: Project) -> None:
+    """A rollback is a writing run: with auto_prune its session prunes too, keeping the
+    backup the next step-back needs, and its --json says what went."""
+    project.configure("[tool.deploy.backup]\nmax_backups_per_type = 1\n")
+    for version in (1, 2, 3, 4):
+        deploy(project, version)
+    project.configure("[tool.deploy.backup]\nmax_backups_per_type = 1\nauto_prune = true\n")
+
+    out = project.json("rollback.scripts")
+
+    assert out["auto_prune"]["error"] is None and len(out["auto_prune"]["removed"]) == 2
+    project.ok("rollback.scripts")
+    assert target(project) == "#!/bin/sh\necho a 2\n"
