@@ -316,3 +316,23 @@ def test_auto_prune_follows_a_rollback_too(project: Project) -> None:
     assert out["auto_prune"]["error"] is None and len(out["auto_prune"]["removed"]) == 2
     project.ok("rollback.scripts")
     assert target(project) == "#!/bin/sh\necho a 2\n"
+
+
+def test_framework_rotation_keeps_what_step_back_needs(project: Project) -> None:
+    """framework_keep = 2 keeps the newest two framework backups, but after a rollback
+    those are not the two the next two rollbacks need: the rotation keeps the step-back
+    run's too, so both rollbacks still restore their bytes."""
+    fw = project.target / "framework" / "CLAUDE.md"
+    for version in (0, 1, 2):
+        project.write({"tpl/CLAUDE.md": f"# fw {version}\n"})
+        project.ok("deploy.framework")
+    project.ok("rollback.framework")            # undoes fw 2: fw 1 is back
+    project.write({"tpl/CLAUDE.md": "# fw 3\n"})
+
+    out = project.json("deploy.framework")
+
+    assert len(out["rotated"]) == 1             # fw 2's backup went, not fw 1's
+    project.ok("rollback.framework")
+    assert fw.read_text() == "# fw 1\n"
+    project.ok("rollback.framework")
+    assert fw.read_text() == "# fw 0\n"
