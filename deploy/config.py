@@ -42,7 +42,7 @@ class BackupSettings(NamedTuple):
     framework_keep: int = 2
     compression_enabled: bool = False
     integrity_checking: bool = True
-    compress_after_days: int = 1  # read and checked; unused while compression is refused
+    compress_after_days: int = 1  # backups older than this are zstd-compressed (when enabled)
     auto_prune: bool = False      # apply retention at the end of every writing run
     # category name -> its overrides, for the categories that have a table of their own
     categories: tuple[tuple[str, CategoryLimits], ...] = ()
@@ -354,11 +354,6 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         if not isinstance(context, dict):
             raise ConfigError(f"{where}.context must be a table")
         backup = BackupSettings(**sections["backup"], categories=per_category)
-        if backup.compression_enabled:
-            # Each backup must hold the target's old bytes exactly so that `cp` restores it
-            # by hand (contract); compressed backups would break that promise.
-            raise ConfigError(f"{where}.backup.compression_enabled = true is not supported: "
-                              "backups stay plain copies so that cp restores them by hand")
         for key, (low, high) in BACKUP_RANGES.items():
             _in_range(getattr(backup, key), low, high, f"{where}.backup.{key}")
     except ConfigError as err:

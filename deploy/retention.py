@@ -210,9 +210,10 @@ def verdicts(rows: Iterable[ChangeRow], runs: Iterable[RunRow], settings: Backup
             if counted:
                 newer += 1
             assert row.backup is not None
-            out.append(Verdict(row.seq, row.backup.rpartition("/")[2],
+            stored = str(row.stored)  # ``<name>.zst`` when compressed
+            out.append(Verdict(row.seq, stored.rpartition("/")[2],
                                REMOVE if rule in ("too-old", "too-many") else KEEP,
-                               reason, rule, row.category, row.target, row.run, row.backup,
+                               reason, rule, row.category, row.target, row.run, stored,
                                row.created_ts))
     return sorted(out, key=lambda v: v.id)
 
@@ -222,22 +223,52 @@ def doomed(found: Iterable[Verdict]) -> list[int]:
     return sorted(v.id for v in found if v.action == REMOVE)
 
 
+def with_compression(found: list[Verdict], rows: Iterable[ChangeRow],
+                     settings: BackupSettings, now: float | None = None) -> list[Verdict]:
+    """The verdicts with ``compress`` for each kept backup that compression is due for
+    (``deploy.store.compress.due``: plain, older than ``compress_after_days``, not the
+    newest of its target), its rule kept; unchanged while compression is off. Pure."""
+    if not settings.compression_enabled:
+        return found
+    kept = {v.id for v in found if v.action == KEEP}
+    due = {r.seq for r in store.compression_due([r for r in rows if holds_backup(r)],
+                                                settings.compress_after_days, now)}
+    days = settings.compress_after_days
+    return [v._replace(action=COMPRESS, reason=f"{v.reason}; older than compress_after_days "
+                       f"({days} day(s)): to be stored as {v.filename}.zst")
+            if v.id in due and v.id in kept else v for v in found]
+
+
+def compressing(found: Iterable[Verdict]) -> list[int]:
+    """The ids of the backups the verdicts compress, oldest first."""
+    return sorted(v.id for v in found if v.action == COMPRESS)
+
+
 class Pruned(NamedTuple):
-    """What one prune decided and did: every verdict, and the rows it removed."""
+    """What one prune decided and did: every verdict, the rows it removed, and what became
+    of each backup it compressed."""
 
     verdicts: list[Verdict]
     removed: list[ChangeRow]
+    compressed: tuple[store.Compressed, ...] = ()
 
 
 def judge(index: Index, settings: BackupSettings, now: float | None = None) -> list[Verdict]:
     """The verdicts over everything ``index`` holds (every project: the tree is one)."""
-    return verdicts(index.changes.for_retention(), index.runs.newest(), settings, now)
+    rows = index.changes.for_retention()
+    return with_compression(verdicts(rows, index.runs.newest(), settings, now), rows,
+                            settings, now)
 
 
 def prune(sess: Session, settings: BackupSettings, now: float | None = None) -> Pruned:
     """Judge under the session's lock, then remove what the verdicts remove (durably:
-    ``deploy.store.prune``)."""
+    ``deploy.store.prune``) and compress what they compress (``deploy.store.compress``),
+    after tidying what a compression cut short left."""
+    store.tidy_compression(sess)
     rows = sess.index.changes.for_retention()
-    found = verdicts(rows, sess.index.runs.newest(), settings, now)
-    gone = set(doomed(found))
-    return Pruned(found, store.delete_backups(sess, [r for r in rows if r.seq in gone]))
+    found = with_compression(verdicts(rows, sess.index.runs.newest(), settings, now), rows,
+                             settings, now)
+    gone, squeeze = set(doomed(found)), set(compressing(found))
+    removed = store.delete_backups(sess, [r for r in rows if r.seq in gone])
+    return Pruned(found, removed,
+                  tuple(store.compress_backups(sess, [r for r in rows if r.seq in squeeze])))

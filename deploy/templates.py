@@ -132,7 +132,7 @@ def history(index: Index | None, template_id: str) -> list[RenderRecord]:
         records.append(RenderRecord(
             row.n, row.template_sha256, row.output_sha256, change.seq, change.run,
             change.target, change.created, change.seq if change.backup else None,
-            change.backup, state, change.action))
+            change.stored, state, change.action))
     return records
 
 

@@ -56,4 +56,9 @@ def auto_prune(sess: Session, backup: BackupSettings) -> dict[str, Any]:
         echo(f"note: auto_prune removed {len(removed)} backup(s) "
              f"({', '.join(map(str, removed[:10]))}{' ...' if len(removed) > 10 else ''}); "
              "see `invoke backups.prune --dry-run` for every verdict", err=True)
-    return {"removed": removed, "error": None}
+    for skipped in (d for d in pruned.compressed if d.outcome == "skipped"):
+        warn(f"{skipped.path}: {skipped.detail}")
+    done: dict[str, Any] = {"removed": removed, "error": None}
+    if backup.compression_enabled:  # what it compressed, as <name>.zst
+        done["compressed"] = [d.row.seq for d in pruned.compressed if d.outcome != "skipped"]
+    return done

@@ -24,7 +24,6 @@ from deploy_tasks import (
 )
 from deploy_tasks import legacy as legacy_tasks
 from deploy_tasks import reliability as reliability_tasks
-from deploy_tasks import retention as retention_tasks
 
 # gc.freeze() runs when the CLI is about to run tasks, in deploy_tasks.executor (named by
 # invoke.json, and given to the installed command's Program), not here: importing the
@@ -50,13 +49,12 @@ ns.add_collection(Collection("templates", history=templates.history,
 ns.add_collection(Collection("versions", show=versions.show, bump=versions.bump,
                              bulk=versions.bulk, check=versions.check))
 ns.add_collection(Collection("backups", status=inspect.status, verify=integrity.verify,
-                             reindex=integrity.reindex, prune=retention_tasks.prune,
-                             list=inspect.list_,
+                             reindex=integrity.reindex, prune=inspect.prune, list=inspect.list_,
                              legacy=legacy_tasks.legacy, migrate=legacy_tasks.migrate,
                              create=manual.create))
 history = Collection("history")
 history.add_task(inspect.history, name="show", default=True)
-history.add_task(retention_tasks.keep, name="keep")
+history.add_task(inspect.keep, name="keep")
 ns.add_collection(history)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)

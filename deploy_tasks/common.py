@@ -185,10 +185,10 @@ SCHEMA_VERSION = 1
 def emit_json(document: Record) -> None:
     from deploy_tasks import actions
 
+    # One write: json.dump streams a large document in a million small writes.
     try:
-        json.dump({"schema_version": SCHEMA_VERSION, **document}, sys.stdout, indent=2,
-                  default=str)
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps({"schema_version": SCHEMA_VERSION, **document}, indent=2,
+                                    default=str) + "\n")
     except BrokenPipeError:
         closed_pipe(sys.stdout)
     actions.note_emitted()  # a task that fails after this prints no second document
@@ -276,8 +276,10 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
 @contextmanager
 def writing(store: Store, wait: int) -> Iterator[Session]:
     """A session on ``store`` for this command line: its lock held (waiting ``wait`` s), its
-    runs recording where they came from (commit, ref, CI run). When the body recorded a run
-    and ``backup.auto_prune`` is on, retention runs before the lock is let go."""
+    runs recording where they came from (commit, ref, CI run).
+
+    When the body recorded a run and ``backup.auto_prune`` is on, retention is applied
+    before the lock is let go (``sess.auto_pruned`` says what it did)."""
     from deploy.store import open_session
     from deploy_tasks import actions
 

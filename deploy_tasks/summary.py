@@ -110,7 +110,7 @@ def section(report: Report, outcome: str, *, exit_code: int, run: int | None, un
         lines += ["| target | problem |", "|---|---|"]
         lines += [f"| {code(t)} | {cell(p)} |" for t, p in problems]
         lines.append("")
-    if report.rows and not exit_code:
+    if report.rows:
         table = ["| action | target | backup | id |", "|---|---|---|---|"]
         table += [f"| {cell(r.action)} | {code(r.target)} | {code(r.backup or '-')} | "
                   f"{r.id if r.id is not None else '-'} |" for r in report.rows[:MAX_ROWS]]

@@ -160,16 +160,17 @@ STEPS: tuple[Step, ...] = (
     Step("rollback.scripts-to", "rollback.scripts", lambda done: (
         "--to", str(done["deploy.scripts-updates"].document["changes"][0]["backup_id"]))),
     Step("scripts.status", "scripts.status", exits=(0, 3)),
-    Step("history.keep-dry-run", "history.keep", ("--run", "2", "--dry-run")),
-    Step("history.keep", "history.keep", ("--run", "2")),
     Step("history", "history"),
     Step("history-all-projects", "history", ("--all-projects", "--limit", "0")),
+    Step("history.keep", "history.keep", lambda done: (
+        "--run", str(done["deploy-creates"].document["run"]))),
+    Step("history.keep-off-dry-run", "history.keep", lambda done: (
+        "--run", str(done["deploy-creates"].document["run"]), "--off", "--dry-run")),
     Step("backups.status", "backups.status"),
     Step("backups.list", "backups.list"),
     Step("backups.list-category", "backups.list", ("--category", "templates")),
     Step("backups.prune-dry-run", "backups.prune", ("--dry-run",)),
     Step("backups.prune", "backups.prune"),
-    Step("history.keep-off", "history.keep", ("--run", "2", "--off")),
     Step("backups.legacy", "backups.legacy", before=leave_legacy_files),
     Step("backups.migrate-dry-run", "backups.migrate", ("--dry-run", "--remove-originals")),
     Step("backups.migrate", "backups.migrate"),

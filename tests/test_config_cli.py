@@ -178,7 +178,7 @@ def test_backup_numbers_out_of_range_are_refused(project: Project, key: str, val
 
 
 def test_backup_numbers_at_their_bounds_are_accepted(project: Project) -> None:
-    """The bounds themselves are fine (compress_after_days is read, and unused)."""
+    """The bounds themselves are fine."""
     project.configure("[tool.deploy.backup]\nretention_days = 36500\nmax_backups_per_type = 1\n"
                       "framework_keep = 1000000\ncompress_after_days = 0\n")
 

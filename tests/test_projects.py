@@ -77,3 +77,23 @@ def test_a_target_two_projects_share_stays_protected_by_the_drift_check(tmp_path
     assert done.returncode == 3, done.stderr
     assert "changed since run" in done.stderr
     assert (tmp_path / "local-bin" / "tool").read_text() == "#!/bin/sh\necho clone-b\n"
+
+
+def test_an_adopt_run_belongs_to_its_project(tmp_path: Path) -> None:
+    """`templates.adopt` records its project like every run: the other clone's history
+    and step-back rollbacks never see it (it was recorded with no project, so it counted
+    for every one)."""
+    a, b = clones(tmp_path)
+    with a.config_path.open("a") as config:
+        config.write('\n[[tool.deploy.templates]]\nid = "app"\nsource = "tpl/app.j2"\n'
+                     'target = "target/app.conf"\n')
+    a.write({"tpl/app.j2": "port = 80\n"})
+    a.ok("deploy.templates")
+    (a.root / "target/app.conf").write_text("port = 8080\n")
+
+    adopted = a.json("templates.adopt")["run"]
+
+    assert [r["id"] for r in a.json("history")["runs"]][:1] == [adopted]
+    assert adopted not in [r["id"] for r in b.json("history")["runs"]]
+    assert [r["project"] for r in a.json("history", "--all-projects")["runs"]
+            if r["id"] == adopted] == [str(a.config_path)]

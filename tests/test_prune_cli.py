@@ -260,15 +260,15 @@ def test_a_failed_auto_prune_warns_and_the_run_stays_done(project: Project) -> N
     assert verify.returncode == 0, verify.stdout
 
 
-def fail_deploy(project: Project, version: int, how: str) -> None:
-    """A deploy that fails (EIO) or is killed (SIGKILL) at the target's rename, after its
-    backup is in the tree: a real failed or interrupted run."""
+def fail_deploy(project: Project, version: int, how: str, when: int = 2) -> None:
+    """A deploy that fails (EIO) or is killed (SIGKILL) at the target's rename (the
+    ``when``-th rename), after its backup is in the tree: a real failed or interrupted run."""
     project.write({"bin/a": f"#!/bin/sh\necho a {version}\n"})
     assert STRACE is not None
     inject = "error=EIO" if how == "failed" else "signal=SIGKILL"
     env = {**os.environ, "DEPLOY_CONFIG": str(project.config_path), **project.env}
     done = subprocess.run([STRACE, "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename",
-                           "-e", f"inject=rename:{inject}:when=2", sys.executable, "-m",
+                           "-e", f"inject=rename:{inject}:when={when}", sys.executable, "-m",
                            "invoke", "--search-root", str(REPO), "deploy.scripts"],
                           cwd=project.root, env=env, capture_output=True, text=True,
                           timeout=120, check=False)
@@ -285,8 +285,10 @@ def test_failed_and_interrupted_runs_do_not_use_up_the_count(project: Project) -
     deploy(project, 2)
     project.ok("rollback.scripts")     # run 3 undoes run 2: its backup holds a 2
     deploy(project, 3)                 # run 4, the latest not-undone run
-    for version, how in ((4, "failed"), (5, "failed"), (6, "killed")):
-        fail_deploy(project, version, how)
+    # Each failure leaves the target holding a 3 again; from the second on, its backup is a
+    # hard link to the first's (dedupe: no rename), so the target's rename is the first.
+    for version, how, when in ((4, "failed", 2), (5, "failed", 1), (6, "killed", 1)):
+        fail_deploy(project, version, how, when)
     ids = backup_ids(project)
 
     found = verdicts(project)  # its session records the killed run as interrupted first

@@ -65,7 +65,8 @@ def accept(sess: Session, plan: Plan, *, kind: RunKind) -> RunResult:
     started = now_iso()
     with index.transaction():
         run = index.runs.add(kind, sess.actor, sess.command, os.getpid(), started,
-                             {a.category for a in plan.accepts}, provenance=sess.provenance)
+                             {a.category for a in plan.accepts}, project=sess.store.project,
+                             provenance=sess.provenance)
         sess.run = run
         done = record(index, run, plan.accepts, started)
         index.runs.finish(run, RunState.DONE, now_iso())

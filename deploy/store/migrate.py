@@ -212,7 +212,7 @@ def _verify(sess: Session, items: Iterable[Item]
                 problems.append(f"{item.path}: no copy in the tree holds its bytes")
             continue
         try:
-            sess.store.check_backup(row)
+            sess.store.check_backup(row, sess.index)
         except DeployError as err:
             problems.append(f"{err}; the original {item.path} stays")
             continue

@@ -51,6 +51,9 @@ class Session:
         self.prunes_finished = 0
         # What backup.auto_prune did after this session's run (set by the task layer).
         self.auto_pruned: dict[str, Any] | None = None
+        # Equal backups stored once, as hard links (``dedupe``); off only for the bench's
+        # side-by-side figures.
+        self.dedupe = True
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from deploy.errors import DeployError
 from deploy.store.index.rows import ChangeRow, RunRow
-from deploy.store.index.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
+from deploy.store.index.schema import ADDED_COLUMNS, ADDED_INDEXES, SCHEMA, SCHEMA_VERSION
 
 
 class IndexError_(DeployError):
@@ -130,6 +130,8 @@ class Db:
             for table, column, kind in ADDED_COLUMNS:
                 if column not in self._columns(table):
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            for statement in ADDED_INDEXES:
+                self.db.execute(statement)
             self.db.execute("COMMIT")
         except BaseException:
             self._rollback_quietly()

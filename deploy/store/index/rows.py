@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 from deploy.states import HOLDS_BACKUP, LIVE, UNDOABLE_RUNS, Action, ChangeState, RunState
 
+ZST = ".zst"  # a compressed backup is ``<contract name>.zst`` (contract)
+
 
 class RunRow(NamedTuple):
     id: int
@@ -48,6 +50,16 @@ class ChangeRow(NamedTuple):
     pruned: int
     old_uid: int | None = None
     old_gid: int | None = None
+    compressed: int | None = None   # 1: stored as ``<backup>.zst``
+    stored_size: int | None = None  # bytes on disk (None: old_size)
+    blob: int | None = None         # the row whose write made the inode (None: this one)
+
+    @property
+    def stored(self) -> str | None:
+        """The backup's file as it lies in the tree, relative to it."""
+        if self.backup is None:
+            return None
+        return self.backup + ZST if self.compressed else self.backup
 
     @property
     def old_owner(self) -> tuple[int, int] | None:
