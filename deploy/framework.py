@@ -27,7 +27,7 @@ from pathlib import Path
 from deploy import conflict, context, render, rendercache, store
 from deploy.categories import FRAMEWORK, PARENTS
 from deploy.codes import Codes
-from deploy.config import Config
+from deploy.config import BackupSettings, Config
 from deploy.errors import ConfigError
 from deploy.plan import Plan, Skip
 from deploy.store import ChangeRow, Index, Session
@@ -116,9 +116,20 @@ def parent_key(cfg: Config, folder: str) -> str:
                       f"folders ({known})")
 
 
-def rotate(session: Session, keep: int) -> list[ChangeRow]:
-    """Delete the framework backups beyond the newest ``keep``; returns what went. A run
-    marked kept (``history.keep``) keeps its backups, outside the count."""
-    kept = {run.id for run in session.index.runs.newest() if run.kept}
-    rows = [r for r in session.index.changes.backups(category=CATEGORY) if r.run not in kept]
-    return store.delete_backups(session, rotation(rows, keep))
+def rotate(session: Session, backup: BackupSettings) -> list[ChangeRow]:
+    """Delete the framework backups beyond the newest ``framework_keep``; returns what went.
+
+    What a retention promise needs stays, outside the count (``retention.PROMISES``): a
+    kept run's backups, the latest not-undone framework run's, and those the promised
+    step-back rollbacks of the framework need (after a rollback, the newest two backups
+    are no longer the two the next two rollbacks need).
+    """
+    from deploy import retention
+
+    doomed = rotation(session.index.changes.backups(category=CATEGORY), backup.framework_keep)
+    if doomed:
+        rows = session.index.changes.for_retention(CATEGORY)
+        promised = {v.id for v in retention.verdicts(rows, session.index.runs.newest(), backup)
+                    if v.rule in retention.PROMISES}
+        doomed = [r for r in doomed if r.seq not in promised]
+    return store.delete_backups(session, doomed)

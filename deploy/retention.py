@@ -52,6 +52,9 @@ from deploy.store.index import ChangeRow, Index, RunRow
 
 DAY = 86400.0
 KEEP, REMOVE, COMPRESS = "keep", "remove", "compress"
+# The rules that keep a backup some promise needs (not only the count): what the framework's
+# rotation must not remove either.
+PROMISES = ("kept-run", "running", "latest", "step-back")
 # Runs whose backups do not use up a target's count.
 UNCOUNTED = (RunState.FAILED, RunState.INTERRUPTED, RunState.RUNNING)
 

@@ -128,9 +128,11 @@ def keep(c: Context, run: int | None = None, off: bool = False, dry_run: bool = 
             known(sess.index)
             with sess.index.transaction():
                 sess.index.runs.set_kept(run, not off)
+        # Under GitHub Actions: the mark is the one thing it changed (no target).
+        actions.note_rows(None, [actions.Row("unkeep" if off else "keep", f"run {run}",
+                                             None, None)])
     if json_:
-        emit_json({"run": run, "kept": not off,
-                   "dry_run": dry_run, "backups": backups})
+        emit_json({"run": run, "kept": not off, "dry_run": dry_run, "backups": backups})
         return
     state = ("would no longer be kept" if dry_run else "no longer kept") if off \
         else ("would be kept" if dry_run else "kept")

@@ -40,8 +40,8 @@ def target(project: Project, name: str = "a") -> str:
 
 
 def test_the_json_names_every_backup_with_its_verdict(project: Project) -> None:
-    """Each backup has id, filename, action and reason (plus rule, category, target, run,
-    path); the text table has column headers and a summary line."""
+    """Each backup has id, filename, action and reason (plus backup_id, rule, category,
+    target, run, path); the text table has column headers and a summary line."""
     project.configure("[tool.deploy.backup]\nmax_backups_per_type = 1\n")
     for version in (1, 2, 3):
         deploy(project, version)
@@ -303,3 +303,38 @@ def test_failed_and_interrupted_runs_do_not_use_up_the_count(project: Project) -
     assert backup_ids(project) == ids[1:]
     project.ok("rollback.scripts", "--to", str(ids[1]))
     assert target(project) == "#!/bin/sh\necho a 2\n"
+
+
+def test_auto_prune_follows_a_rollback_too(project: Project) -> None:
+    """A rollback is a writing run: with auto_prune its session prunes too, keeping the
+    backup the next step-back needs, and its --json says what went."""
+    project.configure("[tool.deploy.backup]\nmax_backups_per_type = 1\n")
+    for version in (1, 2, 3, 4):
+        deploy(project, version)
+    project.configure("[tool.deploy.backup]\nmax_backups_per_type = 1\nauto_prune = true\n")
+
+    out = project.json("rollback.scripts")
+
+    assert out["auto_prune"]["error"] is None and len(out["auto_prune"]["removed"]) == 2
+    project.ok("rollback.scripts")
+    assert target(project) == "#!/bin/sh\necho a 2\n"
+
+
+def test_framework_rotation_keeps_what_step_back_needs(project: Project) -> None:
+    """framework_keep = 2 keeps the newest two framework backups, but after a rollback
+    those are not the two the next two rollbacks need: the rotation keeps the step-back
+    run's too, so both rollbacks still restore their bytes."""
+    fw = project.target / "framework" / "CLAUDE.md"
+    for version in (0, 1, 2):
+        project.write({"tpl/CLAUDE.md": f"# fw {version}\n"})
+        project.ok("deploy.framework")
+    project.ok("rollback.framework")            # undoes fw 2: fw 1 is back
+    project.write({"tpl/CLAUDE.md": "# fw 3\n"})
+
+    out = project.json("deploy.framework")
+
+    assert len(out["rotated"]) == 1             # fw 2's backup went, not fw 1's
+    project.ok("rollback.framework")
+    assert fw.read_text() == "# fw 1\n"
+    project.ok("rollback.framework")
+    assert fw.read_text() == "# fw 0\n"

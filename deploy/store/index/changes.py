@@ -101,13 +101,18 @@ class Changes:
             params.append(limit)
         return [ChangeRow(*r) for r in self.db.execute(sql, params)]
 
-    def for_retention(self) -> list[ChangeRow]:
+    def for_retention(self, category: str | None = None) -> list[ChangeRow]:
         """What retention judges (``deploy.retention.verdicts``), oldest first: every row
         holding a backup, and every undoable row (live, not undone, it wrote something),
-        which may have none (a created target) or have lost it to an earlier prune."""
-        return [ChangeRow(*r) for r in self.db.execute(
-            f"SELECT {self.db.change_cols} FROM changes WHERE ({HAS_BACKUP}) OR ({IS_LIVE}"
-            f" AND undone_by IS NULL AND {WROTE}) ORDER BY seq")]
+        which may have none (a created target) or have lost it to an earlier prune; of one
+        category when given."""
+        sql = (f"SELECT {self.db.change_cols} FROM changes WHERE (({HAS_BACKUP}) OR ({IS_LIVE}"
+               f" AND undone_by IS NULL AND {WROTE}))")
+        params: tuple[str, ...] = ()
+        if category is not None:
+            sql += " AND category = ?"
+            params = (category,)
+        return [ChangeRow(*r) for r in self.db.execute(sql + " ORDER BY seq", params)]
 
     def backup_count(self, category: str, project: str | None = None) -> int:
         sql = f"SELECT count(*) FROM changes WHERE {HAS_BACKUP} AND category = ?"
