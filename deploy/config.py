@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from deploy.errors import ConfigError
-from deploy.names import check_name, check_template_id
+from deploy.names import check_name, check_template_id, utf8
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - tomli is the contract's fallback
     import tomllib
@@ -229,18 +229,6 @@ def _placed(err: ConfigError, path: Path, text: str) -> ConfigError:
     line = tomlkeys.key_line(text, key) if key else None
     placed = ConfigError(message if message.startswith(f"{path}: ") else f"{path}: {message}")
     return placed.at(path, line)
-
-
-def utf8(path: Path) -> Path:
-    """``path``, if its bytes are UTF-8: the index keeps paths (targets, the project's
-    config file) as SQLite text, which must be UTF-8, so such a path is bad input (exit 2)
-    named before anything is written, not an "unexpected UnicodeEncodeError" mid-run."""
-    try:
-        os.fsencode(path).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: this path is not valid UTF-8; the backup index records "
-                          "paths as UTF-8 text: rename the folder or file") from None
-    return path
 
 
 def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) -> Config:
