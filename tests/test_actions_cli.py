@@ -569,3 +569,19 @@ def test_a_parse_error_of_a_reading_task_writes_no_outputs(gha: Actions) -> None
     assert done.returncode == 2
     assert annotations(done.stderr)[0].startswith("::error title=history::")
     assert summary == "" and outputs == {}
+
+
+def test_a_prune_that_removed_backups_says_so_without_a_run(gha: Actions) -> None:
+    """backups.prune records no run of its own: its summary says what it did to the tree
+    (it said "recorded in run None") and gives no undo command."""
+    project = gha.project
+    project.configure("\n[tool.deploy.backup]\nmax_backups_per_type = 1\nretention_days = 0\n")
+    for k in range(4):
+        project.write({"bin/tool": script(f"v{k + 2}")})
+        project.ok("deploy.scripts")
+
+    done, summary, outputs = gha.run("backups.prune")
+
+    assert done.returncode == 0, done.stderr
+    assert outputs["outcome"] == "changed" and outputs["run"] == "" and outputs["undo"] == ""
+    assert "made to the backup tree." in summary and "run None" not in summary
