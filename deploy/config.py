@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from deploy.errors import ConfigError
+from deploy.hosts import groups as host_groups
 from deploy.names import check_name, check_template_id, utf8
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - tomli is the contract's fallback
@@ -73,9 +74,11 @@ class Config(NamedTuple):
     framework_template_set: bool = False
     # [tool.deploy.versions.files]: more version files, subsystem -> path in the project.
     versions_files: tuple[tuple[str, Path], ...] = ()
+    hosts: dict[str, tuple[str, ...]] = {}  # noqa: RUF012 - a NamedTuple's default, never mutated
 
 
-TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup"}
+TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "context", "backup",
+            "hosts"}
 SECTION_KEYS: dict[str, dict[str, type]] = {
     "scripts": {"source": str, "target": str, "include": list, "exclude": list},
     "versions": {"dir": str, "requires": dict, "files": dict},
@@ -358,6 +361,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         backup = BackupSettings(**sections["backup"], categories=per_category)
         for key, (low, high) in BACKUP_RANGES.items():
             _in_range(getattr(backup, key), low, high, f"{where}.backup.{key}")
+        hosts = host_groups(table.get("hosts", {}), f"{where}.hosts")
     except ConfigError as err:
         raise _placed(err, path, text) from err
     scripts = sections["scripts"]
@@ -381,6 +385,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         prefix=prefix,
         framework_template_set="template" in framework,
         versions_files=version_files,
+        hosts=hosts,
     )
     try:
         _check_targets(config, framework)

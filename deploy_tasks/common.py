@@ -79,15 +79,22 @@ def settings(prefix: str | None = None) -> Config:
     from deploy.config import load
 
     staged = prefix or os.environ.get("DEPLOY_PREFIX") or None
-    return load(config_path(), prefix=Path(staged).resolve() if staged else None)
+    cfg = load(config_path(), prefix=Path(staged).resolve() if staged else None)
+    if os.environ.get("DEPLOY_BUNDLE_ROOT"):
+        from deploy_tasks.remote.hostenv import on_host
+
+        return on_host(cfg)
+    return cfg
 
 
 def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
-    """The configuration and its backup store: where every task that reads the tree starts."""
+    """The configuration and its backup store: where every task that reads the tree starts.
+    The run's project is its config file, or on a host the controller's (``DEPLOY_PROJECT``)."""
     from deploy.store import Store
 
     cfg = settings(prefix)
-    store = Store(cfg.state_dir, project=str(cfg.path))
+    project = os.environ.get("DEPLOY_PROJECT") or str(cfg.path)
+    store = Store(cfg.state_dir, project=project)
     RETENTION[store] = cfg.backup  # for writing(): backup.auto_prune
     return cfg, store
 
@@ -360,6 +367,10 @@ def write_task(store: Store, *, kind: RunKind,
             plan = build(sess.index)
         result = apply(sess, plan, kind=kind)
         extra = after(sess, plan) if after is not None else {}
+    if os.environ.get("DEPLOY_RESULT_FILE"):  # on a host, for --all-or-none
+        from deploy_tasks.remote.hostenv import record_result
+
+        record_result(result.run)
     actions.note_result(result, tree=store.tree)
     actions.warn_skips(plan.skips)
     if sess.auto_pruned is not None:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from invoke import Context, Task
+from invoke.exceptions import Exit
 from invoke.parser import Argument
 
 from deploy_tasks.common import Output, debug_log, guarded, verbose
@@ -57,18 +58,37 @@ RANGES: dict[str, tuple[int, int]] = {
     "to": (1, INT64_MAX),       # a backup id (rollback; versions.bump's --to is a version)
     "run": (1, INT64_MAX),
     "render": (1, INT64_MAX),
+    "parallel": (1, 64),
 }
+
+# The many-hosts flags (issue 15), which DeployTask adds to every task that reads or writes a
+# tree (every task taking --prefix) unless it says hosts=False; --all-or-none only where the
+# task writes (it takes --dry-run).
+HOST_HELP = {
+    "hosts": "run on these ssh hosts (user@host:port, ~/.ssh/config aliases, or "
+             "[tool.deploy.hosts] groups), comma-separated; each keeps its own tree",
+    "parallel": "how many hosts at once with --hosts (default 1: one after another)",
+    "all_or_none": "with --hosts: when any host fails, also roll back every host that changed",
+}
+HOST_FLAGS = tuple(HOST_HELP)
 
 
 class DeployTask(Task[T]):
     """Invoke's Task with :data:`SHORT_FLAGS` instead of automatic short flags, and Invoke's
     ``--dry`` taken as ``--dry-run`` by every task that has one."""
 
-    def __init__(self, body: T, *, text_flags: tuple[str, ...] = (),
+    def __init__(self, body: T, *, text_flags: tuple[str, ...] = (), hosts: bool = True,
                  placeholders: dict[str, str] | None = None, **options: Any) -> None:
         options["auto_shortflags"] = False
+        params = inspect.signature(body).parameters
+        self.takes_dry_run = "dry_run" in params
+        # Set before Invoke's __init__, which reads the signature through argspec().
+        self.host_flags = HOST_FLAGS[:3 if self.takes_dry_run else 2] \
+            if hosts and "prefix" in params else ()
+        if self.host_flags:
+            options["help"] = {**options.get("help", {}),
+                               **{k: HOST_HELP[k] for k in self.host_flags}}
         super().__init__(body, **options)
-        self.takes_dry_run = "dry_run" in inspect.signature(body).parameters
         # Flags named like one of RANGES that take text instead (versions.bump's --to).
         self.text_flags = text_flags
         # What --help shows as a repeatable flag's value (default: its name upper-cased,
@@ -84,6 +104,14 @@ class DeployTask(Task[T]):
         if self.takes_dry_run:
             args.append(Argument(names=("quiet",), kind=bool, default=False, help=QUIET_HELP))
         return args
+
+    def argspec(self, body: Callable[..., Any]) -> inspect.Signature:
+        """The body's signature, and the many-hosts flags where this task takes them."""
+        sig = super().argspec(body)
+        defaults: dict[str, Any] = {"hosts": None, "parallel": 1, "all_or_none": False}
+        extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=defaults[name])
+                 for name in getattr(self, "host_flags", ())]
+        return sig.replace(parameters=[*sig.parameters.values(), *extra])
 
     def __deepcopy__(self, memo: dict[int, Any]) -> DeployTask[T]:
         # Invoke deep-copies every task when it loads the collection (``from_module``); a
@@ -114,6 +142,23 @@ class DeployTask(Task[T]):
         if loud:
             debug_log(force=True)
         Output.quiet = bool(quiet)
+        if self.host_flags:
+            hosts = checked.pop("hosts", None)
+            parallel = checked.pop("parallel", 1)
+            all_or_none = checked.pop("all_or_none", False)
+            # Under `fab -H a,b TASK` Fabric hands each call a Connection: run it there.
+            if hosts is not None or is_connection(args[0]):
+                from deploy_tasks.remote.fleet import run_task
+
+                # Each host writes its own step summary (appended by run_task, under the
+                # host's name); the controller made no run to report of its own.
+                report.writes = False
+                code = guarded(run_task)(self, args[0], checked, hosts=hosts,
+                                         parallel=parallel, all_or_none=all_or_none)
+                if code:
+                    raise Exit(code=code)
+                actions.succeeded()
+                return None  # type: ignore[return-value]  # a task's result is unused
         result = self.run_body(args, checked, progress=not (quiet or verbose()))
         actions.succeeded()
         return result
@@ -191,6 +236,12 @@ def task(**options: Any) -> Callable[[T], DeployTask[T]]:
         return DeployTask(body, **options)
 
     return wrap
+
+
+def is_connection(c: object) -> bool:
+    """Whether ``c`` is a ``fabric.Connection`` (without importing Fabric for every task)."""
+    return any(k.__module__.startswith("fabric.") and k.__name__ == "Connection"
+               for k in type(c).__mro__)
 
 
 def dry(c: Context) -> bool:

@@ -100,7 +100,7 @@ def _print_not_scanned(scan: Scan) -> None:
         echo(f"not scanned: {printable(n.path)} ({n.reason})")
 
 
-@task(help=READ_HELP)
+@task(hosts=False, help=READ_HELP)
 @guarded
 def legacy(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     """List backups lying in the old locations, with what each backed up (nothing migrates
@@ -126,7 +126,7 @@ def legacy(c: Context, json_: bool = False, prefix: str | None = None) -> None:
           "(invoke backups.migrate)")
 
 
-@task(help=MIGRATE_HELP)
+@task(hosts=False, help=MIGRATE_HELP)
 @guarded
 def migrate(c: Context, dry_run: bool = False, remove_originals: bool = False,
             json_: bool = False, wait: int = 0, prefix: str | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -104,6 +105,10 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         else:
             echo(f"nothing to roll back in {what}")
         return
+    if os.environ.get("DEPLOY_RESULT_FILE"):  # on a host, for --all-or-none
+        from deploy_tasks.remote.hostenv import record_result
+
+        record_result(result.run)
     actions.note_result(result, tree=store.tree, undoes=rp.run)
     if json_:
         pruned = {"auto_prune": sess.auto_pruned} if sess.auto_pruned is not None else {}

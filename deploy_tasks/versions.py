@@ -34,7 +34,7 @@ def layout(cfg: Config) -> Layout:
     return versions.layout(cfg.versions_dir, cfg.versions_files)
 
 
-@task(help=READ_HELP)
+@task(hosts=False, help=READ_HELP)
 @guarded
 def show(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     """Each subsystem and its version (<NAME>_VERSION files, versions.files), and VERSION."""
@@ -63,7 +63,7 @@ def show(c: Context, json_: bool = False, prefix: str | None = None) -> None:
         echo(f"framework_version (VERSION): {framework}")
 
 
-@task(text_flags=("to",), help={
+@task(hosts=False, text_flags=("to",), help={
     "subsystem": "the subsystem, e.g. memory (its file is MEMORY_VERSION), one of "
                  "[tool.deploy.versions.files], or version (the release VERSION file)",
             "to": "set this version (serial or PEP 440); a shorter serial is zero-padded to "
@@ -90,7 +90,7 @@ def bump(c: Context, subsystem: str, to: str | None = None, allow_downgrade: boo
                dry_run=dry_run, json_=json_, wait=wait)
 
 
-@task(iterable=["set_"], placeholders={"set": "NAME=VERSION"},
+@task(hosts=False, iterable=["set_"], placeholders={"set": "NAME=VERSION"},
       help={"set_": "NAME=VERSION (repeatable)", "allow_downgrade": DOWNGRADE_HELP, **WRITE_HELP})
 @guarded
 def bulk(c: Context, set_: list[str] | None = None, allow_downgrade: bool = False,
@@ -111,7 +111,7 @@ def bulk(c: Context, set_: list[str] | None = None, allow_downgrade: bool = Fals
                dry_run=dry_run, json_=json_, wait=wait)
 
 
-@task(help=READ_HELP)
+@task(hosts=False, help=READ_HELP)
 @guarded
 def check(c: Context, json_: bool = False, prefix: str | None = None) -> None:
     """Compare the versions with [tool.deploy.versions.requires]; exit 3 when one is not met."""
@@ -134,7 +134,7 @@ def check(c: Context, json_: bool = False, prefix: str | None = None) -> None:
         raise error
 
 
-@task(iterable=["subsystem"], help=rollback_help(VERSIONS))
+@task(hosts=False, iterable=["subsystem"], help=rollback_help(VERSIONS))
 @guarded
 def rollback_versions(c: Context, subsystem: list[str] | None = None, to: int | None = None,
                       force: bool = False, dry_run: bool = False, json_: bool = False,
