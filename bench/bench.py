@@ -95,6 +95,7 @@ def make_rows(s: Sizes) -> dict[str, Row]:
         Row("1", f"deploy.scripts, {s.scripts:,} changed 4 KiB", 1.5, floor),
         Row("1b", f"deploy.scripts, {s.scripts:,} changed (issue 2)", None, "copy2 loop"),
         Row("2", f"deploy.scripts, {s.scripts:,} unchanged", 1.5, one),
+        Row("2i", f"claude-pm-deploy deploy.scripts, {s.scripts:,} unchanged", 1.5, one),
         Row("3", f"rollback.scripts of that run ({s.scripts:,})", 1.5, floor),
         Row("4", f"deploy release {s.release_scripts}+{s.release_templates}+9", 2.0, floor),
         Row("4b", "deploy release, unchanged", 1.5, one),
@@ -104,6 +105,7 @@ def make_rows(s: Sizes) -> dict[str, Row]:
         Row("5c", f"history --json (page 2), {s.backups:,} backups", 2.0, one),
         Row("6", f"deploy.scripts, one {big} file", 2.5, "cp twice", rss_limit_mib=64),
         Row("7", "invoke --list of the project", 1.2, one),
+        Row("7i", "claude-pm-deploy --list", 1.2, one),
         Row("8", f"deploy.scripts {s.ansible} changed vs ansible copy", None, "ansible copy"),
         Row("9", "versions.bulk, all 9 version files", None, floor),
     ]
@@ -118,7 +120,8 @@ def select_rows(all_rows: dict[str, Row], wanted: str | None) -> dict[str, Row]:
     for key in keys:
         matched = [k for k in all_rows if k == key or (k.rstrip("abc") == key)]
         if not matched:
-            raise SystemExit(f"error: no row {key!r}; rows are 1-9")
+            raise SystemExit(f"error: no row {key!r}; rows are 1-9 (2i, 7i: the installed "
+                             "command)")
         for k in matched:
             chosen[k] = all_rows[k]
     return {k: all_rows[k] for k in all_rows if k in chosen}
@@ -133,17 +136,21 @@ def build_cases(scratch: Scratch, rows: dict[str, Row], sizes: Sizes,
                 say: Callable[[str], None]) -> list[tuple[tuple[str, ...], Any]]:
     """Set up each group of selected rows; a group that cannot run gets its rows' note."""
     groups: list[tuple[tuple[str, ...], Callable[[], Any]]] = [
-        (("1", "1b", "2", "3"), lambda: ScriptsCase(scratch, sizes.scripts, 4096)),
+        (("1", "1b", "2", "2i", "3"), lambda: ScriptsCase(scratch, sizes.scripts, 4096)),
         (("4", "4b", "4c"), lambda: ReleaseCase(scratch, sizes.release_scripts,
                                                 sizes.release_templates)),
         (("5a", "5b", "5c"), lambda: BigIndexCase(scratch, sizes.backups)),
         (("6",), lambda: BigFileCase(scratch, sizes.big_file)),
-        (("7",), lambda: ListCase(scratch)),
+        (("7", "7i"), lambda: ListCase(scratch)),
         (("8",), lambda: AnsibleCase(scratch, sizes.ansible)),
         (("9",), lambda: VersionsCase(scratch)),
     ]
     listing = project_tasks(scratch) if rows.keys() & {"4", "4b", "4c"} else ""
     cases = []
+    if scratch.installed is None:
+        for k in ("2i", "7i"):
+            if k in rows:
+                rows[k].note = "skipped: claude-pm-deploy not installed (pip install .)"
     for keys, make in groups:
         mine = tuple(k for k in keys if k in rows)
         if not mine:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -209,6 +210,10 @@ class Scratch:
         self.issue2 = HERE / "copy_loop.py"
         self.profile_dir = profile_dir
         self.profile_next: str | None = None  # set to a file name: profile the next CLI run
+        # The installed command (rows 2i, 7i): beside this Python (a venv's bin), else on PATH.
+        beside = Path(sys.executable).parent / "claude-pm-deploy"
+        found = str(beside) if beside.is_file() else shutil.which("claude-pm-deploy")
+        self.installed: Path | None = Path(found) if found else None
 
     def env(self, config: Path, home: Path) -> dict[str, str]:
         env = child_env()
@@ -225,6 +230,14 @@ class Scratch:
         return measure([*prefix, "-m", "invoke", "--search-root", str(REPO), *args],
                        env=self.env(config, home), cwd=config.parent, logs=self.logs,
                        expect=expect)
+
+    def installed_cli(self, config: Path, home: Path, *args: str,
+                      expect: Iterable[int] = (0,)) -> Sample:
+        """The same command through the installed ``claude-pm-deploy`` (its console script)."""
+        if self.installed is None:
+            raise BenchError("claude-pm-deploy is not installed")
+        return measure([str(self.installed), *args], env=self.env(config, home),
+                       cwd=config.parent, logs=self.logs, expect=expect)
 
     def list_one_task(self) -> Sample:
         return measure([sys.executable, "-m", "invoke", "--search-root", str(self.one_task),

@@ -70,6 +70,9 @@ class ScriptsCase:
         scratch.profile_next = profile_name(rows.get("2"))
         if "2" in rows:
             record(rows, "2", self.project.cli("deploy.scripts"), scratch.list_one_task)
+        if "2i" in rows:
+            record(rows, "2i", scratch.installed_cli(self.project.config, self.project.home,
+                                                     "deploy.scripts"), scratch.list_one_task)
         scratch.profile_next = profile_name(rows.get("3"))
         t3 = self.project.cli("rollback.scripts")
         f3 = scratch.run_floor(floor / f"bak{gen}", floor / "tgt", floor / f"rb{gen}")
@@ -314,8 +317,14 @@ class ListCase:
 
     def cycle(self, rows: dict[str, Row]) -> None:
         self.scratch.profile_next = profile_name(rows.get("7"))
-        rows["7"].toolkit.append(self.scratch.list_project())
-        rows["7"].baseline.append(self.scratch.list_one_task())
+        if "7" in rows:
+            rows["7"].toolkit.append(self.scratch.list_project())
+            rows["7"].baseline.append(self.scratch.list_one_task())
+        if "7i" in rows:
+            scratch = self.scratch
+            rows["7i"].toolkit.append(scratch.installed_cli(scratch.root / "none.toml",
+                                                            scratch.root, "--list"))
+            rows["7i"].baseline.append(scratch.list_one_task())
 
 
 ANSIBLE_PLAY = """\

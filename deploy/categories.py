@@ -22,7 +22,8 @@ class Category(NamedTuple):
     stem: str                  # the backup file name's stem; {name} and {stamp} are filled in
     suffix: str                # what follows the stem (and its counter, when a name is taken)
     millis: bool               # whether {stamp} carries milliseconds
-    named_after_target: bool   # {name}: the target's file name (else the change's key)
+    named_after_target: bool   # {name}: the target's file name (else the change's key, or
+                               # for versions the subsystem's file name: version_file_name)
     keep: KeepSetting          # the [tool.deploy.backup] setting that bounds a target's backups
     flag: str                  # the rollback task's narrowing flag
     help: str                  # what the narrowing flag takes (its --help text)
@@ -33,9 +34,10 @@ SCRIPTS = Category(
     millis=False, named_after_target=False, keep="max_backups_per_type",
     flag="name", help="only this script (repeatable)")
 VERSIONS = Category(
-    # Keyed by subsystem (memory), named after its file (MEMORY_VERSION_backup_...).
+    # Keyed by subsystem (memory), named after its file (MEMORY_VERSION_backup_...), the name
+    # made from the subsystem (version_file_name), since several files may be called VERSION.
     name="versions", folder="versions", stem="{name}_backup_{stamp}", suffix="",
-    millis=False, named_after_target=True, keep="max_backups_per_type",
+    millis=False, named_after_target=False, keep="max_backups_per_type",
     flag="subsystem", help="only this subsystem (repeatable)")
 TEMPLATES = Category(
     name="templates", folder="templates/{key}", stem="{name}_{stamp}", suffix=".backup",
@@ -59,6 +61,19 @@ NAMES: tuple[str, ...] = tuple(c.name for c in TABLE)
 FOLDERS: tuple[str, ...] = tuple(c.folder.partition("/")[0] for c in TABLE)
 # Those that hold a subfolder per key (templates/{key}).
 NESTED: tuple[str, ...] = tuple(c.folder.partition("/")[0] for c in TABLE if "/" in c.folder)
+
+
+# The release VERSION file's subsystem: `versions.bump version`, `--subsystem version`.
+RELEASE_KEY = "version"
+
+
+def version_file_name(key: str) -> str:
+    """What a version file's backup is named after, from its subsystem alone: its own file
+    name ``<NAME>_VERSION`` (``memory`` -> ``MEMORY_VERSION``), ``VERSION`` for the release
+    file. A ``versions.files`` entry (``framework_core = "framework/VERSION"``) is named
+    ``FRAMEWORK_CORE_VERSION`` too: the original has several files called ``VERSION``, and
+    the subsystem keeps each backup name unique and tells ``backups.reindex`` its target."""
+    return "VERSION" if key == RELEASE_KEY else f"{key.upper()}_VERSION"
 
 
 def get(name: str) -> Category:

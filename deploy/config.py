@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from deploy.errors import ConfigError
-from deploy.names import check_name, check_template_id
+from deploy.hosts import groups as host_groups
+from deploy.names import check_name, check_template_id, utf8
 
 if sys.version_info >= (3, 11):  # noqa: UP036 - tomli is the contract's fallback
     import tomllib
@@ -28,13 +29,28 @@ class TemplateSpec(NamedTuple):
     target: Path
 
 
+class CategoryLimits(NamedTuple):
+    """``[tool.deploy.backup.<category>]``: what overrides the top-level retention keys for
+    one category (None: not set, the top-level value holds)."""
+
+    retention_days: int | None = None
+    max_backups_per_type: int | None = None
+
+
 class BackupSettings(NamedTuple):
     retention_days: int = 30
     max_backups_per_type: int = 10
     framework_keep: int = 2
     compression_enabled: bool = False
     integrity_checking: bool = True
-    compress_after_days: int = 1  # read and checked; unused while compression is refused
+    compress_after_days: int = 1  # backups older than this are zstd-compressed (when enabled)
+    auto_prune: bool = False      # apply retention at the end of every writing run
+    # category name -> its overrides, for the categories that have a table of their own
+    categories: tuple[tuple[str, CategoryLimits], ...] = ()
+
+    def limits(self, category: str) -> CategoryLimits:
+        """The category's overrides (all None when it has no table)."""
+        return dict(self.categories).get(category, CategoryLimits())
 
 
 class Config(NamedTuple):
@@ -53,6 +69,11 @@ class Config(NamedTuple):
     parents: tuple[Path, ...] = ()
     templates: tuple[TemplateSpec, ...] = ()
     prefix: Path | None = None
+    # Whether framework.template was set: a configured template that is missing is exit 2
+    # (like a missing scripts.source); the default one missing is a visible skip.
+    framework_template_set: bool = False
+    # [tool.deploy.versions.files]: more version files, subsystem -> path in the project.
+    versions_files: tuple[tuple[str, Path], ...] = ()
     hosts: dict[str, tuple[str, ...]] = {}  # noqa: RUF012 - a NamedTuple's default, never mutated
 
 
@@ -60,12 +81,14 @@ TOP_KEYS = {"state_dir", "scripts", "versions", "framework", "templates", "conte
             "hosts"}
 SECTION_KEYS: dict[str, dict[str, type]] = {
     "scripts": {"source": str, "target": str, "include": list, "exclude": list},
-    "versions": {"dir": str, "requires": dict},
+    "versions": {"dir": str, "requires": dict, "files": dict},
     "framework": {"template": str, "install_to": str, "parents": list},
     "backup": {"retention_days": int, "max_backups_per_type": int, "framework_keep": int,
                "compression_enabled": bool, "integrity_checking": bool,
-               "compress_after_days": int},
+               "compress_after_days": int, "auto_prune": bool},
 }
+# [tool.deploy.backup.<category>]: the keys one category may override (issue 13).
+CATEGORY_KEYS: dict[str, type] = {"retention_days": int, "max_backups_per_type": int}
 TEMPLATE_KEYS = {"id", "source", "target"}
 # The range of each whole-number key. Days: up to a century. Counts: at least 1 (the newest
 # backup of every target always stays, so 0 would mean 1), at most a million per target.
@@ -90,6 +113,26 @@ def _check(table: dict[str, Any], allowed: dict[str, type], where: str) -> None:
         kind = allowed[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ConfigError(f"{where}.{key} must be {_type_name(kind)}, not {value!r}")
+
+
+def _category_limits(backup: dict[str, Any], where: str) -> tuple[tuple[str, CategoryLimits], ...]:
+    """Take the per-category tables out of ``backup`` (what is left are its own keys),
+    each checked like every table: an unknown category or key, a wrong type or a number out
+    of range is an error naming it."""
+    from deploy.categories import NAMES
+
+    found = []
+    own = SECTION_KEYS["backup"]
+    for name in [k for k, v in backup.items() if isinstance(v, dict) and k not in own]:
+        table = backup.pop(name)
+        if name not in NAMES:
+            raise ConfigError(f"unknown backup category {where}.{name}; the tables under "
+                              f"{where} are {', '.join(NAMES)}")
+        _check(table, CATEGORY_KEYS, f"{where}.{name}")
+        for key, value in table.items():
+            _in_range(value, *BACKUP_RANGES[key], f"{where}.{name}.{key}")
+        found.append((name, CategoryLimits(**table)))
+    return tuple(found)
 
 
 def _globs(section: dict[str, Any], key: str, default: tuple[str, ...],
@@ -139,6 +182,7 @@ def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
               for i, parent in enumerate(cfg.parents)]
     files += [(f"tool.deploy.templates[{i}].target (id {spec.id!r})", spec.target)
               for i, spec in enumerate(cfg.templates)]
+    files += [(f"tool.deploy.versions.files.{key}", path) for key, path in cfg.versions_files]
     seen: dict[str, str] = {}
     for label, path in files:
         key = written(path)
@@ -149,33 +193,13 @@ def _check_targets(cfg: Config, framework: dict[str, Any]) -> None:
     tree = os.path.realpath(cfg.state_dir / "backups")
     folders_written = [("tool.deploy.scripts.target", cfg.scripts_target),
                        ("tool.deploy.versions.dir", cfg.versions_dir)]
+
     for label, path in [*folders_written, *files]:
         key = written(path)
         if key == tree or key.startswith(tree + os.sep):
             raise ConfigError(f"{label} {key} is inside the backup tree {tree} "
                               "(<state_dir>/backups): it would be written into the backups; "
                               "point it elsewhere")
-
-
-def _host_groups(table: object, where: str) -> dict[str, tuple[str, ...]]:
-    """``[tool.deploy.hosts]``: group name -> the ssh names it stands for (issue 15)."""
-    from deploy.hosts import check_group, check_host
-
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table of group = [ssh names]")
-    groups: dict[str, tuple[str, ...]] = {}
-    for name, members in table.items():
-        check_group(name, f"{where}.{name}")
-        if not isinstance(members, list) or not members:
-            raise ConfigError(f"{where}.{name} must be a non-empty list of ssh names, "
-                              f"not {members!r}")
-        for i, member in enumerate(members):
-            if not isinstance(member, str):
-                raise ConfigError(f"{where}.{name}[{i}] must be a string (an ssh name), "
-                                  f"not {member!r}")
-            check_host(member, f"{where}.{name}[{i}]")
-        groups[name] = tuple(members)
-    return groups
 
 
 def _staged(path: Path, prefix: Path | None) -> Path:
@@ -208,18 +232,6 @@ def _placed(err: ConfigError, path: Path, text: str) -> ConfigError:
     line = tomlkeys.key_line(text, key) if key else None
     placed = ConfigError(message if message.startswith(f"{path}: ") else f"{path}: {message}")
     return placed.at(path, line)
-
-
-def utf8(path: Path) -> Path:
-    """``path``, if its bytes are UTF-8: the index keeps paths (targets, the project's
-    config file) as SQLite text, which must be UTF-8, so such a path is bad input (exit 2)
-    named before anything is written, not an "unexpected UnicodeEncodeError" mid-run."""
-    try:
-        os.fsencode(path).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: this path is not valid UTF-8; the backup index records "
-                          "paths as UTF-8 text: rename the folder or file") from None
-    return path
 
 
 def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) -> Config:
@@ -294,10 +306,14 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         if not isinstance(table.get("state_dir", ""), str):
             raise ConfigError(f"{where}.state_dir must be a string")
         sections: dict[str, dict[str, Any]] = {}
+        per_category: tuple[tuple[str, CategoryLimits], ...] = ()
         for name, allowed in SECTION_KEYS.items():
             section = table.get(name, {})
             if not isinstance(section, dict):
                 raise ConfigError(f"{where}.{name} must be a table")
+            if name == "backup":
+                section = dict(section)
+                per_category = _category_limits(section, f"{where}.backup")
             _check(section, allowed, f"{where}.{name}")
             sections[name] = section
         requires = sections["versions"].get("requires", {})
@@ -308,6 +324,13 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
             from deploy.versions.values import check_digits  # only with requirements
 
             check_digits(spec, f"{where}.versions.requires.{sub}")
+        files_table = sections["versions"].get("files", {})
+        if files_table:
+            from deploy.versions.files import from_config  # only a config with the table
+
+            version_files = from_config(files_table, base, resolve)
+        else:
+            version_files = ()
         include = _globs(sections["scripts"], "include", ("*",), f"{where}.scripts")
         exclude = _globs(sections["scripts"], "exclude", (), f"{where}.scripts")
         parents = sections["framework"].get("parents", [])
@@ -335,15 +358,10 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         context = table.get("context", {})
         if not isinstance(context, dict):
             raise ConfigError(f"{where}.context must be a table")
-        backup = BackupSettings(**sections["backup"])
-        if backup.compression_enabled:
-            # Each backup must hold the target's old bytes exactly so that `cp` restores it
-            # by hand (contract); compressed backups would break that promise.
-            raise ConfigError(f"{where}.backup.compression_enabled = true is not supported: "
-                              "backups stay plain copies so that cp restores them by hand")
+        backup = BackupSettings(**sections["backup"], categories=per_category)
         for key, (low, high) in BACKUP_RANGES.items():
             _in_range(getattr(backup, key), low, high, f"{where}.backup.{key}")
-        hosts = _host_groups(table.get("hosts", {}), f"{where}.hosts")
+        hosts = host_groups(table.get("hosts", {}), f"{where}.hosts")
     except ConfigError as err:
         raise _placed(err, path, text) from err
     scripts = sections["scripts"]
@@ -365,6 +383,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         context=dict(context),
         backup=backup,
         prefix=prefix,
+        framework_template_set="template" in framework,
+        versions_files=version_files,
         hosts=hosts,
     )
     try:

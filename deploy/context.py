@@ -19,7 +19,6 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from deploy import fsio, versions
@@ -51,12 +50,15 @@ def local_time(stamp: str) -> str:
     return datetime.fromisoformat(stamp).replace(tzinfo=None).isoformat()
 
 
-def _versions(versions_dir: Path) -> tuple[dict[str, str], str | None]:
-    if not versions_dir.is_dir():
+def _versions(cfg: Config) -> tuple[dict[str, str], str | None]:
+    if not cfg.versions_dir.is_dir() and not cfg.versions_files:
         # No versions folder: the templates simply see no versions.
         return {}, None
-    found = {key: str(vf.version) for key, vf in versions.read_all(versions_dir).items()}
-    return found, versions.framework_version(versions_dir)
+    where = versions.layout(cfg.versions_dir, cfg.versions_files)
+    found = {key: str(vf.version) for key, vf in versions.read_all(where).items()}
+    framework = versions.framework_version(cfg.versions_dir) \
+        if cfg.versions_dir.is_dir() else None
+    return found, framework
 
 
 def original(cfg: Config, stamp: str, found: Mapping[str, str],
@@ -65,7 +67,11 @@ def original(cfg: Config, stamp: str, found: Mapping[str, str],
     them: FRAMEWORK_VERSION from the ``FRAMEWORK_VERSION`` file, else ``VERSION``; the run's
     local time; the config file's folder (the original's framework root); ``os.name``."""
     ctx: dict[str, Any] = {}
-    framework = found.get(FRAMEWORK_SUBSYSTEM, framework_version)
+    # The FRAMEWORK_VERSION file of versions.dir (never a versions.files entry so named: it
+    # is refused when that file exists, and without it the original read VERSION).
+    in_dir = not any(key == FRAMEWORK_SUBSYSTEM for key, _ in cfg.versions_files)
+    framework = found.get(FRAMEWORK_SUBSYSTEM, framework_version) if in_dir \
+        else framework_version
     if framework is not None:
         ctx["FRAMEWORK_VERSION"] = framework
     ctx["DEPLOYMENT_DATE"] = local_time(stamp)
@@ -78,7 +84,7 @@ def original(cfg: Config, stamp: str, found: Mapping[str, str],
 def variables(cfg: Config, stamp: str) -> dict[str, Any]:
     """The variables every template sees; ``parent_dir`` and ``CLAUDE_MD_VERSION`` are
     added per parent folder."""
-    found, framework_version = _versions(cfg.versions_dir)
+    found, framework_version = _versions(cfg)
     for key in cfg.context:
         if key in BUILTINS:
             raise ConfigError(f"{cfg.path}: tool.deploy.context.{key} would hide the built-in "

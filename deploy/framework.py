@@ -27,7 +27,7 @@ from pathlib import Path
 from deploy import conflict, context, render, rendercache, store
 from deploy.categories import FRAMEWORK, PARENTS
 from deploy.codes import Codes
-from deploy.config import Config
+from deploy.config import BackupSettings, Config
 from deploy.errors import ConfigError
 from deploy.plan import Plan, Skip
 from deploy.store import ChangeRow, Index, Session
@@ -38,8 +38,12 @@ PARENT_FILE = "CLAUDE.md"
 
 
 def configured(cfg: Config) -> bool:
-    """Whether a framework template exists to deploy (``invoke deploy`` skips it otherwise)."""
-    return cfg.framework_template is not None and cfg.framework_template.is_file()
+    """Whether there is a framework template to deploy: ``framework.template`` is set (a
+    missing file is then an error, exit 2, like a missing ``scripts.source``), or the default
+    template exists (``invoke deploy`` skips it, visibly, otherwise)."""
+    if cfg.framework_template is None:
+        return False
+    return cfg.framework_template_set or cfg.framework_template.is_file()
 
 
 def rendered(cfg: Config, index: Index | None, *, stamp: str | None = None,
@@ -73,7 +77,8 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
 
 def plan_if_configured(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
                        stamp: str | None = None) -> Plan:
-    """For ``invoke deploy``: the framework's plan, or a visible skip without a template."""
+    """For ``invoke deploy``: the framework's plan, or a visible skip without the default
+    template (a configured one that is missing stops the plan, exit 2)."""
     if configured(cfg):
         return plan(cfg, index, on_conflict=on_conflict, stamp=stamp)
     assert cfg.framework_install_to is not None
@@ -111,7 +116,20 @@ def parent_key(cfg: Config, folder: str) -> str:
                       f"folders ({known})")
 
 
-def rotate(session: Session, keep: int) -> list[ChangeRow]:
-    """Delete the framework backups beyond the newest ``keep``; returns what went."""
-    return store.delete_backups(session,
-                                rotation(session.index.changes.backups(category=CATEGORY), keep))
+def rotate(session: Session, backup: BackupSettings) -> list[ChangeRow]:
+    """Delete the framework backups beyond the newest ``framework_keep``; returns what went.
+
+    What a retention promise needs stays, outside the count (``retention.PROMISES``): a
+    kept run's backups, the latest not-undone framework run's, and those the promised
+    step-back rollbacks of the framework need (after a rollback, the newest two backups
+    are no longer the two the next two rollbacks need).
+    """
+    from deploy import retention
+
+    doomed = rotation(session.index.changes.backups(category=CATEGORY), backup.framework_keep)
+    if doomed:
+        rows = session.index.changes.for_retention(CATEGORY)
+        promised = {v.id for v in retention.verdicts(rows, session.index.runs.newest(), backup)
+                    if v.rule in retention.PROMISES}
+        doomed = [r for r in doomed if r.seq not in promised]
+    return store.delete_backups(session, doomed)

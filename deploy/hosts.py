@@ -62,3 +62,22 @@ def worst(codes: Iterable[int]) -> int:
     severe by :data:`SEVERITY` (a code outside it counts as a failure, 1)."""
     found = {c if c in SEVERITY else 1 for c in codes if c != 0}
     return next((code for code in SEVERITY if code in found), 0)
+
+
+def groups(table: object, where: str) -> dict[str, tuple[str, ...]]:
+    """``[tool.deploy.hosts]``: group name -> the ssh names it stands for (issue 15)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of group = [ssh names]")
+    groups: dict[str, tuple[str, ...]] = {}
+    for name, members in table.items():
+        check_group(name, f"{where}.{name}")
+        if not isinstance(members, list) or not members:
+            raise ConfigError(f"{where}.{name} must be a non-empty list of ssh names, "
+                              f"not {members!r}")
+        for i, member in enumerate(members):
+            if not isinstance(member, str):
+                raise ConfigError(f"{where}.{name}[{i}] must be a string (an ssh name), "
+                                  f"not {member!r}")
+            check_host(member, f"{where}.{name}[{i}]")
+        groups[name] = tuple(members)
+    return groups

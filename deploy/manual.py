@@ -13,7 +13,15 @@ from datetime import datetime
 from pathlib import Path
 
 from deploy import framework, scripts, templates, versions
-from deploy.categories import FRAMEWORK, NAMES, PARENTS, SCRIPTS, TEMPLATES, VERSIONS
+from deploy.categories import (
+    FRAMEWORK,
+    NAMES,
+    PARENTS,
+    RELEASE_KEY,
+    SCRIPTS,
+    TEMPLATES,
+    VERSIONS,
+)
 from deploy.config import Config
 from deploy.errors import ConfigError
 from deploy.store.migrate import Item
@@ -41,11 +49,11 @@ def items(cfg: Config, *, categories: Iterable[str] = (), names: Iterable[str] =
                                  cfg.scripts_exclude).scripts
         chosen = scripts.select(available, names or None, cfg.scripts_source)
         found += [(SCRIPTS.name, name, cfg.scripts_target / name) for name in chosen]
-    if VERSIONS.name in wanted and (subsystems or cfg.versions_dir.is_dir()):
+    where = versions.layout(cfg.versions_dir, cfg.versions_files)
+    if VERSIONS.name in wanted and (subsystems or cfg.versions_dir.is_dir() or where.files):
         keys = [versions.subsystem_key(s) for s in subsystems] or \
-            versions.subsystems(cfg.versions_dir)
-        found += [(VERSIONS.name, key, versions.version_path(cfg.versions_dir, key))
-                  for key in keys]
+            [*versions.subsystems(where), RELEASE_KEY]
+        found += [(VERSIONS.name, key, versions.version_path(where, key)) for key in keys]
     if TEMPLATES.name in wanted:
         found += [(TEMPLATES.name, spec.id, spec.target)
                   for spec in templates.select(cfg.templates, ids or None)]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
-from deploy.errors import BadName
+from deploy.errors import BadName, ConfigError
 
 # The longest name derived from a user's name is the temp file of a version file's backup:
 # ".<NAME>_VERSION_backup_YYYYmmdd_HHMMSS_NNNN.deploy-tmp-PPPPPPP-xxxxxxxx", 65 bytes
@@ -62,3 +63,15 @@ def check_template_id(template_id: str) -> str:
     if not TEMPLATE_ID.match(template_id):
         raise BadName(f"template id {template_id!r} must match [A-Za-z0-9][A-Za-z0-9._-]*")
     return template_id
+
+
+def utf8(path: Path) -> Path:
+    """``path``, if its bytes are UTF-8: the index keeps paths (targets, the project's
+    config file) as SQLite text, which must be UTF-8, so such a path is bad input (exit 2)
+    named before anything is written, not an "unexpected UnicodeEncodeError" mid-run."""
+    try:
+        os.fsencode(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: this path is not valid UTF-8; the backup index records "
+                          "paths as UTF-8 text: rename the folder or file") from None
+    return path

@@ -2,6 +2,11 @@
 
 The same Plan serves ``--dry-run`` (printed with diffs), ``--json`` and the
 real run, so what a maintainer previews is what gets applied.
+
+Planning and applying a plan report their progress through :func:`tick` (issue 12): the
+package never prints, so the task layer installs a sink (:func:`watch`) that shows it on a
+terminal. It lives here, in a module every planner and the store already import, so that
+a run pays nothing for it but a call and a test of a global, not even an import.
 """
 
 from __future__ import annotations
@@ -18,6 +23,22 @@ if TYPE_CHECKING:
     from deploy.codes import Compiled
 
 DIFF_LIMIT = 1 << 20
+
+# (what is being done, how many are done, of how many, the item: category/key)
+ProgressSink = Callable[[str, int, int, str], None]
+_progress: ProgressSink | None = None
+
+
+def watch(sink: ProgressSink | None) -> None:
+    """Send every :func:`tick` to ``sink`` from now on (None: to nobody)."""
+    global _progress
+    _progress = sink
+
+
+def tick(doing: str, done: int, total: int, item: str) -> None:
+    """``done`` of ``total`` items are through ``doing``; ``item`` is the one at hand."""
+    if _progress is not None:
+        _progress(doing, done, total, item)
 
 
 class Render(NamedTuple):

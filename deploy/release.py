@@ -25,7 +25,7 @@ def plan(cfg: Config, index: Index | None, *, on_conflict: str = "fail",
     """
     stamp = stamp or context.deployed_at()
     # The versions gate first: an incompatible release writes nothing (exit 3).
-    versions.gate(cfg.versions_dir, cfg.requires)
+    versions.gate(versions.layout(cfg.versions_dir, cfg.versions_files), cfg.requires)
     combined = combine(
         scripts.plan(cfg.scripts_source, cfg.scripts_target, include=cfg.scripts_include,
                      exclude=cfg.scripts_exclude),

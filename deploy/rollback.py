@@ -40,7 +40,7 @@ def _current(target: Path) -> fsio.FileState:
         raise ConfigError(f"{target}: not a regular file; refusing to restore over it") from err
 
 
-def _restore_change(store: Store, row: ChangeRow, current: fsio.FileState, *,
+def _restore_change(store: Store, index: Index, row: ChangeRow, current: fsio.FileState, *,
                     integrity: bool) -> Change | None:
     target = Path(row.target)
     if row.backup is None:
@@ -49,7 +49,7 @@ def _restore_change(store: Store, row: ChangeRow, current: fsio.FileState, *,
         return Change(category=row.category, key=row.key, target=target, old=current,
                       new=None, new_sha256=None, new_size=0, mode=current.mode or 0o644,
                       reverts=row.seq)
-    backup = store.check_backup(row) if integrity else store.backup_path(row)
+    backup = store.restore_source(row, index, integrity=integrity)
     if current.exists and current.sha256 == row.old_sha256 and current.mode == row.old_mode:
         return None
     assert row.old_mode is not None and row.old_size is not None
@@ -139,7 +139,7 @@ def plan_run(store: Store, index: Index, categories: Iterable[str], *, keys: Ite
         if not _holds(current, row.new_sha256) and not force:
             problems.append((str(target), f"{target}: changed since run {run} wrote it"))
             continue
-        change = _restore_change(store, row, current, integrity=integrity)
+        change = _restore_change(store, index, row, current, integrity=integrity)
         if change is None:
             skips.append(Skip(row.category, row.key, target, "unchanged"))
         else:
@@ -170,7 +170,7 @@ def plan_backup(store: Store, index: Index, categories: Iterable[str], backup_id
         raise Blocked(f"{target}: changed since run {last.run} wrote it; pass --force to "
                       "restore anyway (the current bytes are backed up first)").listing(
                           [(str(target), f"{target}: changed since run {last.run} wrote it")])
-    change = _restore_change(store, row, current, integrity=integrity)
+    change = _restore_change(store, index, row, current, integrity=integrity)
     if change is None:
         return RollbackPlan(Plan((), (Skip(row.category, row.key, target, "unchanged"),), cats),
                             None, (), ())

@@ -26,7 +26,7 @@ from deploy import fsio
 from deploy.categories import SCRIPTS
 from deploy.errors import Blocked, ConfigError, DeployError
 from deploy.names import check_name
-from deploy.plan import Change, Plan, Skip, target_contents, target_state
+from deploy.plan import Change, Plan, Skip, target_contents, target_state, tick
 from deploy.store import Index
 
 CATEGORY = SCRIPTS.name
@@ -116,7 +116,9 @@ def plan(source_dir: Path, target_dir: Path, names: Iterable[str] | None = None,
     changes: list[Change] = []
     skips = [] if names else [Skip(CATEGORY, name, Path(path), reason)
                               for name, (path, reason) in sorted(found.left_out.items())]
-    for name in select(available, names, source_dir, found.left_out):
+    chosen = select(available, names, source_dir, found.left_out)
+    for n, name in enumerate(chosen, 1):
+        tick("planning", n, len(chosen), f"{CATEGORY}/{name}")
         # A file's name is checked like a name given with --name: a script called "-rf"
         # or one whose name is not UTF-8 stops the run before anything is written.
         check_name(name, f"{source_dir}: script")

@@ -6,7 +6,8 @@ this module answers, from the config, for each (category, name) a name carries:
 - scripts: ``<scripts.target>/<name>``, mode 0755 (what ``deploy.scripts`` gives), for any
   name that passes the checks of a script name (a script since removed from
   ``scripts.source`` was still deployed there);
-- versions: ``<versions.dir>/<NAME>_VERSION``, keyed by the subsystem ``name``;
+- versions: ``<versions.dir>/<NAME>_VERSION`` keyed by the subsystem ``name``, or that
+  subsystem's ``versions.files`` path; ``VERSION``: the release file of ``versions.dir``;
 - templates: the target of the configured template of that id;
 - framework: ``framework.install_to``;
 - parents: ``<parent>/CLAUDE.md`` of every configured parent folder. The name says only
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from deploy.categories import FRAMEWORK, PARENTS, SCRIPTS, TEMPLATES, VERSIONS
+from deploy.categories import FRAMEWORK, PARENTS, RELEASE_KEY, SCRIPTS, TEMPLATES, VERSIONS
 from deploy.config import Config
 from deploy.errors import BadName
 from deploy.framework import KEY as FRAMEWORK_KEY
@@ -28,7 +29,7 @@ from deploy.framework import PARENT_FILE
 from deploy.names import check_name
 from deploy.scripts import SCRIPT_MODE
 from deploy.store import Target, Targets
-from deploy.versions.files import FILE_NAME, subsystem_key
+from deploy.versions.files import FILE_NAME, FRAMEWORK_FILE, subsystem_key
 
 
 def _script(cfg: Config, name: str) -> list[Target]:
@@ -40,6 +41,10 @@ def _script(cfg: Config, name: str) -> list[Target]:
 
 
 def _version(cfg: Config, name: str) -> list[Target]:
+    """A version file's backup is named after its subsystem (``version_file_name``): the
+    release ``VERSION``, a ``versions.files`` entry, or ``<NAME>_VERSION`` of the folder."""
+    if name == FRAMEWORK_FILE:
+        return [Target(RELEASE_KEY, cfg.versions_dir / FRAMEWORK_FILE)]
     match = FILE_NAME.match(name)
     if match is None:
         return []
@@ -47,7 +52,8 @@ def _version(cfg: Config, name: str) -> list[Target]:
         key = subsystem_key(match.group(1))
     except BadName:
         return []
-    return [Target(key, cfg.versions_dir / name)]
+    table = dict(cfg.versions_files)
+    return [Target(key, table.get(key, cfg.versions_dir / name))]
 
 
 def targets(cfg: Config, names: Iterable[tuple[str, str]]) -> Targets:

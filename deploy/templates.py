@@ -23,7 +23,7 @@ from deploy.codes import Codes
 from deploy.config import Config, TemplateSpec
 from deploy.errors import Blocked, ConfigError, IntegrityError
 from deploy.names import check_template_id
-from deploy.plan import Change, Plan, Skip, target_state
+from deploy.plan import Change, Plan, Skip, target_state, tick
 from deploy.store import Index
 
 CATEGORY = TEMPLATES.name
@@ -55,10 +55,13 @@ def rendered(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = No
     variables = context.variables(cfg, stamp or context.deployed_at())
     codes = Codes(index.renders.code if index is not None else None)
     digest = context.digest(variables)
-    return [rendercache.render_target(index, CATEGORY, spec.id, spec.target,
-                                      render.read_template(spec.source), variables, codes,
-                                      digest)
-            for spec in specs]
+    items = []
+    for n, spec in enumerate(specs, 1):
+        tick("rendering", n, len(specs), f"{CATEGORY}/{spec.id}")
+        items.append(rendercache.render_target(index, CATEGORY, spec.id, spec.target,
+                                               render.read_template(spec.source), variables,
+                                               codes, digest))
+    return items
 
 
 def plan(cfg: Config, index: Index | None, *, ids: Iterable[str] | None = None,
@@ -132,7 +135,7 @@ def history(index: Index | None, template_id: str) -> list[RenderRecord]:
         records.append(RenderRecord(
             row.n, row.template_sha256, row.output_sha256, change.seq, change.run,
             change.target, change.created, change.seq if change.backup else None,
-            change.backup, state, change.action))
+            change.stored, state, change.action))
     return records
 
 

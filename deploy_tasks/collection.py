@@ -52,7 +52,10 @@ ns.add_collection(Collection("backups", status=inspect.status, verify=integrity.
                              reindex=integrity.reindex, prune=inspect.prune, list=inspect.list_,
                              legacy=legacy_tasks.legacy, migrate=legacy_tasks.migrate,
                              create=manual.create))
-ns.add_task(inspect.history)
+history = Collection("history")
+history.add_task(inspect.history, name="show", default=True)
+history.add_task(inspect.keep, name="keep")
+ns.add_collection(history)
 ns.add_task(dev.lint)
 ns.add_task(dev.test)
 ns.add_task(bench_tasks.bench)

@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 from invoke.exceptions import Exit
 
+from deploy_tasks.autoprune import RETENTION
+
 # Re-exported: every task module prints through deploy_tasks.common.
 from deploy_tasks.output import UNSAFE as UNSAFE
+from deploy_tasks.output import Output as Output
 from deploy_tasks.output import closed_pipe as closed_pipe
 from deploy_tasks.output import echo as echo
+from deploy_tasks.output import hinted as hinted
 from deploy_tasks.output import shown as shown
 from deploy_tasks.output import write_text as write_text
 
@@ -59,6 +63,7 @@ _locate_config: Callable[[], Path] = beside_tasks
 def use_entry_point(command: str, locate_config: Callable[[], Path]) -> None:
     global _command, _locate_config
     _command, _locate_config = command, locate_config
+    Output.command = command  # the hints name it
 
 
 def entry_command() -> str:
@@ -89,7 +94,9 @@ def config_and_store(prefix: str | None = None) -> tuple[Config, Store]:
 
     cfg = settings(prefix)
     project = os.environ.get("DEPLOY_PROJECT") or str(cfg.path)
-    return cfg, Store(cfg.state_dir, project=project)
+    store = Store(cfg.state_dir, project=project)
+    RETENTION[store] = cfg.backup  # for writing(): backup.auto_prune
+    return cfg, store
 
 
 def actor() -> str:
@@ -116,7 +123,7 @@ def report_error(message: str, err: BaseException | None = None) -> None:
     the task, at the file and line the error names (``DeployError.path``, ``.line``)."""
     from deploy_tasks import actions
 
-    line = shown(message.strip())
+    line = shown(hinted(message.strip()))
     echo(f"error: {line}", err=True)
     if _github():
         file = getattr(err, "path", None) or actions.leading_path(message)
@@ -124,17 +131,32 @@ def report_error(message: str, err: BaseException | None = None) -> None:
              err=True)
 
 
-def debug_log() -> None:
-    """With ``DEPLOY_LOG=debug``, the store's troubleshooting log (each backup attempt,
-    folder, write, restore and failure, as the guide's troubleshooting section logs them)
-    goes to stderr as ``debug:`` lines."""
-    if os.environ.get("DEPLOY_LOG", "").lower() != "debug":
+def verbose() -> bool:
+    """Whether the troubleshooting log is on: ``--verbose`` or ``DEPLOY_LOG=debug``."""
+    import logging
+
+    return logging.getLogger("deploy").isEnabledFor(logging.DEBUG) \
+        or os.environ.get("DEPLOY_LOG", "").lower() == "debug"
+
+
+def debug_log(*, force: bool = False) -> None:
+    """With ``--verbose`` (``force``) or ``DEPLOY_LOG=debug``, the store's troubleshooting log
+    (each backup attempt, folder, write, restore and failure, as the guide's troubleshooting
+    section logs them) goes to stderr as ``debug:`` lines."""
+    if not force and os.environ.get("DEPLOY_LOG", "").lower() != "debug":
         return
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("debug: %(message)s"))
     logger = logging.getLogger("deploy")
+    if logger.handlers:
+        return  # already on (a task calling another, or both switches)
+
+    class Escaped(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return shown(super().format(record))  # the paths in it, like every printed name
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(Escaped("debug: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
 
@@ -188,10 +210,10 @@ SCHEMA_VERSION = 1
 def emit_json(document: Record) -> None:
     from deploy_tasks import actions
 
+    # One write: json.dump streams a large document in a million small writes.
     try:
-        json.dump({"schema_version": SCHEMA_VERSION, **document}, sys.stdout, indent=2,
-                  default=str)
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps({"schema_version": SCHEMA_VERSION, **document}, indent=2,
+                                    default=str) + "\n")
     except BrokenPipeError:
         closed_pipe(sys.stdout)
     actions.note_emitted()  # a task that fails after this prints no second document
@@ -201,6 +223,11 @@ def print_plan(plan: Plan, *, diffs: bool = True) -> None:
     from deploy.plan import unified_diff
     from deploy_tasks.actions import group
 
+    if Output.quiet:
+        unchanged = sum(1 for s in plan.skips if s.reason == "unchanged")
+        echo(f"would change {len(plan.changes)} target(s), {unchanged} unchanged"
+             if plan.changes else "nothing to do: every target is up to date")
+        return
     if not plan.changes:
         echo("nothing to do: every target is up to date")
     with group(f"{len(plan.changes)} planned change(s)", len(plan.changes) * (1 + 4 * diffs)):
@@ -260,6 +287,8 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
         echo("nothing to do: every target is up to date")
     else:
         echo(f"run {result.run}: {kind}, {len(result.changes)} change(s)")
+    if Output.quiet:
+        return
     from deploy_tasks.actions import group
 
     with group(f"{len(result.changes)} change(s)", len(result.changes)):
@@ -279,7 +308,10 @@ def print_result(result: RunResult, plan: Plan, store: Store, *, kind: RunKind) 
 @contextmanager
 def writing(store: Store, wait: int) -> Iterator[Session]:
     """A session on ``store`` for this command line: its lock held (waiting ``wait`` s), its
-    runs recording where they came from (commit, ref, CI run)."""
+    runs recording where they came from (commit, ref, CI run).
+
+    When the body recorded a run and ``backup.auto_prune`` is on, retention is applied
+    before the lock is let go (``sess.auto_pruned`` says what it did)."""
     from deploy.store import open_session
     from deploy_tasks import actions
 
@@ -288,6 +320,11 @@ def writing(store: Store, wait: int) -> Iterator[Session]:
                       provenance=came) as sess:
         actions.note_session(sess)
         yield sess
+        backup = RETENTION.get(store)
+        if backup is not None and backup.auto_prune and sess.finished is not None:
+            from deploy_tasks.autoprune import auto_prune
+
+            sess.auto_pruned = auto_prune(sess, backup)
 
 
 def write_task(store: Store, *, kind: RunKind,
@@ -336,6 +373,8 @@ def write_task(store: Store, *, kind: RunKind,
         record_result(result.run)
     actions.note_result(result, tree=store.tree)
     actions.warn_skips(plan.skips)
+    if sess.auto_pruned is not None:
+        extra = {**extra, "auto_prune": sess.auto_pruned}
     if json_:
         emit_json({"run": result.run, "changes": change_records(result),
                    "recovered": list(result.recovered), **extra})

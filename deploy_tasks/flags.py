@@ -16,13 +16,16 @@ that takes ``--dry-run`` now takes ``--dry`` as ``--dry-run``.
 from __future__ import annotations
 
 import inspect
+import os
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from invoke import Context, Task
 from invoke.exceptions import Exit
+from invoke.parser import Argument
 
-from deploy_tasks.common import guarded
+from deploy_tasks.common import Output, debug_log, guarded, verbose
 
 T = TypeVar("T", bound=Callable[..., Any])
 
@@ -36,7 +39,11 @@ SHORT_FLAGS: dict[str, tuple[type, tuple[str, ...]]] = {
     "json": (bool, ("j",)),
     "wait": (int, ("w",)),
     "quick": (bool, ("q",)),
+    "verbose": (bool, ("v",)),
 }
+VERBOSE_HELP = ("log every backup attempt, folder creation, copy, restore and error to stderr "
+                "(also DEPLOY_LOG=debug)")
+QUIET_HELP = "print only the run's summary line (no per-target lines, no progress)"
 
 # SQLite integers are 64-bit signed: a row id or LIMIT beyond this overflows.
 INT64_MAX = 2**63 - 1
@@ -71,7 +78,7 @@ class DeployTask(Task[T]):
     ``--dry`` taken as ``--dry-run`` by every task that has one."""
 
     def __init__(self, body: T, *, text_flags: tuple[str, ...] = (), hosts: bool = True,
-                 **options: Any) -> None:
+                 placeholders: dict[str, str] | None = None, **options: Any) -> None:
         options["auto_shortflags"] = False
         params = inspect.signature(body).parameters
         self.takes_dry_run = "dry_run" in params
@@ -84,6 +91,19 @@ class DeployTask(Task[T]):
         super().__init__(body, **options)
         # Flags named like one of RANGES that take text instead (versions.bump's --to).
         self.text_flags = text_flags
+        # What --help shows as a repeatable flag's value (default: its name upper-cased,
+        # --name=NAME); deploy_tasks.parsing.ParseGuard.print_task_help reads it.
+        self.placeholders = placeholders or {}
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        """The body's flags, and ``--verbose`` (every task) and ``--quiet`` (every task that
+        writes), which the task layer handles itself (:meth:`__call__`)."""
+        args = list(super().get_arguments(ignore_unknown_help))
+        args.append(Argument(names=("verbose", *SHORT_FLAGS["verbose"][1]), kind=bool,
+                             default=False, help=VERBOSE_HELP))
+        if self.takes_dry_run:
+            args.append(Argument(names=("quiet",), kind=bool, default=False, help=QUIET_HELP))
+        return args
 
     def argspec(self, body: Callable[..., Any]) -> inspect.Signature:
         """The body's signature, and the many-hosts flags where this task takes them."""
@@ -110,6 +130,7 @@ class DeployTask(Task[T]):
     def __call__(self, *args: Any, **kwargs: Any) -> T:
         from deploy_tasks import actions
 
+        loud, quiet = kwargs.pop("verbose", False), kwargs.pop("quiet", False)
         # What GitHub Actions is told of this task's run, whatever its outcome (issue 14):
         # a task that takes --dry-run writes, and gets a step summary and outputs.
         report = actions.begin(full_name(self), writes=self.takes_dry_run,
@@ -118,6 +139,9 @@ class DeployTask(Task[T]):
             kwargs["dry_run"] = True
         report.dry_run = bool(kwargs.get("dry_run"))
         checked = guarded(self.checked)(kwargs)  # a value out of range: one error line, exit 2
+        if loud:
+            debug_log(force=True)
+        Output.quiet = bool(quiet)
         if self.host_flags:
             hosts = checked.pop("hosts", None)
             parallel = checked.pop("parallel", 1)
@@ -135,9 +159,25 @@ class DeployTask(Task[T]):
                     raise Exit(code=code)
                 actions.succeeded()
                 return None  # type: ignore[return-value]  # a task's result is unused
-        result = super().__call__(*args, **checked)
+        result = self.run_body(args, checked, progress=not (quiet or verbose()))
         actions.succeeded()
         return result
+
+    def run_body(self, args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                 progress: bool) -> T:
+        """The body, with progress shown on a terminal once it has run a second."""
+        if not progress:
+            return super().__call__(*args, **kwargs)
+        from deploy.plan import watch
+
+        watch(delayed_progress())
+        try:
+            return super().__call__(*args, **kwargs)
+        finally:
+            watch(None)
+            if Output.progress is not None:
+                Output.progress.clear()
+                Output.progress = None
 
     def checked(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """``kwargs`` with each whole-number flag of :data:`RANGES` checked and made an int."""
@@ -146,6 +186,28 @@ class DeployTask(Task[T]):
             if out.get(name) is not None and name not in self.text_flags:
                 out[name] = whole(out[name], f"--{name}", low=low, high=high)
         return out
+
+
+PROGRESS_DELAY = 1.0  # seconds a run takes before it shows progress (on a terminal)
+
+
+def delayed_progress() -> Callable[[str, int, int, str], None]:
+    """A progress sink that only reads the clock until :data:`PROGRESS_DELAY` has passed
+    (``DEPLOY_PROGRESS_DELAY`` seconds, for tests and for the impatient), and then hands over
+    to ``deploy_tasks.progress`` (imported only then)."""
+    began = time.monotonic()
+    try:
+        delay = float(os.environ.get("DEPLOY_PROGRESS_DELAY", PROGRESS_DELAY))
+    except ValueError:
+        delay = PROGRESS_DELAY
+
+    def sink(doing: str, done: int, total: int, item: str) -> None:
+        if time.monotonic() - began >= delay:
+            from deploy_tasks.progress import start
+
+            start(doing, done, total, item)
+
+    return sink
 
 
 def full_name(task: Task[Any]) -> str:

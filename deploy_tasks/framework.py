@@ -33,7 +33,7 @@ def rotating(cfg: Config, json_: bool) -> Callable[[Session, Plan], Record]:
     from deploy import framework
 
     def after(sess: Session, _plan: Plan) -> Record:
-        doomed = framework.rotate(sess, cfg.backup.framework_keep)
+        doomed = framework.rotate(sess, cfg.backup)
         paths = [str(sess.store.backup_path(row)) for row in doomed]
         if not json_:
             for path in paths:

@@ -16,6 +16,7 @@ from deploy_tasks import actions
 from deploy_tasks.common import (
     READ_HELP,
     WRITE_HELP,
+    Output,
     Record,
     config_and_store,
     echo,
@@ -216,6 +217,8 @@ def _report(store: Store, scan: Scan, outcome: Migration, json_: bool) -> None:
     _print_not_scanned(scan)
     if result.run is not None:
         echo(f"run {result.run}: migrate, {len(result.changes)} imported")
+    if Output.quiet:
+        return
     for a, src in zip(result.changes, sources, strict=True):
         backup = a.backup.relative_to(store.tree) if a.backup else None
         echo(f"  imported {printable(backup)}  (from {printable(src)}, for "

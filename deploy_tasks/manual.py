@@ -7,6 +7,7 @@ from invoke import Context
 from deploy_tasks import actions
 from deploy_tasks.common import (
     WRITE_HELP,
+    Output,
     change_records,
     config_and_store,
     echo,
@@ -58,7 +59,7 @@ def create(c: Context, category: list[str] | None = None, name: list[str] | None
                                         if found else "no configured target exists"))
         return
     echo(f"run {result.run}: backup, {len(result.changes)} target(s)")
-    for a in result.changes:
+    for a in () if Output.quiet else result.changes:
         assert a.backup is not None
         echo(f"  backed up {a.target}  (backup {a.backup.relative_to(store.tree)}, "
               f"id {a.seq})")

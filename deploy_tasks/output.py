@@ -10,7 +10,7 @@ import re
 import sys
 from typing import Any
 
-__all__ = ["UNSAFE", "closed_pipe", "echo", "shown", "write_text"]
+__all__ = ["UNSAFE", "Output", "closed_pipe", "echo", "hinted", "shown", "write_text"]
 
 # What a name or path must not carry onto a terminal or into a CI log: C0 and C1 controls and
 # DEL (a newline could forge an `error:` line or a `::error::` workflow command, an ESC a
@@ -75,9 +75,38 @@ def _flush_at_exit() -> None:
 atexit.register(_flush_at_exit)
 
 
+class Output:
+    """How this command prints: ``--quiet`` (only the summary line of a run), the progress
+    line on a terminal (``deploy_tasks.progress``), which goes away before any line, and the
+    command the hints name."""
+
+    quiet = False
+    progress: Any = None  # a deploy_tasks.progress.Terminal while one is drawing
+    command = "invoke"    # or claude-pm-deploy (deploy_tasks.common.use_entry_point)
+
+
+def _clear_progress() -> None:
+    if Output.progress is not None:
+        Output.progress.clear()
+
+
+# A hint names the command to type (`invoke templates.adopt`); the package writes `invoke`,
+# and the installed command says its own name instead.
+HINT = re.compile(r"(?<=[`(])invoke (?=[a-z])")
+
+
+def hinted(line: str) -> str:
+    """``line`` with each `` `invoke TASK`` hint naming the command that runs (issue 12)."""
+    if Output.command == "invoke" or "invoke " not in line:
+        return line
+    return HINT.sub(f"{Output.command} ", line)
+
+
 def echo(line: str = "", *, err: bool = False) -> None:
     """Print one line, escaped (:func:`shown`): every line the tasks print goes through here,
     or through :func:`write_text` for text that is not a name (diff hunks)."""
+    _clear_progress()
+    line = hinted(line)
     stream = sys.stderr if err else sys.stdout
     try:
         print(_encodable(shown(line), stream), file=stream)
@@ -88,6 +117,7 @@ def echo(line: str = "", *, err: bool = False) -> None:
 def write_text(text: str) -> None:
     """Write file content (a diff's hunks, a merge conflict's) to stdout as it is, but in
     what stdout can encode."""
+    _clear_progress()
     try:
         sys.stdout.write(_encodable(text, sys.stdout))
     except BrokenPipeError:

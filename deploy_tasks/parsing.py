@@ -50,6 +50,30 @@ class ParseGuard(Program):
         with translated_errors():
             super().parse_tasks()
 
+    def print_task_help(self, name: str) -> None:
+        """Invoke's task help, with a value placeholder on repeatable flags: Invoke shows
+        ``--name`` for a list flag, as if it took no value; here it is ``--name=NAME``
+        (the task's ``placeholders`` say otherwise: ``--set=NAME=VERSION``)."""
+        context: ParserContext = self.parser.contexts[name]
+        placeholders = getattr(self.collection[name], "placeholders", {})
+        plain = context.help_for
+
+        def help_for(flag: str) -> tuple[str, str]:
+            arg = context.flags[flag]
+            if arg.kind is not list:
+                return plain(flag)
+            long = arg.names[0]  # the flag as typed: set, not the parameter set_
+            value = placeholders.get(long, long.upper().replace("-", "_"))
+            names = [f"{n} {value}" if len(n.strip("-")) == 1 else f"{n}={value}"
+                     for n in context.names_for(flag)]
+            return ", ".join(sorted(names, key=len)), arg.help or ""
+
+        context.help_for = help_for  # type: ignore[method-assign]  # this one context only
+        try:
+            super().print_task_help(name)
+        finally:
+            del context.help_for
+
     def _make_parser(self) -> Parser:
         """Invoke's parser with only the tasks the command line names.
 

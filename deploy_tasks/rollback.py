@@ -11,6 +11,7 @@ from invoke import Context
 from deploy.categories import NAMES, SCRIPTS, Category
 from deploy_tasks.common import (
     WRITE_HELP,
+    Output,
     change_records,
     config_and_store,
     echo,
@@ -110,10 +111,11 @@ def run_rollback(categories: tuple[str, ...], *, keys: list[str], to: int | None
         record_result(result.run)
     actions.note_result(result, tree=store.tree, undoes=rp.run)
     if json_:
+        pruned = {"auto_prune": sess.auto_pruned} if sess.auto_pruned is not None else {}
         emit_json({"run": result.run, "undoes": rp.run,
-                   "changes": change_records(result)})
+                   "changes": change_records(result), **pruned})
     else:
-        if rp.run is not None:
+        if rp.run is not None and not Output.quiet:
             echo(f"undid run {rp.run}")
         print_result(result, rp.plan, store, kind=RunKind.ROLLBACK)
 

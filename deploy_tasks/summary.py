@@ -90,7 +90,9 @@ def section(report: Report, outcome: str, *, exit_code: int, run: int | None, un
             provenance: Provenance | None) -> str:
     lines = [_heading(report, outcome, exit_code, run), ""]
     status = {
-        "changed": f"{len(report.rows)} change(s) recorded in run {run}.",
+        # prune and history.keep change the tree without recording a run of their own
+        "changed": f"{len(report.rows)} change(s) recorded in run {run}." if run is not None
+                   else f"{len(report.rows)} change(s) made to the backup tree.",
         "unchanged": "Nothing to do: every target is up to date; nothing was written.",
         "dry-run": f"Dry run: {len(report.rows)} change(s) would be made; nothing was "
                    "written.",

@@ -45,6 +45,10 @@ template = "tpl/CLAUDE.md"
 install_to = "target/framework/CLAUDE.md"
 parents = []
 """
+# The base config without framework.template: the default template (absent in a scratch
+# project) is then a visible skip of `invoke deploy`, while a configured one that is
+# missing is exit 2. Tests of other categories that run the whole release use this.
+NO_FRAMEWORK_CONFIG = BASE_CONFIG.replace('template = "tpl/CLAUDE.md"\n', "")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

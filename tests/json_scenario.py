@@ -162,6 +162,10 @@ STEPS: tuple[Step, ...] = (
     Step("scripts.status", "scripts.status", exits=(0, 3)),
     Step("history", "history"),
     Step("history-all-projects", "history", ("--all-projects", "--limit", "0")),
+    Step("history.keep", "history.keep", lambda done: (
+        "--run", str(done["deploy-creates"].document["run"]))),
+    Step("history.keep-off-dry-run", "history.keep", lambda done: (
+        "--run", str(done["deploy-creates"].document["run"]), "--off", "--dry-run")),
     Step("backups.status", "backups.status"),
     Step("backups.list", "backups.list"),
     Step("backups.list-category", "backups.list", ("--category", "templates")),

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, Project
+from tests.conftest import NO_FRAMEWORK_CONFIG, REPO, Project
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 TEMPLATE = """
@@ -170,6 +170,7 @@ def test_nothing_to_roll_back_is_unchanged(gha: Actions) -> None:
 @pytest.mark.parametrize("flag", ["--dry-run", "-n"])
 def test_a_dry_run_lists_the_plan_and_writes_nothing(gha: Actions, flag: str) -> None:
     """A dry run: outcome ``dry-run``, the planned changes listed, no run, no tree."""
+    gha.project.configure(base=NO_FRAMEWORK_CONFIG)  # the whole release, framework aside
     done, summary, outputs = gha.run("deploy", flag)
 
     assert done.returncode == 0, done.stderr
@@ -568,3 +569,19 @@ def test_a_parse_error_of_a_reading_task_writes_no_outputs(gha: Actions) -> None
     assert done.returncode == 2
     assert annotations(done.stderr)[0].startswith("::error title=history::")
     assert summary == "" and outputs == {}
+
+
+def test_a_prune_that_removed_backups_says_so_without_a_run(gha: Actions) -> None:
+    """backups.prune records no run of its own: its summary says what it did to the tree
+    (it said "recorded in run None") and gives no undo command."""
+    project = gha.project
+    project.configure("\n[tool.deploy.backup]\nmax_backups_per_type = 1\nretention_days = 0\n")
+    for k in range(4):
+        project.write({"bin/tool": script(f"v{k + 2}")})
+        project.ok("deploy.scripts")
+
+    done, summary, outputs = gha.run("backups.prune")
+
+    assert done.returncode == 0, done.stderr
+    assert outputs["outcome"] == "changed" and outputs["run"] == "" and outputs["undo"] == ""
+    assert "made to the backup tree." in summary and "run None" not in summary

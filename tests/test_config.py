@@ -39,8 +39,6 @@ def test_defaults_resolve_against_home_and_config_folder(tmp_path: Path) -> None
     pytest.param("[[tool.deploy.templates]]\nid = 'a'\nsource = 'a'\n", "target",
                  id="template-missing-key"),
     pytest.param("[tool.deploy\n", "not valid TOML", id="syntax"),
-    pytest.param("[tool.deploy.backup]\ncompression_enabled = true\n", "cp restores",
-                 id="compression"),
 ])
 def test_bad_config_names_the_problem(tmp_path: Path, text: str, needle: str) -> None:
     """Each mistake raises ConfigError (exit 2) naming the key."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_CONFIG, Project, assert_one_error_line
+from tests.conftest import BASE_CONFIG, NO_FRAMEWORK_CONFIG, Project, assert_one_error_line
 
 TEMPLATE = """
 [[tool.deploy.templates]]
@@ -122,7 +122,8 @@ def test_the_late_check_still_catches_a_script_that_is_also_a_template_target(
     and a template with one target are caught by the release's own check (the safety net in
     deploy/release.py), still before any write."""
     project.write({"bin/tool": "#!/bin/sh\n", "tpl/a.j2": "a\n"})
-    project.configure(TEMPLATE.format(id="a", target="target/bin/tool"))
+    project.configure(TEMPLATE.format(id="a", target="target/bin/tool"),
+                      base=NO_FRAMEWORK_CONFIG)
     before = project.snapshot()
 
     done = project.invoke("deploy")
@@ -178,7 +179,7 @@ def test_backup_numbers_out_of_range_are_refused(project: Project, key: str, val
 
 
 def test_backup_numbers_at_their_bounds_are_accepted(project: Project) -> None:
-    """The bounds themselves are fine (compress_after_days is read, and unused)."""
+    """The bounds themselves are fine."""
     project.configure("[tool.deploy.backup]\nretention_days = 36500\nmax_backups_per_type = 1\n"
                       "framework_keep = 1000000\ncompress_after_days = 0\n")
 

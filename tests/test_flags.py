@@ -18,7 +18,7 @@ INT64_MAX = 2**63 - 1
 # The tasks that take no --dry-run: they only read, or are the developer's own (lint and
 # test run commands through c.run, which --dry echoes; bench and reliability print theirs).
 WITHOUT_DRY_RUN = {
-    "history", "scripts.status", "templates.history", "templates.status", "versions.show",
+    "history.show", "scripts.status", "templates.history", "templates.status", "versions.show",
     "versions.check",
     "backups.status", "backups.verify", "backups.list", "backups.legacy",
     "lint", "test", "bench", "reliability",
@@ -59,7 +59,7 @@ def test_a_short_flag_means_one_thing_on_every_task() -> None:
     assert twice == {}
     assert {short: next(iter(m))[0] for short, m in meanings.items()} == {
         "n": "dry-run", "d": "dry-run", "j": "json", "w": "wait", "q": "quick",
-        "k": "k"}  # reliability's -k EXPR is that flag's only name, as in pytest
+        "k": "k", "v": "verbose"}  # reliability's -k EXPR is that flag's only name, as in pytest
 
 
 def test_d_is_only_ever_the_dry_run() -> None:
@@ -94,7 +94,7 @@ def test_short_flags_shadow_only_the_core_flags_the_readme_names() -> None:
     shadowed = {short: core[short] for short in flag_meanings() if short in core}
 
     assert shadowed == {"d": "debug", "w": "warn-only"}
-    assert set(SHORT_FLAGS) == {"dry-run", "json", "wait", "quick"}
+    assert set(SHORT_FLAGS) == {"dry-run", "json", "wait", "quick", "verbose"}
 
 
 def test_rollback_parents_d_is_a_dry_run(project: Project) -> None:
@@ -264,3 +264,13 @@ def test_flags_in_range_still_work(project: Project) -> None:
     assert [r["id"] for r in second_page["runs"]] == [1]
     assert missing.returncode == 2
     assert_one_error_line(missing.stderr, f"no run {INT64_MAX} in the index")
+
+
+def test_every_task_takes_verbose_and_every_writing_task_quiet() -> None:
+    """--verbose (-v) is on every task; --quiet (no short flag: -q is --quick) on each task
+    that writes, i.e. each that takes --dry-run."""
+    for name, found in every_task():
+        names = {a.names for a in found.get_arguments()}
+        writes = any(a.name == "dry_run" for a in found.get_arguments())
+        assert ("verbose", "v") in names, name
+        assert (("quiet",) in names) == writes, name

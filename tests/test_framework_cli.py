@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BASE_CONFIG, REPO, Project, assert_one_error_line
+from tests.conftest import BASE_CONFIG, NO_FRAMEWORK_CONFIG, REPO, Project, assert_one_error_line
 
 FRAMEWORK = ("# Claude PM {{ framework_version }}\nfor: {{ parent_dir }}\n"
              "memory {{ versions.memory }}\n")
@@ -177,17 +177,35 @@ def test_hand_edited_parent_blocks_the_framework_deploy(fw: Project) -> None:
     assert fw.snapshot() == before
 
 
-def test_missing_framework_template_exits_2_for_deploy_framework(project: Project) -> None:
-    """deploy.framework without its template names the missing file; deploy skips it."""
+def test_missing_configured_framework_template_exits_2(project: Project) -> None:
+    """A framework.template that is set but missing stops deploy.framework and deploy alike
+    (exit 2, like a missing scripts.source), before anything is written."""
     project.write({"bin/tool": "#!/bin/sh\n"})
 
     done = project.invoke("deploy.framework")
+    release = project.invoke("deploy")
+    status = project.invoke("templates.status")
+
+    for run in (done, release, status):
+        assert run.returncode == 2, run
+        assert_one_error_line(run.stderr, "tpl/CLAUDE.md", "framework template not found")
+    assert not (project.target / "bin" / "tool").exists()
+    assert not project.tree.exists()
+
+
+def test_missing_default_framework_template_is_a_visible_skip(project: Project) -> None:
+    """Without framework.template, the default template missing is a skip deploy shows."""
+    project.write({"bin/tool": "#!/bin/sh\n"})
+    project.configure(base=NO_FRAMEWORK_CONFIG)
+
+    framework_only = project.invoke("deploy.framework")
     release = project.ok("deploy")
 
-    assert done.returncode == 2
-    assert_one_error_line(done.stderr, "tpl/CLAUDE.md", "framework template not found")
+    assert framework_only.returncode == 2
+    assert_one_error_line(framework_only.stderr, "templates/framework/CLAUDE.md")
     assert (project.target / "bin" / "tool").is_file()
-    assert "no framework template" in release.stdout
+    assert "no framework template at" in release.stdout
+    assert "templates/framework/CLAUDE.md" in release.stdout
 
 
 RELEASE_TEMPLATES = """
@@ -307,6 +325,9 @@ def test_release_survives_a_failed_syscall_at_every_step(release: Project, sysca
            "PYTHONDONTWRITEBYTECODE": "1"}
     failures = 0
     for when in range(1, 40):
+        # Each attempt starts from an empty tree: a failed run's backups stay in it, and the
+        # next attempt's equal backups would be hard links to them (dedupe), not renames.
+        shutil.rmtree(release.state, ignore_errors=True)
         done = subprocess.run(
             ["strace", "-f", "-qq", "-o", os.devnull, "-e", f"trace={syscall}",
              "-e", f"inject={syscall}:error=EIO:when={when}",

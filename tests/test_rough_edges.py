@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Project, assert_one_error_line
+from tests.conftest import NO_FRAMEWORK_CONFIG, Project, assert_one_error_line
 from tests.test_templates_cli import BODY, TEMPLATE
 
 
@@ -66,7 +66,7 @@ def test_templates_status_gates_ci(project: Project) -> None:
     """templates.status names each rendered file's state: absent before the first deploy,
     up to date after it (exit 0), edited by hand after an edit and outdated after a template
     change (exit 3 naming them)."""
-    project.configure(TEMPLATE)
+    project.configure(TEMPLATE, base=NO_FRAMEWORK_CONFIG)
     project.write({"tpl/app.conf.j2": BODY})
     before = project.invoke("templates.status", "--json")
     project.ok("deploy")

@@ -64,7 +64,8 @@ def test_what_is_not_a_contract_name_says_why(relative: str, reason: str) -> Non
 
 
 def test_targets_come_from_the_config(tmp_path: Path) -> None:
-    """Scripts go to scripts.target, version files to versions.dir keyed by subsystem,
+    """Scripts go to scripts.target, version files to versions.dir keyed by subsystem (the
+    release VERSION as subsystem version),
     templates by id, the framework to install_to; parents are every configured folder's
     CLAUDE.md; names the config cannot place get no entry."""
     config = tmp_path / "deploy.toml"
@@ -82,6 +83,7 @@ def test_targets_come_from_the_config(tmp_path: Path) -> None:
     assert {k: [(t.key, t.path, t.mode) for t in v] for k, v in found.items()} == {
         ("scripts", "tool"): [("tool", tmp_path / "t/bin/tool", 0o755)],
         ("versions", "MEMORY_VERSION"): [("memory", tmp_path / "v/MEMORY_VERSION", None)],
+        ("versions", "VERSION"): [("version", tmp_path / "v/VERSION", None)],
         ("templates", "mem"): [("mem", tmp_path / "t/m", None)],
         ("framework", ""): [("framework", tmp_path / "t/fw.md", None)],
         ("parents", "CLAUDE.md"): [(str(tmp_path / "p1"), tmp_path / "p1/CLAUDE.md", None),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Project, assert_one_error_line
+from tests.conftest import NO_FRAMEWORK_CONFIG, Project, assert_one_error_line
 
 SCRIPT = "#!/bin/sh\necho {}\n"
 SOURCE = {"bin/claude-pm": SCRIPT.format("pm"), "bin/atd": SCRIPT.format("atd"),
@@ -93,6 +93,7 @@ def test_status_shows_a_deployed_script_excluded_later(project: Project) -> None
 def test_release_uses_the_same_rules(project: Project) -> None:
     """invoke deploy picks the same scripts as deploy.scripts."""
     project.write(SOURCE)
+    project.configure(base=NO_FRAMEWORK_CONFIG)
     scripts_config(project, 'include = ["claude-pm"]\n')
 
     out = project.ok("deploy").stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BASE_CONFIG, Project, assert_one_error_line
+from tests.conftest import BASE_CONFIG, NO_FRAMEWORK_CONFIG, Project, assert_one_error_line
 
 TEMPLATE = """
 [[tool.deploy.templates]]
@@ -28,7 +28,7 @@ FRAMEWORK = "# Claude PM {{ framework_version }}\nfor: {{ parent_dir }}\nrules h
 @pytest.fixture
 def tpl(project: Project) -> Project:
     """A project with one template, ``app``, rendered to target/conf/app.conf."""
-    project.configure(TEMPLATE)
+    project.configure(TEMPLATE, base=NO_FRAMEWORK_CONFIG)
     project.write({"tpl/app.conf.j2": BODY})
     return project
 

@@ -149,10 +149,15 @@ def test_a_backup_deleted_by_hand_never_lends_its_name(project: Project) -> None
     with Store(cfg.state_dir).reading() as index:
         assert index is not None
         rows = index.changes.backups()
+        found = retention.verdicts(index.changes.for_retention(), index.runs.newest(),
+                                   BackupSettings(max_backups_per_type=1))
     names = [row.backup for row in rows]
     assert len(names) == len(set(names)) == 2
+    gone = retention.doomed(found)
+    assert gone == [rows[1].seq]
     with open_session(Store(cfg.state_dir), command="t", actor="t") as sess:
-        for row in retention.select(rows, BackupSettings(max_backups_per_type=1)):
-            delete_backup(sess, row)
+        for row in rows:
+            if row.seq in gone:
+                delete_backup(sess, row)
     newest = cfg.state_dir / "backups" / rows[0].backup
     assert newest.read_text() == "v2\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, assert_one_error_line
+from tests.conftest import NO_FRAMEWORK_CONFIG, Project, assert_one_error_line
 
 TEMPLATE = """
 [[tool.deploy.templates]]
@@ -27,7 +27,7 @@ BODY = "# {{ project_name }}\nport = 80\nhost = localhost\nworkers = 2\nlog = in
 @pytest.fixture
 def tpl(project: Project) -> Project:
     """A project with one template, ``app``, rendered to target/conf/app.conf."""
-    project.configure(TEMPLATE)
+    project.configure(TEMPLATE, base=NO_FRAMEWORK_CONFIG)
     project.write({"tpl/app.conf.j2": BODY})
     return project
 

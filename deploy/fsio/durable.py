@@ -16,12 +16,16 @@ takes) and ``temps`` (the temp names and their cleanup).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
 from deploy.fsio.large import _advise, _copy_large, _write_all
 from deploy.fsio.read import LARGE, _chunks, _open_regular
 from deploy.fsio.temps import _unlink_quietly, temp_path
+
+# The guide's troubleshooting log (`--verbose`): each folder this creates.
+log = logging.getLogger("deploy.fsio")
 
 
 class Mismatch(ValueError):
@@ -230,6 +234,7 @@ def makedirs_durably(folder: Path, mode: int = 0o755) -> None:
             break
         probe = probe.parent
     for path in reversed(missing):
+        log.debug("creating folder %s", path)
         try:
             os.mkdir(path, mode)
         except FileExistsError:

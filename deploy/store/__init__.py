@@ -16,6 +16,9 @@ Nothing outside this package touches SQL or the tree's files. The API:
   index's own health found, the outcome recorded as the last verify;
 - :func:`rebuild_index` and :func:`plan_reindex` (``reindex``, ``scan``): the index rebuilt
   from the tree's backup names, with the targets the task layer reads from the config.
+- :func:`compress_backups`, :func:`compression_due`, :func:`tidy_compression`
+  (``compress``): old backups stored as ``<name>.zst``, durably; ``stored`` reads either
+  form; ``dedupe`` stores equal backups once, as hard links.
 
 Every category plans its changes and hands them here; this package alone writes
 backups and targets. A run follows one durable order (checked by the reliability
@@ -54,6 +57,11 @@ from deploy.store.session import Session, open_session
 from deploy.store.tree import INDEX_NAME, LOCK_NAME, Store, describe, now_iso, oserror
 
 if TYPE_CHECKING:
+    from deploy.store.compress import Compressed, stale_temps
+    from deploy.store.compress import compress as compress_backups
+    from deploy.store.compress import due as compression_due
+    from deploy.store.compress import leftovers as compression_leftovers
+    from deploy.store.compress import tidy as tidy_compression
     from deploy.store.reindex import Reindex, ReindexResult
     from deploy.store.reindex import plan as plan_reindex
     from deploy.store.reindex import rebuild as rebuild_index
@@ -69,7 +77,11 @@ _LAZY = {"Reindex": ("reindex", "Reindex"), "ReindexResult": ("reindex", "Reinde
          "Target": ("scan", "Target"), "Targets": ("scan", "Targets"),
          "Unrecorded": ("scan", "Unrecorded"), "reindex_names": ("scan", "names"),
          "Problem": ("verify", "Problem"), "Verification": ("verify", "Verification"),
-         "last_verify": ("verify", "last_verify"), "verify_tree": ("verify", "verify")}
+         "last_verify": ("verify", "last_verify"), "verify_tree": ("verify", "verify"),
+         "Compressed": ("compress", "Compressed"), "compress_backups": ("compress", "compress"),
+         "compression_due": ("compress", "due"), "tidy_compression": ("compress", "tidy"),
+         "compression_leftovers": ("compress", "leftovers"),
+         "stale_temps": ("compress", "stale_temps")}
 
 
 def __getattr__(name: str) -> Any:
@@ -80,10 +92,11 @@ def __getattr__(name: str) -> Any:
     module, attr = _LAZY[name]
     return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
 
-__all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Index", "Item", "LatestRender",
-           "Migration", "Problem", "Reindex", "ReindexResult", "RenderRow", "RunResult",
-           "RunRow", "Session", "Store", "Target", "Targets", "Unrecorded", "Verification",
-           "accept", "apply", "category_folder", "delete_backup", "delete_backups", "describe",
-           "import_files", "last_verify", "migrate_files", "now_iso", "open_session", "oserror",
-           "owned_by", "pending", "plan_reindex", "rebuild_index", "reindex_names",
-           "verify_tree"]
+__all__ = ["INDEX_NAME", "LOCK_NAME", "Applied", "ChangeRow", "Compressed", "Index", "Item",
+           "LatestRender", "Migration", "Problem", "Reindex", "ReindexResult", "RenderRow",
+           "RunResult", "RunRow", "Session", "Store", "Target", "Targets", "Unrecorded",
+           "Verification", "accept", "apply", "category_folder", "compress_backups",
+           "compression_due", "compression_leftovers", "delete_backup", "delete_backups",
+           "describe", "import_files", "last_verify", "migrate_files", "now_iso",
+           "open_session", "oserror", "owned_by", "pending", "plan_reindex", "rebuild_index",
+           "reindex_names", "stale_temps", "tidy_compression", "verify_tree"]

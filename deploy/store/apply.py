@@ -98,9 +98,14 @@ def apply(sess: Session, plan: Plan, *, kind: RunKind, undoes: int | None = None
                 reverts=change.reverts))
     log.debug("run %d: %d change(s), %d backup(s)", run, len(plan.changes),
               sum(b is not None for b in backups))
-    write_backups(index, run, plan, backups, sess.signals.check)
+    blobs: dict[int, int] = {}
+    write_backups(index, run, plan, backups, sess.signals.check,
+                  tree=store.tree if sess.dedupe else None, blobs=blobs)
     with index.transaction():
         index.changes.move(run, ChangeState.PLANNED, ChangeState.BACKED_UP)
+        for i, blob in blobs.items():  # hard links to an equal backup (``dedupe``)
+            index.changes.set_stored(seqs[i], compressed=False,
+                                     stored_size=plan.changes[i].old.size, blob=blob)
     write_targets(index, run, plan, backups, sess.before_target, sess.signals.check)
     try:
         sess.signals.check()

@@ -63,3 +63,36 @@ def hold(path: Path, *, command: str, started: str, wait: float = 0) -> Iterator
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def holder(path: Path) -> dict[str, object] | None:
+    """Who holds the lock at ``path`` now, as ``{"pid", "command", "started"}``, or None.
+
+    Read without taking the lock (a status that tried, even shared and for a moment, could
+    make a deploy starting at that instant exit 4) and without creating the file: the
+    kernel's table of flock locks (``/proc/locks``, Linux) says whether a process holds
+    this file's inode and which; the file says what that run is. Where ``/proc/locks``
+    cannot be read, None.
+    """
+    try:
+        st = os.lstat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:
+            rows = table.read().splitlines()
+    except OSError:
+        return None
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    pid = next((int(f[4]) for f in (r.split() for r in rows)
+                if len(f) > 5 and f[1] == "FLOCK" and f[5] == inode and f[4].isdigit()), None)
+    if pid is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            info = json.loads(os.pread(fd, 4096, 0).decode("utf-8") or "{}")
+        finally:
+            os.close(fd)
+    except (OSError, ValueError):
+        info = {}
+    if not isinstance(info, dict) or info.get("pid") != pid:
+        info = {}  # the holder has not written its name yet
+    return {"pid": pid, "command": info.get("command"), "started": info.get("started")}

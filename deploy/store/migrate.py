@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import DeployError, Interrupted, WriteFailed
+from deploy.plan import tick
 from deploy.states import Action, ChangeState, RunKind, RunState
 from deploy.store import phases
 from deploy.store.index import ChangeRow, Index
@@ -164,6 +165,7 @@ def _copy(sess: Session, run: int, copies: list[tuple[Path, str | None, Path]]) 
             batch = []
             for i in range(start, min(start + phases.BATCH, len(copies))):
                 path, sha256, dest = copies[i]
+                tick("copying", i + 1, len(copies), dest.name)
                 if dest.parent not in folders:
                     try:
                         fsio.makedirs_durably(dest.parent, PRIVATE_DIR)
@@ -212,7 +214,7 @@ def _verify(sess: Session, items: Iterable[Item]
                 problems.append(f"{item.path}: no copy in the tree holds its bytes")
             continue
         try:
-            sess.store.check_backup(row)
+            sess.store.check_backup(row, sess.index)
         except DeployError as err:
             problems.append(f"{err}; the original {item.path} stays")
             continue

@@ -26,8 +26,11 @@ def category_folder(category: str, key: str) -> str:
 
 
 def name_key(category: str, key: str, target_name: str) -> str:
-    """What a backup is named after: the change's key (script name, template id), or the
-    target's file name for categories keyed by something else (subsystem, parent folder)."""
+    """What a backup is named after: the change's key (script name, template id), the
+    subsystem's version file name (``MEMORY_VERSION``, ``VERSION``), or the target's file
+    name for parents (keyed by their folder)."""
+    if category == categories.VERSIONS.name:
+        return categories.version_file_name(key)
     return target_name if categories.get(category).named_after_target else key
 
 

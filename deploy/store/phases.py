@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 from deploy import fsio
 from deploy.errors import DeployError, IntegrityError, Interrupted, WriteFailed
-from deploy.plan import Change, Plan
+from deploy.plan import Change, Plan, tick
+from deploy.store import dedupe
 from deploy.store.index import Index
 from deploy.store.tree import oserror, sync_folders
 from deploy.store.trust import PRIVATE_DIR, PRIVATE_FILE
@@ -65,9 +66,12 @@ def stage_batch(items: list[Item],
 
 
 def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None],
-                  check: Callable[[], None] = lambda: None) -> None:
+                  check: Callable[[], None] = lambda: None, *, tree: Path | None = None,
+                  blobs: dict[int, int] | None = None) -> None:
     """Copy every old target to its backup: write a batch, fsync the batch, rename it,
-    and fsync each backup folder once at the end."""
+    and fsync each backup folder once at the end. With ``tree``, a backup whose bytes a
+    verified backup of the tree holds already is a hard link to it (``dedupe``); ``blobs``
+    gets each linked change's index and the row whose write made the shared file."""
     written: list[Path] = []
     staged: dict[int, fsio.Staged] = {}
     folders: dict[Path, None] = {}
@@ -86,9 +90,18 @@ def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]
                     except OSError as err:
                         raise oserror("creating backup folder", backup.parent, err) from err
                     folders[backup.parent] = None
+                found = dedupe.source(tree, index, change.old.sha256, change.old.size) \
+                    if tree is not None else None
+                if found is not None and dedupe.link(change, found, backup):
+                    written.append(backup)
+                    if blobs is not None:
+                        blobs[i] = found.blob
+                    continue
                 # Backups are data: 0600, no exec or set-id bits; the index keeps the
                 # target's mode and a restore gives it back.
                 log.debug("backing up %s to %s", change.target, backup)
+                tick("backing up", len(written) + len(items) + 1, len(todo),
+                              f"{change.category}/{change.key}")
                 items.append(Item(i, backup, change.target, PRIVATE_FILE,
                                   f"backing up {change.target} to", change.old.sha256, None,
                                   partial(_changed_while_backed_up, change.target)))
@@ -136,6 +149,8 @@ def write_targets(index: Index, run: int, plan: Plan, backups: list[Path | None]
                     except OSError as err:
                         raise oserror("creating folder", change.target.parent, err) from err
                     folders[change.target.parent] = None
+                tick("writing", i + 1, len(plan.changes),
+                              f"{change.category}/{change.key}")
                 log.debug("writing %s (%s, mode %04o)", change.target,
                           change.new if isinstance(change.new, Path) else "rendered",
                           change.mode)

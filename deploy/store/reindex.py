@@ -35,6 +35,7 @@ from deploy.provenance import Provenance
 from deploy.states import Action, ChangeState, RunKind, RunState
 from deploy.store import lock
 from deploy.store.index import Index
+from deploy.store.index.rows import ZST
 from deploy.store.naming import stamp, unique_name
 from deploy.store.records import Applied
 from deploy.store.recover import recover
@@ -120,10 +121,21 @@ def _record(store: Store, index: Index, entries: tuple[Entry, ...], *, command: 
                              provenance=provenance)
         seqs = [index.changes.add(
             run=run, category=e.category, key=e.key, target=str(e.target),
-            action=Action.IMPORT, backup=str(e.backup.relative_to(store.tree)),
+            action=Action.IMPORT,
+            backup=str(e.backup.relative_to(store.tree)).removesuffix(ZST if e.compressed
+                                                                      else ""),
             old_sha256=e.sha256, old_size=e.size, old_mode=e.mode,
             created=e.created,
             created_ts=e.when.timestamp(), state=ChangeState.IMPORTED) for e in entries]
+        # How each is stored: compressed or not, and which files are hard links of one
+        # inode (status counts it once).
+        first: dict[tuple[int, int], int] = {}
+        for e, seq in zip(entries, seqs, strict=True):
+            blob = first.setdefault(e.inode, seq) if e.inode is not None else seq
+            if e.compressed or blob != seq:
+                index.changes.set_stored(seq, compressed=e.compressed,
+                                         stored_size=e.stored_size or e.size,
+                                         blob=None if blob == seq else blob)
         index.runs.finish(run, RunState.DONE, now_iso())
     return run, tuple(Applied(e.category, e.key, e.target, Action.IMPORT, e.backup, seq)
                       for e, seq in zip(entries, seqs, strict=True))

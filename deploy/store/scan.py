@@ -29,10 +29,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from deploy import categories, fsio
+from deploy import categories
 from deploy.errors import Untrusted
 from deploy.names import shown
-from deploy.store import trust
+from deploy.store import stored, trust
+from deploy.store.index.rows import ZST
 from deploy.store.tree import Store, describe
 
 DEFAULT_MODE = 0o644  # a target's mode when neither the config nor the target tells
@@ -58,6 +59,7 @@ class Parsed(NamedTuple):
     name: str
     when: datetime
     counter: int
+    compressed: bool = False  # the file is ``<name>.zst``
 
 
 class Entry(NamedTuple):
@@ -72,6 +74,9 @@ class Entry(NamedTuple):
     mode: int
     when: datetime
     counter: int
+    compressed: bool = False        # ``backup`` is ``<name>.zst``: sha256 and size are the
+    stored_size: int | None = None  # original bytes', stored_size the file's
+    inode: tuple[int, int] | None = None  # (st_dev, st_ino): hard links share one
 
     @property
     def created(self) -> str:
@@ -115,7 +120,9 @@ def parse(relative: Path) -> Parsed | str:
     if len(parts) != (3 if nested else 2):
         return (f"not a backup name of {cat.name}: its backups lie in "
                 f"{cat.folder.replace('{key}', '<id>')}/")
-    match = PATTERNS[cat.name].match(parts[-1])
+    leaf = parts[-1]
+    compressed = leaf.endswith(ZST) and len(leaf) > len(ZST)
+    match = PATTERNS[cat.name].match(leaf.removesuffix(ZST) if compressed else leaf)
     if match is None:
         form = "YYYYmmdd_HHMMSS" + ("_mmm" if cat.millis else "")
         stem = cat.stem.format(name="<name>", stamp=form)
@@ -130,7 +137,7 @@ def parse(relative: Path) -> Parsed | str:
         return f"its time {text} is not a date"
     if cat.millis:
         when = when.replace(microsecond=int(text[16:]) * 1000)
-    return Parsed(cat.name, name or "", when, int(match.group("counter") or 0))
+    return Parsed(cat.name, name or "", when, int(match.group("counter") or 0), compressed)
 
 
 def names(store: Store, files: Iterable[Path] | None = None) -> set[tuple[str, str]]:
@@ -175,16 +182,19 @@ def entry(store: Store, path: Path, targets: Targets) -> Entry | Unrecorded:
                           "with cp")
     owner = owners[0]
     try:
-        trust.check(path, "backup", folder=False)
-        state = fsio.read_state(path)
+        st = trust.check(path, "backup", folder=False)
+        state = stored.read_original(path, parsed.compressed)
     except Untrusted as err:
         return Unrecorded(path, str(err).removeprefix(f"{path}: "))
+    except stored.CorruptFrame as err:
+        return Unrecorded(path, f"a compressed backup that does not decompress: {err}")
     except OSError as err:
         return Unrecorded(path, f"cannot read backup: {describe(err)}")
-    if not state.exists or state.sha256 is None:
+    if st is None or not state.exists or state.sha256 is None:
         return Unrecorded(path, "gone while the tree was read")
     return Entry(parsed.category, owner.key, owner.path, path, state.sha256, state.size,
-                 _mode(owner), parsed.when, parsed.counter)
+                 _mode(owner), parsed.when, parsed.counter, parsed.compressed, st.st_size,
+                 (st.st_dev, st.st_ino))
 
 
 def scan(store: Store, targets: Targets, known: AbstractSet[str] = frozenset()
@@ -193,9 +203,14 @@ def scan(store: Store, targets: Targets, known: AbstractSet[str] = frozenset()
     tree), as an entry to record or a file that cannot be; entries oldest name first."""
     entries: list[Entry] = []
     unrecorded: list[Unrecorded] = []
-    for path in store.backup_files():
-        if str(path.relative_to(store.tree)) in known:
-            continue
+    files = store.backup_files()
+    present = {str(path.relative_to(store.tree)) for path in files}
+    for path in files:
+        rel = str(path.relative_to(store.tree))
+        if rel in known or rel + ZST in known:
+            continue  # a row holds it (or its compressed form: this is a leftover)
+        if rel.endswith(ZST) and rel.removesuffix(ZST) in present:
+            continue  # a compression cut short: the plain file is the backup
         found = entry(store, path, targets)
         if isinstance(found, Entry):
             entries.append(found)

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from deploy.store import lock
 from deploy.store.index import Index
+from deploy.store.prune import finish_pending
 from deploy.store.recover import recover
 from deploy.store.signals import Deferral, deferred
 from deploy.store.tree import Store, now_iso
@@ -46,6 +47,13 @@ class Session:
         self.signals = signals or Deferral()
         # The last run this session finished, for the message of a signal that came after.
         self.finished: int | None = None
+        # Rows a killed prune had left pending, finished when the session opened.
+        self.prunes_finished = 0
+        # What backup.auto_prune did after this session's run (set by the task layer).
+        self.auto_pruned: dict[str, Any] | None = None
+        # Equal backups stored once, as hard links (``dedupe``); off only for the bench's
+        # side-by-side figures.
+        self.dedupe = True
 
 
 @contextmanager
@@ -65,6 +73,7 @@ def open_session(store: Store, *, command: str, actor: str, wait: float = 0,
             sess = Session(store, index, command=command, actor=actor, signals=signals,
                            provenance=provenance)
             sess.recovered = recover(store, index)
+            sess.prunes_finished = finish_pending(store, index)
             yield sess
         finally:
             index.close()

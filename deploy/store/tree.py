@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from deploy import categories, fsio
-from deploy.errors import DeployError, IntegrityError, Untrusted, WriteFailed
-from deploy.store import trust
+from deploy.errors import DeployError, IntegrityError, WriteFailed
+from deploy.store import lock, stored, trust
 from deploy.store.index import ChangeRow, Index, NoIndexYet
 from deploy.store.naming import category_folder
 
@@ -92,6 +92,10 @@ class Store:
                 found += [Path(dirpath, f) for f in files if not fsio.is_temp_name(f)]
         return sorted(found)
 
+    def lock_holder(self) -> dict[str, object] | None:
+        """Who holds the tree's lock now (pid, command, started), read without taking it."""
+        return lock.holder(self.lock_path)
+
     def check_index_kept(self) -> None:
         """With no index but backups in the tree, the index was lost: nothing in the tree
         can be accounted for, so verify and rollbacks stop here (exit 1) instead of saying
@@ -108,27 +112,40 @@ class Store:
                 "`invoke backups.reindex`, or copy a backup back by hand with cp")
 
     def backup_path(self, row: ChangeRow) -> Path:
-        assert row.backup is not None
-        return self.tree / row.backup
+        """The backup's file as it lies in the tree (``<name>.zst`` when compressed)."""
+        assert row.stored is not None
+        return self.tree / row.stored
 
-    def check_backup(self, row: ChangeRow) -> Path:
-        """The backup file of ``row`` if it exists and its sha256 matches; else IntegrityError."""
+    def check_backup(self, row: ChangeRow, index: Index | None = None) -> Path:
+        """The backup file of ``row`` if it exists and its original bytes' sha256 matches
+        (through zstd when compressed); else IntegrityError. With ``index``, a file with
+        several hard links must have only names the index records (``stored``)."""
         path = self.backup_path(row)
         if row.pruned:
             raise IntegrityError(f"{path}: backup {row.seq} was pruned; nothing to restore")
+        found = stored.problem(self.tree, index, row)
+        if found is not None:
+            raise IntegrityError(f"{path}: {found[1]}")
+        return path
+
+    def restore_source(self, row: ChangeRow, index: Index | None = None, *,
+                       integrity: bool = True) -> bytes | Path:
+        """What a restore of ``row`` copies into its target: the plain backup file (checked
+        first when ``integrity``), or a compressed one's original bytes, decompressed and
+        always checked (the hash comes with the decompression)."""
+        path = self.check_backup(row, index) if integrity else self.backup_path(row)
+        if not row.compressed:
+            return path
         try:
-            trust.check(path, "backup", folder=False)
-            state = fsio.read_state(path)
-        except Untrusted as err:
-            raise IntegrityError(str(err)) from err
+            data, sha = stored.original_bytes(path, True)
+        except stored.CorruptFrame as err:
+            raise IntegrityError(f"{path}: backup {row.seq} is corrupt: {err}") from err
         except OSError as err:
             raise IntegrityError(f"{path}: cannot read backup: {describe(err)}") from err
-        if not state.exists:
-            raise IntegrityError(f"{path}: backup {row.seq} is missing")
-        if state.sha256 != row.old_sha256:
-            raise IntegrityError(
-                f"{path}: backup {row.seq} is corrupt: sha256 {state.sha256} != {row.old_sha256}")
-        return path
+        if sha != row.old_sha256:
+            raise IntegrityError(f"{path}: backup {row.seq} is corrupt: its content's sha256 "
+                                 f"{sha} != {row.old_sha256}")
+        return data
 
     def ensure_tree(self) -> None:
         """Create what is missing of the tree (0700), check all of it, and tighten what an

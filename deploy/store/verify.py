@@ -4,7 +4,8 @@ Four kinds of problem, each named with its path:
 
 - ``missing``: a row vouches for a backup file that is gone;
 - ``corrupt``: the file is there but is not what the row vouches for (its sha256 differs,
-  or it is a link, not a regular file, not ours, or unreadable);
+  through zstd for a ``.zst``; or it is a symlink, not a regular file, not ours, unreadable,
+  a frame that does not decompress, or a hard link with a name the index does not record);
 - ``orphan``: a file in the category folders that no row vouches for: never indexed, or
   its row was pruned (a pruned row's file should be gone) or never confirmed (``void``);
 - ``index``: the index is missing while the tree holds backups, does not open as SQLite,
@@ -30,12 +31,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from deploy import fsio
-from deploy.errors import ConfigError, Untrusted
-from deploy.store import trust
+from deploy.errors import ConfigError
+from deploy.plan import tick
+from deploy.store import stored
 from deploy.store.index import ChangeRow, Index, IndexError_, NoIndexYet
+from deploy.store.index.rows import ZST
 from deploy.store.session import Session
-from deploy.store.tree import Store, describe, now_iso
+from deploy.store.tree import Store, now_iso
 
 MISSING, CORRUPT, ORPHAN, INDEX = "missing", "corrupt", "orphan", "index"
 KINDS = (MISSING, CORRUPT, ORPHAN, INDEX)
@@ -120,32 +122,35 @@ def index_health(store: Store) -> Health:
     return Health(HEALTHY, runs=runs)
 
 
-def check_row(store: Store, row: ChangeRow) -> Problem | None:
-    """Re-hash the backup file of one row that vouches for it (``Store.check_backup``'s
-    test and wording, with the kind of problem kept apart)."""
-    path = store.backup_path(row)
-    try:
-        trust.check(path, "backup", folder=False)
-        state = fsio.read_state(path)
-    except Untrusted as err:
-        return Problem(CORRUPT, path, row.seq, _after_path(str(err), path))
-    except OSError as err:
-        return Problem(CORRUPT, path, row.seq, f"cannot read backup: {describe(err)}")
-    if not state.exists:
-        return Problem(MISSING, path, row.seq, f"backup {row.seq} is missing")
-    if state.sha256 != row.old_sha256:
-        return Problem(CORRUPT, path, row.seq, f"backup {row.seq} is corrupt: sha256 "
-                       f"{state.sha256} != {row.old_sha256}")
-    return None
+def check_row(store: Store, row: ChangeRow, index: Index | None = None,
+              links: stored.LinkCache | None = None) -> Problem | None:
+    """Re-hash the backup file of one row that vouches for it, through zstd when it is
+    compressed (``Store.check_backup``'s test and wording, with the kind of problem kept
+    apart); with ``index``, a file with hard links must have only names it records."""
+    found = stored.problem(store.tree, index, row, links)
+    if found is None:
+        return None
+    return Problem(found[0], store.backup_path(row), row.seq, found[1])
 
 
 def _orphan(index: Index | None, store: Store, path: Path) -> Problem:
-    row = index.changes.naming(str(path.relative_to(store.tree))) if index else None
+    rel = str(path.relative_to(store.tree))
+    row = index.changes.naming(rel) if index else None
+    if row is None and index is not None and rel.endswith(ZST):
+        plain = index.changes.naming(rel.removesuffix(ZST))
+        if plain is not None and not plain.compressed and not plain.pruned:
+            return Problem(ORPHAN, path, plain.seq, f"a compressed copy of backup {plain.seq} "
+                           "that a compression cut short left; the next `invoke "
+                           "backups.prune` removes it")
     if row is None:
         return Problem(ORPHAN, path, None, "not in the backup index: no row names this file")
     if row.pruned:
         return Problem(ORPHAN, path, row.seq, f"backup {row.seq} was pruned, but its file "
                        "is still in the tree")
+    if row.compressed:
+        return Problem(ORPHAN, path, row.seq, f"backup {row.seq} is stored compressed "
+                       f"({path.name}{ZST}); this plain copy a compression cut short left; "
+                       "the next `invoke backups.prune` removes it")
     return Problem(ORPHAN, path, row.seq, f"backup {row.seq} is {row.state} (its run never "
                    "confirmed it), but its file is in the tree")
 
@@ -160,9 +165,11 @@ def check(store: Store, index: Index, *, sample: int | None = None,
     if sample is not None and sample < len(rows):
         chosen = (rng or random.Random()).sample(rows, sample)
     problems: list[Problem] = []
-    for row in sorted(chosen, key=lambda r: r.seq):
+    links: stored.LinkCache = {}
+    for n, row in enumerate(sorted(chosen, key=lambda r: r.seq), 1):
         interrupt("nothing was recorded")
-        found = check_row(store, row)
+        tick("verifying", n, len(chosen), f"{row.category}/{row.key}")
+        found = check_row(store, row, index, links)
         if found is not None:
             problems.append(found)
     vouched = index.changes.vouched_backups()

@@ -11,7 +11,9 @@ half-bumped tree: its issue #381).
 Version files belong to the toolkit: there is no conflict check, the old bytes
 are backed up and replaced. The backup is named after the file
 (``MEMORY_VERSION_backup_...``) while the index key is the subsystem
-(``memory``); :func:`deploy.store.naming.name_key` makes that split.
+(``memory``); :func:`deploy.store.naming.name_key` makes that split, naming each backup
+after the subsystem's own file name (``deploy.categories.version_file_name``), so that two
+files both called ``VERSION`` in the ``versions.files`` table get distinct backup names.
 
 ``values`` parses and steps versions, ``files`` reads the files with their
 layout, ``bump`` plans bumps, ``requires`` checks compatibility.
@@ -22,18 +24,22 @@ from deploy.versions.bump import CATEGORY, NEW_MODE, parse_setting, plan_bulk, p
 from deploy.versions.files import (
     FRAMEWORK_FILE,
     SUFFIX,
+    Layout,
     VersionFile,
     framework_version,
+    layout,
     read,
     read_all,
+    release_version,
     subsystem_key,
     subsystems,
     version_path,
 )
-from deploy.versions.requires import Requirement, check, gate, unmet
+from deploy.versions.requires import Requirement, check, found, gate, unmet
 from deploy.versions.values import Version, next_version, parse
 
-__all__ = ["CATEGORY", "FRAMEWORK_FILE", "NEW_MODE", "SUFFIX", "Requirement", "Version",
-           "VersionFile", "check", "framework_version", "gate", "next_version", "parse",
-           "parse_setting", "plan_bulk", "plan_bump", "read", "read_all", "subsystem_key",
-           "subsystems", "unmet", "version_path"]
+__all__ = ["CATEGORY", "FRAMEWORK_FILE", "NEW_MODE", "SUFFIX", "Layout", "Requirement",
+           "Version", "VersionFile", "check", "found", "framework_version", "gate", "layout",
+           "next_version", "parse", "parse_setting", "plan_bulk", "plan_bump", "read",
+           "read_all", "release_version", "subsystem_key", "subsystems", "unmet",
+           "version_path"]

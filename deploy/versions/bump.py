@@ -15,7 +15,14 @@ from deploy import fsio
 from deploy.categories import VERSIONS
 from deploy.errors import ConfigError
 from deploy.plan import Change, Plan, Skip
-from deploy.versions.files import VersionFile, read, subsystem_key, version_path
+from deploy.versions.files import (
+    Layout,
+    VersionFile,
+    read,
+    subsystem_key,
+    subsystems,
+    version_path,
+)
 from deploy.versions.values import Version, next_version, parse
 
 CATEGORY = VERSIONS.name
@@ -46,21 +53,29 @@ def _change(current: VersionFile, wanted: Version) -> Change | Skip:
                   note=f"{current.version} -> {wanted}")
 
 
+def _check_table(where: Layout | Path) -> None:
+    """A ``versions.files`` table is checked against the folder's files before a bump: one
+    file, one subsystem (:func:`deploy.versions.files.subsystems` raises otherwise)."""
+    if isinstance(where, Layout) and where.files:
+        subsystems(where)
+
+
 def _plan(items: Iterable[Change | Skip]) -> Plan:
     changes = tuple(i for i in items if isinstance(i, Change))
     skips = tuple(i for i in items if isinstance(i, Skip))
     return Plan(changes, skips, (CATEGORY,))
 
 
-def plan_bump(versions_dir: Path, subsystem: str, to: str | None = None, *,
+def plan_bump(where: Layout | Path, subsystem: str, to: str | None = None, *,
               allow_downgrade: bool = False, create: bool = False) -> Plan:
     """Plan setting one subsystem's version: ``to``, or the next one.
 
     With ``create`` a subsystem without a file gets one (``to`` required), mode 0644,
-    holding the version and a newline.
+    holding the version and a newline. ``version`` is the release ``VERSION`` file.
     """
     key = subsystem_key(subsystem)
-    path = version_path(versions_dir, key)
+    _check_table(where)
+    path = version_path(where, key)
     if create and to is not None and not os.path.lexists(path):
         wanted = parse(to, f"{path}: --to {to!r}")
         data = f"{wanted}\n".encode("ascii")
@@ -69,7 +84,7 @@ def plan_bump(versions_dir: Path, subsystem: str, to: str | None = None, *,
                              mode=NEW_MODE, note=f"new {wanted}")])
     if create and to is None:
         raise ConfigError(f"{path}: --create needs --to VERSION")
-    current = read(versions_dir, key)
+    current = read(where, key)
     return _plan([_change(current, _target(current, to, allow_downgrade))])
 
 
@@ -81,7 +96,7 @@ def parse_setting(text: str) -> tuple[str, str]:
     return name, version
 
 
-def plan_bulk(versions_dir: Path, settings: Mapping[str, str] | Iterable[tuple[str, str]], *,
+def plan_bulk(where: Layout | Path, settings: Mapping[str, str] | Iterable[tuple[str, str]], *,
               allow_downgrade: bool = False) -> Plan:
     """Plan several bumps as one: every item is checked before anything is planned to change.
 
@@ -92,6 +107,7 @@ def plan_bulk(versions_dir: Path, settings: Mapping[str, str] | Iterable[tuple[s
     pairs = list(settings.items() if isinstance(settings, Mapping) else settings)
     if not pairs:
         raise ConfigError("versions.bulk needs at least one --set NAME=VERSION")
+    _check_table(where)
     problems: list[str] = []
     seen: set[str] = set()
     items: list[Change | Skip] = []
@@ -101,7 +117,7 @@ def plan_bulk(versions_dir: Path, settings: Mapping[str, str] | Iterable[tuple[s
             if key in seen:
                 raise ConfigError(f"subsystem {key!r} is set twice")
             seen.add(key)
-            current = read(versions_dir, key)
+            current = read(where, key)
             items.append(_change(current, _target(current, to, allow_downgrade)))
         except ConfigError as err:
             problems.append(str(err))

@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from deploy.categories import RELEASE_KEY
 from deploy.errors import Blocked, ConfigError
-from deploy.versions.files import read_all, version_path
+from deploy.versions.files import Layout, read_all, release_version, version_path
 from deploy.versions.values import Version
 
 if TYPE_CHECKING:
@@ -96,21 +97,33 @@ def check(requires: Mapping[str, str], versions: Mapping[str, Version]) -> list[
     return result
 
 
-def unmet(versions_dir: Path, results: Iterable[Requirement]) -> Blocked | None:
+def unmet(where: Layout | Path, results: Iterable[Requirement]) -> Blocked | None:
     """The exit-3 error naming each unmet requirement's file, or None when all are met."""
-    problems = [(str(version_path(versions_dir, r.subsystem)),
-                 f"{version_path(versions_dir, r.subsystem)}: {r.subsystem} "
+    problems = [(str(version_path(where, r.subsystem)),
+                 f"{version_path(where, r.subsystem)}: {r.subsystem} "
                  f"{r.version or '(no file)'} is {r.status}, requires {r.spec}")
                 for r in results if not r.met]
     return Blocked("; ".join(p for _, p in problems)).listing(problems) if problems else None
 
 
-def gate(versions_dir: Path, requires: Mapping[str, str]) -> list[Requirement]:
+def found(where: Layout | Path, requires: Mapping[str, str] | None = None
+          ) -> dict[str, Version]:
+    """Every subsystem's version, and the release ``VERSION`` as ``version`` when it exists
+    and ``requires`` names it (a ``VERSION`` no requirement reads is never parsed here)."""
+    versions = {k: f.version for k, f in read_all(where).items()}
+    release = release_version(where) \
+        if requires is None or RELEASE_KEY in {k.lower() for k in requires} else None
+    if release is not None:
+        versions[release.subsystem] = release.version
+    return versions
+
+
+def gate(where: Layout | Path, requires: Mapping[str, str]) -> list[Requirement]:
     """Check ``requires`` against the version files; raise Blocked (exit 3) when one is unmet."""
     if not requires:
         return []
-    results = check(requires, {k: f.version for k, f in read_all(versions_dir).items()})
-    error = unmet(versions_dir, results)
+    results = check(requires, found(where, requires))
+    error = unmet(where, results)
     if error is not None:
         raise error
     return results

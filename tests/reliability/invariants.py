@@ -66,6 +66,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def stored_sha256(tree: Path, row: dict[str, object]) -> str | None:
+    """The sha256 of the original bytes a row's backup file holds as the index says it is
+    stored (``<backup>.zst``, decompressed with zstandard on its own, when ``compressed``);
+    None when the file is missing or a symlink, ``"corrupt"`` when the frame is bad."""
+    compressed = bool(row.get("compressed"))
+    path = tree / (str(row["backup"]) + (".zst" if compressed else ""))
+    if path.is_symlink() or not path.is_file():
+        return None
+    if not compressed:
+        return sha256_file(path)
+    import zstandard
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as rd:
+            while chunk := rd.read(1 << 20):
+                digest.update(chunk)
+    except zstandard.ZstdError:
+        return "corrupt"
+    return digest.hexdigest()
+
+
 def file_states(root: Path, exclude: tuple[str, ...] = ("state",)) -> Files:
     """Every regular file and symlink under ``root`` by relative path, skipping ``exclude``
     (top-level names) and temp files (those are the clean-state check's business)."""
@@ -106,8 +128,7 @@ def check_no_loss(root: Path, before: Files, new: Files, now: Files,
                 continue
             if row["state"] not in BACKED_STATES or row["pruned"]:
                 continue
-            path = tree / str(row["backup"])
-            if path.is_file() and not path.is_symlink() and sha256_file(path) == old.sha256:
+            if stored_sha256(tree, row) == old.sha256:
                 saved = True
                 break
         if not saved:
@@ -121,6 +142,8 @@ def check_backups_kept(tree: Path, earlier: dict[str, str]) -> list[Violation]:
     found = []
     for rel, sha in earlier.items():
         path = tree / rel
+        if not path.is_file() and stored_sha256(tree, {"backup": rel, "compressed": 1}) == sha:
+            continue  # compressed since: the bytes are in <rel>.zst
         if not path.is_file() or sha256_file(path) != sha:
             size = 0
             found.append(Violation(NO_LOSS, f"earlier backup {rel} is gone or changed", size))
@@ -256,11 +279,11 @@ def check_index(tree: Path, *, allow_running: bool = True) -> list[Violation]:
     for row in rows:
         if not row["backup"] or row["pruned"] or row["state"] not in BACKED_STATES:
             continue
-        path = tree / str(row["backup"])
-        if path.is_symlink() or not path.is_file():
+        sha = stored_sha256(tree, row)
+        if sha is None:
             found.append(Violation(INDEX, f"backup {row['seq']} ({row['backup']}) is missing",
                                    int(row["old_size"] or 0)))
-        elif sha256_file(path) != row["old_sha256"]:
+        elif sha != row["old_sha256"]:
             found.append(Violation(INDEX, f"backup {row['seq']} ({row['backup']}) does not "
                                    "match its sha256", int(row["old_size"] or 0)))
     return found

@@ -1,6 +1,7 @@
 """The durable order, audited from an strace log of a real deploy: for each target, its
-backup is fsynced, renamed into place, its folder fsynced and the index committed before
-the target's rename; the target's folder is fsynced after it."""
+backup is fsynced, renamed into place (or, deduplicated, hard-linked to an earlier backup
+of its bytes), its folder fsynced and the index committed before the target's rename; the
+target's folder is fsynced after it."""
 
 from __future__ import annotations
 
@@ -81,6 +82,13 @@ def audit(evs: list[tuple[str, str]], rows: list[dict[str, object]], tree: Path
                         and a.rstrip().endswith(f'"{b}"'))
         synced = first(evs, lambda c, a, b=backup: c == "fsync"
                        and fd_path(a).startswith(str(b.parent / f".{b.name}")))
+        linked = first(evs, lambda c, a, b=str(backup): c in ("link", "linkat")
+                       and a.rstrip().endswith(f'"{b}"'))
+        if renamed is None and synced is None and linked is not None:
+            # Dedupe: the backup is a hard link to an earlier backup of the same bytes,
+            # made durable (fsynced, renamed, its folder fsynced) by the run that wrote it;
+            # the link is this run's entry, and its folder fsync and the commit must follow.
+            renamed = synced = linked
         folder = first(evs, lambda c, a, b=backup: c == "fsync" and fd_path(a) == str(b.parent),
                        renamed or 0)
         commit = first(evs, is_commit, folder or 0)

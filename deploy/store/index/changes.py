@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from deploy.states import ChangeState
 from deploy.store.index.db import Db
-from deploy.store.index.rows import HAS_BACKUP, IMPORTED, IS_LIVE, RUN_OF_PROJECT, ChangeRow
+from deploy.store.index.rows import (
+    HAS_BACKUP,
+    IMPORTED,
+    IS_LIVE,
+    RUN_OF_PROJECT,
+    WROTE,
+    ZST,
+    ChangeRow,
+)
 
 
 class Changes:
@@ -92,6 +101,19 @@ class Changes:
             params.append(limit)
         return [ChangeRow(*r) for r in self.db.execute(sql, params)]
 
+    def for_retention(self, category: str | None = None) -> list[ChangeRow]:
+        """What retention judges (``deploy.retention.verdicts``), oldest first: every row
+        holding a backup, and every undoable row (live, not undone, it wrote something),
+        which may have none (a created target) or have lost it to an earlier prune; of one
+        category when given."""
+        sql = (f"SELECT {self.db.change_cols} FROM changes WHERE (({HAS_BACKUP}) OR ({IS_LIVE}"
+               f" AND undone_by IS NULL AND {WROTE}))")
+        params: tuple[str, ...] = ()
+        if category is not None:
+            sql += " AND category = ?"
+            params = (category,)
+        return [ChangeRow(*r) for r in self.db.execute(sql + " ORDER BY seq", params)]
+
     def backup_count(self, category: str, project: str | None = None) -> int:
         sql = f"SELECT count(*) FROM changes WHERE {HAS_BACKUP} AND category = ?"
         params: list[Any] = [category]
@@ -131,10 +153,11 @@ class Changes:
                                (backup,)).fetchone() is not None
 
     def vouched_backups(self) -> set[str]:
-        """The backup files (relative to the tree) that some row holds: not pruned, in a
-        state that keeps its backup. Every other file in the category folders is an orphan."""
-        return {str(r[0]) for r in self.db.execute(
-            f"SELECT DISTINCT backup FROM changes WHERE {HAS_BACKUP}")}
+        """The backup files (relative to the tree, as stored: ``.zst`` when compressed) that
+        some row holds: not pruned, in a state that keeps its backup. Every other file in
+        the category folders is an orphan."""
+        return {str(r[0]) + (ZST if r[1] else "") for r in self.db.execute(
+            f"SELECT DISTINCT backup, compressed FROM changes WHERE {HAS_BACKUP}")}
 
     def naming(self, backup: str) -> ChangeRow | None:
         """The newest row, in any state, that names the backup file ``backup``."""
@@ -142,10 +165,121 @@ class Changes:
                               " ORDER BY seq DESC LIMIT 1", (backup,)).fetchone()
         return ChangeRow(*row) if row else None
 
+    def backup_holders(self) -> Counter[str]:
+        """How many rows hold each backup file (more than one only in an index from before
+        names were unique): a prune keeps a file another row still holds."""
+        return Counter({str(r[0]): int(r[1]) for r in self.db.execute(
+            f"SELECT backup, count(*) FROM changes WHERE {HAS_BACKUP} GROUP BY backup")})
+
+    def mark_pruned(self, seqs: Iterable[int], value: int = 1) -> None:
+        """Set ``pruned`` of these rows: 2 while their files are being removed, 1 once
+        they are gone (``deploy.store.prune``)."""
+        self.db.executemany("UPDATE changes SET pruned = ? WHERE seq = ?",
+                            [(value, seq) for seq in seqs])
+
+    def pending_prune(self, value: int) -> list[ChangeRow]:
+        """The rows a prune marked with ``value`` (pending) and had not finished."""
+        return [ChangeRow(*r) for r in self.db.execute(
+            f"SELECT {self.db.change_cols} FROM changes WHERE pruned = ? ORDER BY seq",
+            (value,))]
+
     def backup_shared(self, backup: str, seq: int) -> bool:
         """Whether a row other than ``seq`` still holds the backup file ``backup``."""
         return self.db.execute(f"SELECT 1 FROM changes WHERE backup = ? AND seq != ? AND "
                                f"{HAS_BACKUP} LIMIT 1", (backup, seq)).fetchone() is not None
 
-    def mark_pruned(self, seq: int) -> None:
-        self.db.execute("UPDATE changes SET pruned = 1 WHERE seq = ?", (seq,))
+    def holding(self, sha256: str, size: int | None = None) -> list[ChangeRow]:
+        """The rows that hold a backup of these bytes (plain or compressed), newest first:
+        the candidates of a dedupe link, and the names a shared inode may have."""
+        sql = f"SELECT {self.db.change_cols} FROM changes WHERE old_sha256 = ? AND {HAS_BACKUP}"
+        params: list[Any] = [sha256]
+        if size is not None:
+            sql += " AND old_size = ?"
+            params.append(size)
+        return [ChangeRow(*r) for r in self.db.execute(sql + " ORDER BY seq DESC", params)]
+
+    def named_with(self, sha256: str) -> list[ChangeRow]:
+        """Every row, in any state, live or pruned, that names a backup of these bytes."""
+        return [ChangeRow(*r) for r in self.db.execute(
+            f"SELECT {self.db.change_cols} FROM changes WHERE old_sha256 = ?"
+            " AND backup IS NOT NULL", (sha256,))]
+
+    def set_stored(self, seq: int, *, compressed: bool, stored_size: int,
+                   blob: int | None) -> None:
+        """Record how a backup's file is stored now (compressed or not, its size, the row
+        whose write made its inode)."""
+        self.db.execute("UPDATE changes SET compressed = ?, stored_size = ?, blob = ?"
+                        " WHERE seq = ?", (int(compressed), stored_size, blob, seq))
+
+    def usage(self, project: str | None = None
+              ) -> tuple[dict[str, tuple[int, int, int, int, str | None, str | None]], int]:
+        """Per category (of ``project``'s runs when given): (backups, logical bytes,
+        physical bytes, compressed, oldest, newest); and the whole tree's physical bytes
+        (every project). From the index alone (status never stats or hashes): one scan of
+        the rows, and lookups of the linked ones only (``changes_blob``).
+
+        Physical bytes count each inode once. A row whose ``blob`` is NULL wrote its own
+        file (one inode: its stored size). Rows that share a file carry the seq of the row
+        that wrote it (and whether it is the .zst, ``compressed``): each such group counts
+        once, unless that row is among the backups counted and holds the same form.
+        """
+        mine, params = "1", []
+        if project is not None:
+            mine, params = f"(CASE WHEN {RUN_OF_PROJECT} THEN 1 ELSE 0 END)", [project]
+        size = "coalesce(stored_size, old_size, 0)"
+        out: dict[str, tuple[int, int, int, int, str | None, str | None]] = {}
+        tree = 0
+        for r in self.db.execute(
+                f"SELECT category, {mine}, count(*), coalesce(sum(old_size), 0),"
+                " coalesce(sum(coalesce(compressed, 0)), 0), min(created), max(created),"
+                f" coalesce(sum(CASE WHEN blob IS NULL THEN {size} END), 0)"
+                f" FROM changes WHERE {HAS_BACKUP} GROUP BY 1, 2", params):
+            tree += int(r[7])
+            if r[1]:
+                out[str(r[0])] = (int(r[2]), int(r[3]), int(r[7]), int(r[4]), r[5], r[6])
+        shared = self._shared(mine, params)
+        for category, extra in _unowned(shared, {r[0]: r for r in shared}, by_category=True):
+            n, logical, physical, zst, oldest, newest = out[category]
+            out[category] = (n, logical, physical + extra, zst, oldest, newest)
+        every = self._shared("1", []) if project is not None else shared
+        return out, tree + sum(x for _all, x in _unowned(every, {r[0]: r for r in every},
+                                                          by_category=False))
+
+    def _shared(self, mine: str, params: list[Any]) -> list[tuple[int, str, int, int, int]]:
+        """The rows that share a file (``blob`` set, read through ``changes_blob``) and the
+        rows that wrote those files: (seq, category, blob or 0, compressed, stored size),
+        of ``mine``'s rows."""
+        linked = [(int(r[0]), str(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in
+                  self.db.execute(
+                      "SELECT seq, category, blob, coalesce(compressed, 0),"
+                      f" coalesce(stored_size, old_size, 0) FROM changes WHERE {mine} AND"
+                      f" blob IS NOT NULL AND {HAS_BACKUP}", params)]
+        owners = sorted({r[2] for r in linked})
+        found = []
+        for start in range(0, len(owners), 500):
+            chunk = owners[start:start + 500]
+            found += [(int(r[0]), str(r[1]), 0, int(r[2]), int(r[3])) for r in self.db.execute(
+                "SELECT seq, category, coalesce(compressed, 0), coalesce(stored_size,"
+                f" old_size, 0) FROM changes WHERE {mine} AND blob IS NULL AND {HAS_BACKUP}"
+                f" AND seq IN ({', '.join('?' for _ in chunk)})", [*params, *chunk])]
+        return linked + found
+
+
+def _unowned(rows: list[tuple[int, str, int, int, int]],
+             by_seq: dict[int, tuple[int, str, int, int, int]], *, by_category: bool
+             ) -> list[tuple[str, int]]:
+    """Per category (or for the tree, ``""``): the bytes of each file linked rows share
+    whose writer is not counted already (not among the rows, or holding the other form)."""
+    groups: dict[tuple[str, int, int], int] = {}
+    for _seq, category, blob, zst, size in rows:
+        if not blob:
+            continue
+        owner = by_seq.get(blob)
+        if owner is not None and owner[3] == zst and (not by_category or owner[1] == category):
+            continue
+        key = (category if by_category else "", blob, zst)
+        groups[key] = max(groups.get(key, 0), size)
+    totals: dict[str, int] = {}
+    for (category, _blob, _zst), size in groups.items():
+        totals[category] = totals.get(category, 0) + size
+    return sorted(totals.items())

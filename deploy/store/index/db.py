@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from deploy.errors import DeployError
 from deploy.store.index.rows import ChangeRow, RunRow
-from deploy.store.index.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
+from deploy.store.index.schema import ADDED_COLUMNS, ADDED_INDEXES, SCHEMA, SCHEMA_VERSION
 
 
 class IndexError_(DeployError):
@@ -130,6 +130,8 @@ class Db:
             for table, column, kind in ADDED_COLUMNS:
                 if column not in self._columns(table):
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            for statement in ADDED_INDEXES:
+                self.db.execute(statement)
             self.db.execute("COMMIT")
         except BaseException:
             self._rollback_quietly()
@@ -178,6 +180,12 @@ class Db:
         except sqlite3.DatabaseError as err:
             self._rollback_quietly()
             raise IndexError_(f"{self.path}: cannot commit the backup index: {err}") from err
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        try:
+            return self.db.executemany(sql, params)
+        except sqlite3.DatabaseError as err:
+            raise IndexError_(f"{self.path}: backup index query failed: {err}") from err
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:

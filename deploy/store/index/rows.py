@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 from deploy.states import HOLDS_BACKUP, LIVE, UNDOABLE_RUNS, Action, ChangeState, RunState
 
+ZST = ".zst"  # a compressed backup is ``<contract name>.zst`` (contract)
+
 
 class RunRow(NamedTuple):
     id: int
@@ -23,6 +25,7 @@ class RunRow(NamedTuple):
     git_commit: str | None = None  # where the run came from; None when unknown (or older)
     git_ref: str | None = None
     ci_url: str | None = None
+    kept: int | None = None     # 1: history.keep marked it; prune never removes its backups
 
 
 class ChangeRow(NamedTuple):
@@ -47,6 +50,16 @@ class ChangeRow(NamedTuple):
     pruned: int
     old_uid: int | None = None
     old_gid: int | None = None
+    compressed: int | None = None   # 1: stored as ``<backup>.zst``
+    stored_size: int | None = None  # bytes on disk (None: old_size)
+    blob: int | None = None         # the row whose write made the inode (None: this one)
+
+    @property
+    def stored(self) -> str | None:
+        """The backup's file as it lies in the tree, relative to it."""
+        if self.backup is None:
+            return None
+        return self.backup + ZST if self.compressed else self.backup
 
     @property
     def old_owner(self) -> tuple[int, int] | None:

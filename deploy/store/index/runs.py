@@ -65,6 +65,10 @@ class Runs:
         """How many runs the index holds, of every project."""
         return int(self.db.execute("SELECT count(*) FROM runs").fetchone()[0])
 
+    def set_kept(self, run: int, kept: bool) -> None:
+        """Mark a run kept (``history.keep``) or clear the mark."""
+        self.db.execute("UPDATE runs SET kept = ? WHERE id = ?", (1 if kept else None, run))
+
     def running(self) -> list[RunRow]:
         return [RunRow(*r) for r in self.db.execute(
             f"SELECT {self.db.run_cols} FROM runs WHERE {RUNNING} ORDER BY id")]

@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS changes (
     state TEXT NOT NULL,             -- planned | backed_up | applied | void | reverted | imported
     undone_by INTEGER,               -- the rollback run that undid this change
     reverts INTEGER,                 -- for a rollback's change: the change it reverted
-    pruned INTEGER NOT NULL DEFAULT 0,
+    pruned INTEGER NOT NULL DEFAULT 0,  -- 1 pruned; 2 being pruned (deploy.store.prune)
     old_uid INTEGER,                 -- the target's owner and group before the change
     old_gid INTEGER
 );
@@ -54,6 +54,7 @@ CREATE INDEX IF NOT EXISTS changes_target ON changes(target, seq);
 CREATE INDEX IF NOT EXISTS changes_category ON changes(category, seq);
 CREATE INDEX IF NOT EXISTS changes_run ON changes(run, seq);
 CREATE INDEX IF NOT EXISTS changes_backup ON changes(backup);
+CREATE INDEX IF NOT EXISTS changes_sha ON changes(old_sha256);
 CREATE TABLE IF NOT EXISTS renders (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     change_seq INTEGER NOT NULL REFERENCES changes(seq),
@@ -77,4 +78,18 @@ CREATE TABLE IF NOT EXISTS template_code (
 # open, and reads them as NULL until then.
 ADDED_COLUMNS = (("changes", "old_uid", "INTEGER"), ("changes", "old_gid", "INTEGER"),
                  ("runs", "project", "TEXT"), ("runs", "git_commit", "TEXT"),
-                 ("runs", "git_ref", "TEXT"), ("runs", "ci_url", "TEXT"))
+                 ("runs", "git_ref", "TEXT"), ("runs", "ci_url", "TEXT"),
+
+                 # history.keep: 1 while the run is kept (retention never removes its backups)
+                 ("runs", "kept", "INTEGER"),
+                 # How the backup is stored (issue 13): ``compressed`` 1 when the file is
+                 # ``<backup>.zst`` (old_sha256 and old_size stay the original bytes'),
+                 # ``stored_size`` its bytes on disk, ``blob`` the seq of the row whose
+                 # write made the file's inode (NULL: its own; a dedupe link shares it).
+                 ("changes", "compressed", "INTEGER"), ("changes", "stored_size", "INTEGER"),
+                 ("changes", "blob", "INTEGER"))
+# Indexes on added columns, made once the columns exist (after ADDED_COLUMNS).
+ADDED_INDEXES = (
+    # Only the rows that share a file with another (dedupe): status sums them apart.
+    "CREATE INDEX IF NOT EXISTS changes_blob ON changes(blob) WHERE blob IS NOT NULL",
+)
