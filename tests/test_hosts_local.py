@@ -102,8 +102,8 @@ def test_every_tree_task_takes_hosts_and_writing_ones_all_or_none() -> None:
         "deploy.all", "deploy.scripts", "deploy.framework", "deploy.templates",
         "scripts.status", "templates.status", "templates.history", "templates.adopt",
         "rollback.scripts", "rollback.release", "rollback.templates", "rollback.framework",
-        "rollback.parents", "history", "backups.status", "backups.list", "backups.create",
-        "backups.verify", "backups.reindex", "backups.prune"}
+        "rollback.parents", "history.show", "history.keep", "backups.status", "backups.list",
+        "backups.create", "backups.verify", "backups.reindex", "backups.prune"}
 
 
 def test_parallel_is_checked(project: Project) -> None:
@@ -282,3 +282,33 @@ def test_every_package_is_in_the_wheel() -> None:
 
     assert "deploy_tasks.remote" in packages
     assert [p for p in packages if not any(fnmatch.fnmatch(p, g) for g in include)] == []
+
+
+def test_compression_on_a_host_without_zstandard_is_refused(project: Project,
+                                                            tmp_path: Path) -> None:
+    """zstandard is compiled, so the zipapp cannot carry it: a host without it refuses
+    ``compression_enabled`` (exit 2) before anything is planned. Run by a bare Python."""
+    if not os.access(BARE_PYTHON, os.X_OK):
+        pytest.skip(f"no {BARE_PYTHON}")
+    if subprocess.run([BARE_PYTHON, "-I", "-c", "import zstandard"], capture_output=True,
+                      check=False).returncode == 0:
+        pytest.skip(f"{BARE_PYTHON} has zstandard")
+    from deploy_tasks.remote import pyz
+
+    project.configure("[tool.deploy.backup]\ncompression_enabled = true\n",
+                      base=project.config_path.read_text()
+                      .replace('state_dir = "state"', 'state_dir = "~/s"')
+                      .replace('target = "target/bin"', 'target = "~/b"')
+                      .replace('"target/framework/CLAUDE.md"', '"~/f/CLAUDE.md"'))
+    work = tmp_path / "run"
+    work.mkdir(mode=0o700)
+    (work / "host.pyz").write_bytes(pyz.build().path.read_bytes())
+    digest = bundle.build(load(project.config_path), work / "bundle.zip")
+
+    done = subprocess.run([BARE_PYTHON, "-I", "host.pyz", "bundle.zip", digest,
+                           str(project.config_path), str(project.root), "--", "history"],
+                          cwd=work, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60, check=False)
+
+    assert done.returncode == 2, done.stderr
+    assert_one_error_line(done.stderr, "compression_enabled needs the zstandard package")

@@ -28,6 +28,14 @@ def on_host(cfg: Config) -> Config:
         if path is not None and (path == root or root in path.parents):
             raise ConfigError(f"tool.deploy.{key} is relative to the checkout, which a host "
                               "does not have; with --hosts give it as ~/... or an absolute path")
+    if cfg.backup.compression_enabled:
+        import importlib.util
+
+        if importlib.util.find_spec("zstandard") is None:
+            # A compiled package: the zipapp carries pure Python only.
+            raise ConfigError("tool.deploy.backup.compression_enabled needs the zstandard "
+                              "package on the host (Debian: apt-get install python3-zstandard)"
+                              ", which the shipped host side cannot carry; or set it false")
     origin = os.environ.get("DEPLOY_ORIGIN")
     return cfg._replace(context={"DEPLOYMENT_DIR": origin, **cfg.context}) if origin else cfg
 
