@@ -84,6 +84,7 @@ def test_an_adopt_run_belongs_to_its_project(tmp_path: Path) -> None:
     and step-back rollbacks never see it (it was recorded with no project, so it counted
     for every one)."""
     a, b = clones(tmp_path)
+    a.write({"tpl/CLAUDE.md": "# framework\n"})  # configured: it must exist
     with a.config_path.open("a") as config:
         config.write('\n[[tool.deploy.templates]]\nid = "app"\nsource = "tpl/app.j2"\n'
                      'target = "target/app.conf"\n')
