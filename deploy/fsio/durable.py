@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 from deploy.fsio.large import _advise, _copy_large, _write_all
-from deploy.fsio.read import LARGE, _chunks, _open_regular
+from deploy.fsio.read import LARGE, _chunks, open_regular
 from deploy.fsio.temps import _unlink_quietly, temp_path
 
 # The guide's troubleshooting log (`--verbose`): each folder this creates.
@@ -110,7 +110,7 @@ def _write(target: Path, data: bytes | Path, mode: int, *, sync: bool, cold: boo
         digest = hashlib.sha256()
         size = 0
         if isinstance(data, Path):
-            opened = _open_regular(data)  # never through a link, never blocking
+            opened = open_regular(data)  # never through a link, never blocking
             if opened is None:
                 raise FileNotFoundError(2, "No such file or directory", str(data))
             src, st = opened

@@ -92,7 +92,7 @@ def read_contents(path: str | Path) -> Contents | None:
     A symlink or any other non-regular file raises ``OSError(ELOOP/EISDIR)`` so that
     the caller can refuse it with a clear message.
     """
-    opened = _open_regular(path)
+    opened = open_regular(path)
     if opened is None:
         return None
     fd, st = opened
@@ -110,7 +110,7 @@ def read_alongside(path: str | Path, other: Callable[[], T]) -> tuple[Contents |
     planning a 1 GiB deploy then costs one file's hashing, not two. Errors are raised
     as if the two ran in turn, ``path``'s first.
     """
-    opened = _open_regular(path)
+    opened = open_regular(path)
     if opened is None:
         return None, other()
     fd, st = opened
@@ -132,7 +132,7 @@ def read_alongside(path: str | Path, other: Callable[[], T]) -> tuple[Contents |
         os.close(fd)
 
 
-def _open_regular(path: str | Path) -> tuple[int, os.stat_result] | None:
+def open_regular(path: str | Path) -> tuple[int, os.stat_result] | None:
     """Open a regular file for reading, never following a final symlink and never blocking
     (a FIFO, socket or device is refused with EISDIR/ENXIO); None: missing."""
     try:
@@ -215,7 +215,7 @@ def _chunks(fd: int, size_hint: int) -> Iterator[memoryview]:
 def read_bytes(path: Path) -> bytes:
     """Read a small file (a version file, a template) whole, never following a symlink nor
     blocking; a missing one raises FileNotFoundError, a non-regular one EISDIR."""
-    opened = _open_regular(path)
+    opened = open_regular(path)
     if opened is None:
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
     fd, _st = opened

@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 from deploy import categories, fsio
 from deploy.errors import DeployError, Untrusted
+from deploy.fsio.read import open_regular
 from deploy.states import HOLDS_BACKUP
 from deploy.store import stored, trust
 from deploy.store.index import ChangeRow, Index
@@ -145,7 +146,7 @@ def _write_frame(plain: Path, dest: Path, row: ChangeRow) -> str | None:
     the folder); a string says why it was not (the file is not what the row says)."""
     import zstandard
 
-    opened = stored.open_regular(plain)
+    opened = open_regular(plain)
     if opened is None:
         return f"not compressed: backup {row.seq} is missing"
     src, st = opened

@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING
 
 from deploy import fsio
 from deploy.errors import Untrusted
+from deploy.fsio.read import open_regular
 from deploy.store import trust
 from deploy.store.index.rows import ZST, ChangeRow
 
 if TYPE_CHECKING:
     from deploy.store.index import Index
 
-OPEN_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 # zstd level 3 (the tool's default) with its checksum and the content size in the frame
 # header, so `zstd -d` restores and checks it by hand (contract).
 LEVEL = 3
@@ -41,23 +41,6 @@ MISSING, CORRUPT = "missing", "corrupt"
 
 class CorruptFrame(ValueError):
     """A ``.zst`` backup that does not decompress (truncated, flipped bytes, not zstd)."""
-
-
-def open_regular(path: Path) -> tuple[int, os.stat_result] | None:
-    """Open ``path`` for reading: never through a final symlink, never blocking on a FIFO;
-    None when missing; EISDIR for anything but a regular file."""
-    try:
-        fd = os.open(path, OPEN_READ)
-    except FileNotFoundError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, st
 
 
 def _decompressed(fd: int, digest: hashlib._Hash, sink: list[bytes] | None) -> int:
