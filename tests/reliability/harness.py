@@ -369,8 +369,25 @@ def scenario_params(names: tuple[str, ...] | None = None) -> list[Any]:
 
 
 # -- golden copies -------------------------------------------------------------------------------
+class Golden:
+    """A prepared project at ``root`` that each fault starts over from, reset from its
+    golden copy at ``golden`` (the dataclasses that use it declare both fields)."""
+
+    root: Path
+    golden: Path
+
+    @property
+    def tree(self) -> Path:
+        return self.root / "state" / "backups"
+
+    def reset(self) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        shutil.copytree(self.golden, self.root, symlinks=True)
+
+
 @dataclass
-class Prepared:
+class Prepared(Golden):
     """A prepared project at ``root`` with a golden copy to reset it from, and the baseline:
     what the operation leaves when nothing goes wrong."""
 
@@ -382,14 +399,6 @@ class Prepared:
     backups_before: dict[str, str] = field(default_factory=dict)
     last_run: int = 0
 
-    @property
-    def tree(self) -> Path:
-        return self.root / "state" / "backups"
-
-    def reset(self) -> None:
-        if self.root.exists():
-            shutil.rmtree(self.root)
-        shutil.copytree(self.golden, self.root, symlinks=True)
 
     def files(self) -> inv.Files:
         return inv.file_states(self.root)

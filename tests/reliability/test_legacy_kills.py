@@ -42,7 +42,7 @@ EXTRA_SCRIPTS = 240
 
 
 @dataclass
-class Project:
+class Project(harness.Golden):
     """A prepared project and its golden copy; what each original is and where it goes."""
 
     root: Path
@@ -50,15 +50,6 @@ class Project:
     offered: dict[str, tuple[str, str]] = field(default_factory=dict)  # rel -> (target, sha)
     kept: dict[str, str] = field(default_factory=dict)                 # rel -> sha
     duration: float = 0.0
-
-    @property
-    def tree(self) -> Path:
-        return self.root / "state" / "backups"
-
-    def reset(self) -> None:
-        if self.root.exists():
-            shutil.rmtree(self.root)
-        shutil.copytree(self.golden, self.root, symlinks=True)
 
 
 def build(root: Path, extra_scripts: int) -> dict[str, str | None]:

@@ -37,21 +37,12 @@ HELD = ("applied", "backed_up", "reverted", "imported")
 
 
 @dataclass
-class Project:
+class Project(harness.Golden):
     root: Path
     golden: Path
     kept: dict[int, str]      # backup id -> sha256: what the fault-free prune keeps
     removed: set[int]
     duration: float
-
-    @property
-    def tree(self) -> Path:
-        return self.root / "state" / "backups"
-
-    def reset(self) -> None:
-        if self.root.exists():
-            shutil.rmtree(self.root)
-        shutil.copytree(self.golden, self.root, symlinks=True)
 
 
 def build(root: Path) -> None:
