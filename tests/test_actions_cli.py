@@ -200,14 +200,20 @@ def test_a_conflict_is_blocked_with_its_targets(gha: Actions) -> None:
     assert line.startswith("::error file=target/conf/app.conf,title=deploy.templates::")
 
 
-def test_a_failed_rollback_is_failed(gha: Actions) -> None:
-    """A backup that no longer verifies stops a rollback (exit 1): outcome ``failed``."""
-    project = gha.project
+def corrupt_backup(project: Project) -> Path:
+    """Two deploys of the script, then its one backup's bytes flipped (a rollback must
+    fail); the backup."""
     project.ok("deploy.scripts")
     project.write({"bin/tool": script("v2")})
     project.ok("deploy.scripts")
     (backup,) = (project.tree / "scripts").iterdir()
     backup.write_text("flipped\n")
+    return backup
+
+
+def test_a_failed_rollback_is_failed(gha: Actions) -> None:
+    """A backup that no longer verifies stops a rollback (exit 1): outcome ``failed``."""
+    backup = corrupt_backup(gha.project)
 
     done, summary, outputs = gha.run("rollback.scripts")
 
@@ -350,14 +356,9 @@ def json_failure(done: subprocess.CompletedProcess[str], code: int) -> dict[str,
 
 def test_json_error_document_exit_1(gha: Actions) -> None:
     """A rollback stopped by a corrupt backup: the document names the error, exit 1."""
-    project = gha.project
-    project.ok("deploy.scripts")
-    project.write({"bin/tool": script("v2")})
-    project.ok("deploy.scripts")
-    (backup,) = (project.tree / "scripts").iterdir()
-    backup.write_text("flipped\n")
+    backup = corrupt_backup(gha.project)
 
-    document = json_failure(project.invoke("rollback.scripts", "--json"), 1)
+    document = json_failure(gha.project.invoke("rollback.scripts", "--json"), 1)
 
     assert str(backup) in document["error"]["message"]
     assert document["task"] == "rollback.scripts"
