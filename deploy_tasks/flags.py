@@ -153,7 +153,8 @@ class DeployTask(Task[T]):
                 # Each host writes its own step summary (appended by run_task, under the
                 # host's name); the controller made no run to report of its own.
                 report.writes = False
-                code = guarded(run_task)(self, args[0], checked, hosts=hosts,
+                passed = {**checked, "verbose": loud, "quiet": quiet}  # to every host too
+                code = guarded(run_task)(self, args[0], passed, hosts=hosts,
                                          parallel=parallel, all_or_none=all_or_none)
                 if code:
                     raise Exit(code=code)

@@ -231,6 +231,19 @@ def test_task_argv_carries_every_given_flag() -> None:
     assert undo == ["rollback.release", "--run=3", "--force", "--json"]
 
 
+def test_task_argv_passes_verbose_and_quiet_to_the_host() -> None:
+    """--verbose (every task) and --quiet (writing tasks) are the task layer's own flags, not
+    the body's: they reach each host as well."""
+    from deploy_tasks.collection import ns
+    from deploy_tasks.remote.fleet import task_argv
+
+    loud = task_argv(ns["deploy.scripts"], {"verbose": True, "quiet": True})
+    reading = task_argv(ns["history.show"], {"verbose": True, "quiet": True})
+
+    assert loud == ["deploy.scripts", "--verbose", "--quiet"]
+    assert reading == ["history", "--verbose"]
+
+
 @pytest.mark.parametrize(("line", "shown"), [
     pytest.param("run 1: deploy, 2 change(s)", "run 1: deploy, 2 change(s)", id="plain"),
     pytest.param("::group::2 changes", "::group::2 changes", id="group-kept"),

@@ -43,6 +43,11 @@ def task_argv(task: Task[Any], kwargs: dict[str, Any]) -> list[str]:
             argv += [f"{flag}={item}" for item in value]
         else:
             argv.append(f"{flag}={value}")
+    # The task layer's own flags (DeployTask.get_arguments), which no body declares.
+    if kwargs.get("verbose"):
+        argv.append("--verbose")
+    if kwargs.get("quiet") and getattr(task, "takes_dry_run", False):
+        argv.append("--quiet")
     return argv
 
 
