@@ -3,7 +3,11 @@ counted once per category and once for the tree (issue 13, "Status")."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+
+import pytest
 
 from deploy.states import ChangeState, RunKind
 from deploy.store.index import Index
@@ -28,11 +32,18 @@ def rows(index: Index, spec: list[tuple[str, int, int | None, bool, int | None]]
     return seqs
 
 
-def test_each_shared_file_counts_once_per_category_and_for_the_tree(tmp_path: Path) -> None:
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Index]:
+    """A fresh index, closed after the test (an unclosed connection is a ResourceWarning,
+    an error under filterwarnings = error, wherever Python 3.13 collects it)."""
+    with closing(Index(tmp_path / "index.sqlite")) as opened:
+        yield opened
+
+
+def test_each_shared_file_counts_once_per_category_and_for_the_tree(index: Index) -> None:
     """A link within a category is free; a link across categories costs its category but
     not the tree; a link whose writer was compressed since still holds the plain file;
     a .zst counts its stored size."""
-    index = Index(tmp_path / "index.sqlite")
     rows(index, [
         ("scripts", 100, None, False, None),     # 0: own file, 100
         ("scripts", 100, 0, False, None),        # 1: a link to 0: free

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -352,5 +353,6 @@ def test_the_index_tables_come_all_or_none(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(IndexError_):
         Index(path)
 
-    left = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
+    with closing(sqlite3.connect(path)) as db:
+        left = db.execute("SELECT name FROM sqlite_master").fetchall()
     assert left == []
