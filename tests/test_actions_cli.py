@@ -14,6 +14,8 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -226,17 +228,25 @@ def test_a_failed_rollback_is_failed(gha: Actions) -> None:
     assert ",title=rollback.scripts::" in annotation
 
 
-def test_a_held_lock_is_locked(gha: Actions) -> None:
-    """Another run holds the lock: exit 4, outcome ``locked``, nothing written."""
-    project = gha.project
+@contextmanager
+def a_changed_script_under_a_held_lock(project: Project) -> Iterator[None]:
+    """A deployed script changed since, and the tree's lock held by this process meanwhile:
+    a deploy now has something to do and must exit 4."""
     project.ok("deploy.scripts")
     project.write({"bin/tool": script("v2")})
     fd = os.open(project.tree / "lock", os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        done, summary, outputs = gha.run("deploy.scripts")
+        yield
     finally:
         os.close(fd)
+
+
+def test_a_held_lock_is_locked(gha: Actions) -> None:
+    """Another run holds the lock: exit 4, outcome ``locked``, nothing written."""
+    project = gha.project
+    with a_changed_script_under_a_held_lock(project):
+        done, summary, outputs = gha.run("deploy.scripts")
 
     assert done.returncode == 4
     assert outputs == {"run": "", "changed": "0", "outcome": "locked", "undo": ""}
@@ -411,14 +421,8 @@ def test_json_error_document_exit_3_for_drift(gha: Actions) -> None:
 def test_json_error_document_exit_4(gha: Actions) -> None:
     """A held lock: exit 4, one document."""
     project = gha.project
-    project.ok("deploy.scripts")
-    project.write({"bin/tool": script("v2")})
-    fd = os.open(project.tree / "lock", os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with a_changed_script_under_a_held_lock(project):
         done = project.invoke("deploy.scripts", "--json")
-    finally:
-        os.close(fd)
 
     document = json_failure(done, 4)
     assert document["run"] is None
