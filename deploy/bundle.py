@@ -9,7 +9,9 @@ whole, so a host never plans from bytes it was not sent.
 Only sources travel: the config file, the regular files of ``scripts.source``, the version
 files of ``versions.dir`` (templates see them), and the folder of each template (Jinja's
 ``include`` reads beside it). Each must lie in the config's folder, where the host finds it
-again under the same relative path. Targets and the state dir are the host's own.
+again under the same relative path. Targets and the state dir are the host's own. The one
+exception is the toolkit's own framework template (``framework.template = "bundled"``),
+which travels under ``BUNDLED``, a dot-folder that no walked source folder can hold.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ MANIFEST = "manifest.json"
 FORMAT = 1
 # A folder walked for templates stops here: a template folder is a handful of files.
 MAX_FILES = 10_000
+# Where the shipped framework template's folder travels, relative to the config's folder.
+BUNDLED = ".claude-pm-deploy-bundled/framework"
 
 
 def _regular(path: Path) -> bool:
@@ -84,12 +88,20 @@ def _relative(path: Path, base: Path) -> str:
 def build(cfg: Config, out: Path) -> str:
     """Write ``cfg``'s bundle to ``out`` (a new file); return its sha256."""
     base = cfg.path.resolve().parent
+    shipped = (cfg.framework_template.parent
+               if cfg.framework_bundled and cfg.framework_template else None)
     entries: dict[str, dict[str, object]] = {}
     with zipfile.ZipFile(out, "x", compression=zipfile.ZIP_STORED) as archive:
         for path in sources(cfg):
             if not _regular(path):
                 continue
-            rel = _relative(path, base)
+            if shipped is not None and shipped in path.parents:
+                rel = f"{BUNDLED}/{path.relative_to(shipped).as_posix()}"
+            else:
+                rel = _relative(path, base)
+            if rel in entries:
+                raise ConfigError(f"{path}: sent to the hosts as {rel}, which is taken; "
+                                  "rename it")
             data = path.read_bytes()
             mode = stat.S_IMODE(path.lstat().st_mode) & 0o755
             entries[rel] = {"sha256": hashlib.sha256(data).hexdigest(), "mode": mode}

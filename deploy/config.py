@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from deploy import data
 from deploy.errors import ConfigError
 from deploy.hosts import groups as host_groups
 from deploy.names import check_name, check_template_id, utf8
@@ -72,6 +73,7 @@ class Config(NamedTuple):
     # Whether framework.template was set: a configured template that is missing is exit 2
     # (like a missing scripts.source); the default one missing is a visible skip.
     framework_template_set: bool = False
+    framework_bundled: bool = False  # framework.template = "bundled": the shipped one
     # [tool.deploy.versions.files]: more version files, subsystem -> path in the project.
     versions_files: tuple[tuple[str, Path], ...] = ()
     hosts: dict[str, tuple[str, ...]] = {}  # noqa: RUF012 - a NamedTuple's default, never mutated
@@ -366,6 +368,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         raise _placed(err, path, text) from err
     scripts = sections["scripts"]
     framework = sections["framework"]
+    bundled = framework.get("template") == data.BUNDLED
     config = Config(
         path=path,
         state_dir=_staged(resolve(table.get("state_dir", "~/.claude-pm"), folder=True), prefix),
@@ -375,7 +378,8 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         scripts_exclude=exclude,
         versions_dir=resolve(sections["versions"].get("dir", "."), folder=True),
         requires=dict(requires),
-        framework_template=resolve(framework.get("template", "templates/framework/CLAUDE.md")),
+        framework_template=(data.framework_template() if bundled else
+                            resolve(framework.get("template", "templates/framework/CLAUDE.md"))),
         framework_install_to=_staged(
             resolve(framework.get("install_to", "~/.claude-pm/framework/CLAUDE.md")), prefix),
         parents=tuple(_staged(resolve(p, folder=True), prefix) for p in parents),
@@ -384,6 +388,7 @@ def load(path: Path, *, prefix: Path | None = None, home: Path | None = None) ->
         backup=backup,
         prefix=prefix,
         framework_template_set="template" in framework,
+        framework_bundled=bundled,
         versions_files=version_files,
         hosts=hosts,
     )

@@ -84,7 +84,8 @@ def plan_if_configured(cfg: Config, index: Index | None, *, on_conflict: str = "
     assert cfg.framework_install_to is not None
     template = cfg.framework_template
     return Plan((), (Skip(CATEGORY, KEY, cfg.framework_install_to,
-                          f"no framework template at {template}"),), ())
+                          f"no framework template at {template}; set framework.template "
+                          'to yours, or to "bundled" for the one this toolkit ships'),), ())
 
 
 def rotation(rows: Iterable[ChangeRow], keep: int) -> list[ChangeRow]:

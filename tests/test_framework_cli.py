@@ -206,6 +206,46 @@ def test_missing_default_framework_template_is_a_visible_skip(project: Project) 
     assert (project.target / "bin" / "tool").is_file()
     assert "no framework template at" in release.stdout
     assert "templates/framework/CLAUDE.md" in release.stdout
+    assert 'or to "bundled" for the one this toolkit ships' in release.stdout
+
+
+SHIPPED = REPO / "templates" / "framework" / "CLAUDE.md"
+
+
+def test_bundled_is_the_template_the_toolkit_ships(project: Project) -> None:
+    """``framework.template = "bundled"`` installs the shipped template as is, renders it
+    into each parent (it guards every variable, so it renders in a project without version
+    files), reports its real path, and rolls back like any other template."""
+    (project.root / "p1").mkdir()
+    project.configure(base=BASE_CONFIG.replace('"tpl/CLAUDE.md"', '"bundled"')
+                      .replace("parents = []", 'parents = ["p1"]'))
+
+    first = project.json("deploy.framework")
+    landed = installed(project).read_bytes()
+    rendered = (project.root / "p1" / "CLAUDE.md").read_text()
+    status = project.json("backups.status")
+    again = project.json("deploy.framework")
+    project.ok("rollback.framework")
+    project.ok("rollback.parents")
+
+    assert landed == SHIPPED.read_bytes()
+    assert rendered.startswith(f"# Claude PM Framework Configuration - {project.root / 'p1'}\n")
+    assert sorted(c["category"] for c in first["changes"]) == ["framework", "parents"]
+    assert again["changes"] == []
+    assert status["framework_template_path"] == str(SHIPPED.resolve())
+    assert status["framework_template_exists"] is True
+    assert not installed(project).exists()
+    assert not (project.root / "p1" / "CLAUDE.md").exists()
+
+
+def test_a_file_named_bundled_is_written_as_a_path(project: Project) -> None:
+    """Only the bare word names the shipped template; ``./bundled`` is the project's file."""
+    project.write({"bundled": "# mine\n"})
+    project.configure(base=BASE_CONFIG.replace('"tpl/CLAUDE.md"', '"./bundled"'))
+
+    project.ok("deploy.framework")
+
+    assert installed(project).read_text() == "# mine\n"
 
 
 RELEASE_TEMPLATES = """

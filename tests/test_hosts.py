@@ -379,6 +379,20 @@ def test_dry_run_on_hosts_writes_nothing_there(fleet_project: Project,
             for h in ssh_hosts.hosts.values()} == homes
 
 
+def test_the_bundled_framework_template_reaches_each_host(fleet_project: Project,
+                                                          ssh_hosts: sshd.Fleet) -> None:
+    """``framework.template = "bundled"``: the controller's shipped template, which lies
+    outside the project, is what each host installs."""
+    fleet_project.config_path.write_text(CONFIG.replace('"tpl/framework/CLAUDE.md"',
+                                                        '"bundled"'))
+
+    fleet_project.ok("deploy.framework", "--hosts", "both")
+
+    for host in (ssh_hosts.hosts["h1"], ssh_hosts.hosts["h2"]):
+        assert sha(host.home / ".claude-pm/framework/CLAUDE.md") == \
+            sha(REPO / "templates/framework/CLAUDE.md")
+
+
 def test_an_unknown_host_key_is_refused(fleet_project: Project, scratch_home: Path,
                                         tmp_path: Path) -> None:
     """Fabric would accept any host key; here one missing from known_hosts refuses the host."""

@@ -15,7 +15,7 @@ import pytest
 from deploy import bundle, hosts
 from deploy.config import load
 from deploy.errors import ConfigError, IntegrityError
-from tests.conftest import BASE_CONFIG, Project, assert_one_error_line
+from tests.conftest import BASE_CONFIG, REPO, Project, assert_one_error_line
 from tests.test_flags import every_task
 
 BARE_PYTHON = "/usr/bin/python3"  # Debian's: no jinja2, no invoke, like a fresh host
@@ -205,6 +205,39 @@ def test_the_zipapp_runs_on_a_bare_python(project: Project, tmp_path: Path) -> N
     assert (home / "host-bin/a").read_text() == "#!/bin/sh\necho a\n"
     assert json.loads((work / "result.json").read_text()) == {"run": 1}
     assert hashlib.sha256(shipped.path.read_bytes()).hexdigest() == shipped.sha256
+
+
+def test_the_bundled_framework_template_travels_with_the_bundle(project: Project,
+                                                                 tmp_path: Path) -> None:
+    """``framework.template = "bundled"`` lies outside the project: the bundle carries it
+    under its own folder, and the host side (a bare Python, whose zipapp holds code only)
+    installs exactly the controller's shipped template."""
+    if not os.access(BARE_PYTHON, os.X_OK):
+        pytest.skip(f"no {BARE_PYTHON}")
+    from deploy_tasks.remote import pyz
+
+    project.configure(base=BASE_CONFIG.replace('"tpl/CLAUDE.md"', '"bundled"')
+                      .replace('state_dir = "state"', 'state_dir = "~/host-state"')
+                      .replace('target = "target/bin"', 'target = "~/host-bin"')
+                      .replace('"target/framework/CLAUDE.md"', '"~/host-framework/CLAUDE.md"'))
+    work = tmp_path / "run"
+    work.mkdir(mode=0o700)
+    (work / "host.pyz").write_bytes(pyz.build().path.read_bytes())
+    digest = bundle.build(load(project.config_path), work / "bundle.zip")
+    with zipfile.ZipFile(work / "bundle.zip") as archive:
+        assert f"{bundle.BUNDLED}/CLAUDE.md" in archive.namelist()
+    home = tmp_path / "hosthome"
+    home.mkdir()
+
+    done = subprocess.run([BARE_PYTHON, "-I", "host.pyz", "bundle.zip", digest,
+                           str(project.config_path), str(project.root), "--",
+                           "deploy.framework"], cwd=work, env={"HOME": str(home),
+                                                               "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert (home / "host-framework/CLAUDE.md").read_bytes() == \
+        (REPO / "templates/framework/CLAUDE.md").read_bytes()
 
 
 def test_a_relative_target_is_refused_on_a_host(project: Project, tmp_path: Path) -> None:

@@ -265,6 +265,30 @@ def test_a_writing_task_runs(command: Run, nested: Path) -> None:
     assert len(list((project / "state" / "backups" / "versions").iterdir())) == 1
 
 
+def test_the_bundled_framework_template_is_in_the_wheel(command: Run, installed: Path,
+                                                        scratch_home: Path,
+                                                        tmp_path: Path) -> None:
+    """A project with no template of its own deploys the shipped one from the installed
+    package: a regular file there (no link back into the checkout), byte for byte the
+    checkout's ``templates/framework/CLAUDE.md``."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        TABLE + '\n[tool.deploy.framework]\ntemplate = "bundled"\n'
+        'install_to = "~/fw/CLAUDE.md"\n')
+
+    done = command("deploy.framework", cwd=project)
+    status = command("backups.status", "--json", cwd=project)
+
+    assert done.returncode == 0, done.stderr
+    shipped = Path(json.loads(status.stdout)["framework_template_path"])
+    assert shipped.is_relative_to(installed.parent)
+    assert not shipped.is_symlink() and not shipped.parent.is_symlink()
+    expected = (REPO / "templates/framework/CLAUDE.md").read_bytes()
+    assert shipped.read_bytes() == expected
+    assert (scratch_home / "fw/CLAUDE.md").read_bytes() == expected
+
+
 def test_config_flag_and_environment(command: Run, nested: Path, tmp_path: Path) -> None:
     """``--config FILE`` (before or after the task) and ``DEPLOY_CONFIG`` name the config
     from anywhere; ``--config`` wins."""

@@ -36,6 +36,11 @@ def on_host(cfg: Config) -> Config:
             raise ConfigError("tool.deploy.backup.compression_enabled needs the zstandard "
                               "package on the host (Debian: apt-get install python3-zstandard)"
                               ", which the shipped host side cannot carry; or set it false")
+    if cfg.framework_bundled:
+        # The controller's shipped template came in the bundle, not in this host side's zip.
+        from deploy.bundle import BUNDLED
+
+        cfg = cfg._replace(framework_template=root.joinpath(*BUNDLED.split("/"), "CLAUDE.md"))
     origin = os.environ.get("DEPLOY_ORIGIN")
     return cfg._replace(context={"DEPLOYMENT_DIR": origin, **cfg.context}) if origin else cfg
 
