@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from deploy_tasks import common
+from deploy_tasks.output import Output, hinted
 
 if TYPE_CHECKING:
     from deploy.plan import Plan, Skip
@@ -260,10 +261,13 @@ def undo_command(report: Report) -> str:
     task's ``--prefix``."""
     import shlex
 
-    argv = [common.entry_command(), *core_flags(),
+    host = Output.host  # on a host of --hosts: the controller's command, with --hosts NAME
+    argv = [host[1] if host else common.entry_command(), *core_flags(),
             "rollback.release", "--run", str(report.run)]
     if report.prefix:
         argv += ["--prefix", report.prefix]
+    if host:
+        argv += ["--hosts", host[0]]
     return shlex.join(argv)
 
 
@@ -274,7 +278,7 @@ def undoable(report: Report, code: int) -> bool:
 
 def error_document(message: str, code: int, err: BaseException | None) -> dict[str, Any]:
     """What a failing ``--json`` task prints: the error, and what it knew."""
-    error: dict[str, Any] = {"message": message, "exit_code": code}
+    error: dict[str, Any] = {"message": hinted(message), "exit_code": code}
     path = getattr(err, "path", None)
     if path:
         error["file"] = path

@@ -83,6 +83,11 @@ class Output:
     quiet = False
     progress: Any = None  # a deploy_tasks.progress.Terminal while one is drawing
     command = "invoke"    # or claude-pm-deploy (deploy_tasks.common.use_entry_point)
+    # On a host of --hosts (deploy_tasks.remote.hostside): the host's name as the controller
+    # gave it, the controller's command and the tasks that take --hosts. A hint then names
+    # what to type on the controller (`invoke deploy --hosts h1`): typed as the host printed
+    # it, it would act on the controller's own tree.
+    host: tuple[str, str, frozenset[str]] | None = None
 
 
 def _clear_progress() -> None:
@@ -95,11 +100,29 @@ def _clear_progress() -> None:
 HINT = re.compile(r"(?<=[`(])invoke (?=[a-z])")
 
 
+# A whole hint, for a host's: `invoke TASK FLAGS | more` or (invoke TASK FLAGS).
+HOSTED = re.compile(r"(`|\()(?:invoke|claude-pm-deploy) ([a-z][\w.-]*)([^`|)]*?)"
+                    r"( *\|[^`)]*)?(`|\))")
+
+
 def hinted(line: str) -> str:
-    """``line`` with each `` `invoke TASK`` hint naming the command that runs (issue 12)."""
+    """``line`` with each `` `invoke TASK`` hint naming the command that runs (issue 12),
+    and on a host of ``--hosts`` the controller's command and ``--hosts NAME``."""
+    if Output.host is not None:
+        return HOSTED.sub(_for_host, line) if "invoke " in line or "-deploy " in line else line
     if Output.command == "invoke" or "invoke " not in line:
         return line
     return HINT.sub(f"{Output.command} ", line)
+
+
+def _for_host(hint: re.Match[str]) -> str:
+    assert Output.host is not None
+    name, command, tasks = Output.host
+    opening, task, flags, pipe, closing = hint.groups()
+    if (opening == "(") != (closing == ")"):
+        return hint.group(0)
+    where = f" --hosts {name}" if task in tasks and "--hosts" not in flags else ""
+    return f"{opening}{command} {task}{flags}{where}{pipe or ''}{closing}"
 
 
 def echo(line: str = "", *, err: bool = False) -> None:

@@ -224,6 +224,8 @@ def test_a_conflict_on_one_host_blocks_only_that_host(fleet_project: Project,
     assert docs["h1"]["run"] == 2
     assert edited.read_text() == "memory: mine\n"
     assert (h1.home / ".claude-pm/memory.yaml").read_text().startswith("memory: 004\n")
+    # Its hints, typed on the controller, act on h2, not on the controller's own tree.
+    assert "`invoke templates.adopt --hosts h2`" in docs["h2"]["error"]["message"]
 
 
 def test_all_or_none_rolls_the_others_back(fleet_project: Project,

@@ -249,6 +249,35 @@ def test_a_relative_target_is_refused_on_a_host(project: Project, tmp_path: Path
     assert_one_error_line(done.stderr, "tool.deploy.state_dir is relative to the checkout")
 
 
+@pytest.mark.parametrize(("line", "shown"), [
+    pytest.param("settle it with `claude-pm-deploy templates.adopt` or `invoke deploy "
+                 "--on-conflict keep`", "settle it with `invoke templates.adopt --hosts h1` or "
+                 "`invoke deploy --on-conflict keep --hosts h1`", id="backticks"),
+    pytest.param("last verify: never (claude-pm-deploy backups.verify)",
+                 "last verify: never (invoke backups.verify --hosts h1)", id="parentheses"),
+    pytest.param("see `claude-pm-deploy history | head`", "see `invoke history --hosts h1 | head`",
+                 id="pipe"),
+    pytest.param("check `claude-pm-deploy versions.show`", "check `invoke versions.show`",
+                 id="a-task-without-hosts"),
+    pytest.param("`invoke history --hosts h2`", "`invoke history --hosts h2`", id="already"),
+    pytest.param("(see `claude-pm-deploy history)", "(see `claude-pm-deploy history)",
+                 id="unbalanced"),
+])
+def test_a_hint_on_a_host_names_the_controllers_command(line: str, shown: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a host, a hint typed as printed would act on the controller's own tree: it names
+    the controller's command and ``--hosts`` with this host, where the task takes it."""
+    from deploy_tasks.output import Output, hinted
+    from deploy_tasks.remote.hostside import _hosts_tasks
+
+    tasks = _hosts_tasks()
+    monkeypatch.setattr(Output, "host", ("h1", "invoke", tasks))
+
+    assert {"deploy", "deploy.all", "history", "templates.adopt"} <= tasks
+    assert not {"versions.show", "backups.migrate"} & tasks
+    assert hinted(line) == shown
+
+
 def test_task_argv_carries_every_given_flag() -> None:
     """What a host runs: the task's dotted name and each flag given, as ``--flag=value``
     (a value starting with ``-`` is never read as a flag), defaults and host flags left out."""

@@ -27,6 +27,9 @@ if sys.version_info < (3, 11):  # noqa: UP036 - the message a too-old host must 
 # (``~`` is the host's home) and waits until the file is removed or it is killed
 # (tests/test_hosts.py: a host lost mid-release, a Ctrl-C). Nothing else reads it.
 PAUSE = "DEPLOY_TEST_HOST_PAUSE"
+# Set by the controller: this host's name and the controller's command, which the hints name.
+HOST_NAME = "DEPLOY_HOST_NAME"
+CONTROLLER = "DEPLOY_CONTROLLER_COMMAND"
 
 
 def _pause_before_targets(marker: str) -> None:
@@ -44,6 +47,25 @@ def _pause_before_targets(marker: str) -> None:
         return write_targets(*args, **kwargs)
 
     setattr(applying, "write_targets", paused)  # noqa: B010 - mypy sees a module
+
+
+def _hosts_tasks() -> frozenset[str]:
+    """The task names a hint may use (``deploy`` for ``deploy.all`` too) that take --hosts."""
+    from deploy_tasks.collection import ns
+
+    names: set[str] = set()
+
+    def walk(collection: Any, prefix: str) -> None:
+        for name, task in collection.tasks.items():
+            if getattr(task, "host_flags", ()):
+                names.add(prefix + name)
+                if prefix and collection.default == name:
+                    names.add(prefix[:-1])
+        for name, sub in collection.collections.items():
+            walk(sub, f"{prefix}{name}.")
+
+    walk(ns, "")
+    return frozenset(names)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     marker = os.environ.pop(PAUSE, None)
     if marker:
         _pause_before_targets(marker)
+    named = os.environ.pop(HOST_NAME, None)
+    if named:
+        from deploy_tasks.output import Output
+
+        Output.host = (named, os.environ.pop(CONTROLLER, None) or "invoke", _hosts_tasks())
     from deploy_tasks.program import program
 
     # What the task layer reads of its own command line (the run's recorded command, the

@@ -126,7 +126,8 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
         conn.put(str(pyz.path), f"{tmp}/host.pyz")
         conn.put(str(bundle.path), f"{tmp}/bundle.zip")
         env = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
-        env["PYTHONIOENCODING"] = "utf-8"
+        env |= {"PYTHONIOENCODING": "utf-8", "DEPLOY_HOST_NAME": name,
+                "DEPLOY_CONTROLLER_COMMAND": check_command}
         if os.environ.get("GITHUB_ACTIONS") == "true" and os.environ.get("GITHUB_STEP_SUMMARY"):
             # The host writes its summary into the run's folder; the controller appends it.
             env |= {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": f"{tmp}/summary.md"}
