@@ -13,16 +13,17 @@ from deploy.states import ChangeState, RunKind
 from deploy.store.index import Index
 
 
-def rows(index: Index, spec: list[tuple[str, int, int | None, bool, int | None]]) -> list[int]:
+def rows(index: Index, spec: list[tuple[str, int, int | None, bool, int | None]],
+         project: str = "p") -> list[int]:
     """Backups (category, size, blob as an index into spec, compressed, stored size)."""
     with index.transaction():
         run = index.runs.add(RunKind.DEPLOY, "t", "t", 1, "2026-12-01T00:00", ["scripts"],
-                             project="p")
+                             project=project)
         seqs: list[int] = []
         for k, (category, size, blob, zst, stored) in enumerate(spec):
             seq = index.changes.add(
-                run=run, category=category, key=f"k{k}", target=f"/t/{k}", action="update",
-                backup=f"{category}/b{k}", old_sha256=f"{k:064x}", old_size=size,
+                run=run, category=category, key=f"k{k}", target=f"/{project}/{k}", action="update",
+                backup=f"{category}/{project}{k}", old_sha256=f"{k:064x}", old_size=size,
                 old_mode=0o644, created=f"2026-12-01T00:00:{k:02d}", created_ts=float(k),
                 state=ChangeState.APPLIED)
             seqs.append(seq)
@@ -62,3 +63,19 @@ def test_each_shared_file_counts_once_per_category_and_for_the_tree(index: Index
     assert tree == 100 + 30 + 300
     assert (oldest, newest) == ("2026-12-01T00:00:00", "2026-12-01T00:00:05")
     assert index.changes.usage("another project")[0] == {}
+
+
+def test_a_project_counts_its_own_backups_and_the_tree_everyones(index: Index) -> None:
+    """With one project's runs only, its figures are the whole index's (the fast path);
+    once another project has runs, each counts its own and the tree stays everyone's."""
+    rows(index, [("scripts", 100, None, False, None), ("templates", 7, None, False, None)])
+    alone = index.changes.usage("p")
+    assert alone == index.changes.usage()
+
+    rows(index, [("scripts", 1000, None, False, None)], project="q")
+    mine, tree = index.changes.usage("p")
+    theirs, tree_q = index.changes.usage("q")
+
+    assert mine == alone[0] and tree == tree_q == 1107
+    assert theirs["scripts"][:3] == (1, 1000, 1000) and "templates" not in theirs
+    assert index.changes.usage()[0]["scripts"][:3] == (2, 1100, 1100)

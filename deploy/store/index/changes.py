@@ -12,6 +12,7 @@ from deploy.store.index.rows import (
     HAS_BACKUP,
     IMPORTED,
     IS_LIVE,
+    OF_PROJECT,
     RUN_OF_PROJECT,
     WROTE,
     ZST,
@@ -224,7 +225,10 @@ class Changes:
         once, unless that row is among the backups counted and holds the same form.
         """
         mine, params = "1", []
-        if project is not None:
+        if project is not None and self.db.execute(
+                f"SELECT 1 FROM runs WHERE NOT {OF_PROJECT} LIMIT 1", (project,)).fetchone():
+            # Only when another project has runs here: testing each row's run and grouping
+            # by it cost half the scan (100,000 rows: 86 ms against 45).
             mine, params = f"(CASE WHEN {RUN_OF_PROJECT} THEN 1 ELSE 0 END)", [project]
         size = "coalesce(stored_size, old_size, 0)"
         out: dict[str, tuple[int, int, int, int, str | None, str | None]] = {}
@@ -233,7 +237,10 @@ class Changes:
                 f"SELECT category, {mine}, count(*), coalesce(sum(old_size), 0),"
                 " coalesce(sum(coalesce(compressed, 0)), 0), min(created), max(created),"
                 f" coalesce(sum(CASE WHEN blob IS NULL THEN {size} END), 0)"
-                f" FROM changes WHERE {HAS_BACKUP} GROUP BY 1, 2", params):
+                # By category alone when mine is a constant: one walk of changes_category;
+                # a second key, even a constant one, costs a sort of every row.
+                f" FROM changes WHERE {HAS_BACKUP} GROUP BY {'1, 2' if params else '1'}",
+                params):
             tree += int(r[7])
             if r[1]:
                 out[str(r[0])] = (int(r[2]), int(r[3]), int(r[7]), int(r[4]), r[5], r[6])
@@ -241,7 +248,7 @@ class Changes:
         for category, extra in _unowned(shared, {r[0]: r for r in shared}, by_category=True):
             n, logical, physical, zst, oldest, newest = out[category]
             out[category] = (n, logical, physical + extra, zst, oldest, newest)
-        every = self._shared("1", []) if project is not None else shared
+        every = self._shared("1", []) if params else shared
         return out, tree + sum(x for _all, x in _unowned(every, {r[0]: r for r in every},
                                                           by_category=False))
 
