@@ -309,6 +309,74 @@ class BigFileCase:
              str(src)], logs=self.scratch.logs))
 
 
+class BigZstdCase:
+    """Row 6z: one huge script's rollback from a compressed backup (``--to``), which backs
+    the current file up and decompresses the old one as it writes it, against ``cp`` aside
+    and ``zstd -d`` over. The backup's run is kept (``history.keep``) so each cycle's prune,
+    which compresses the backups the cycle made and drops those beyond the count, leaves it."""
+
+    CONFIG = SCRIPTS_CONFIG + ("\n[tool.deploy.backup]\ncompression_enabled = true\n"
+                               "compress_after_days = 0\nmax_backups_per_type = 2\n")
+
+    def __init__(self, scratch: Scratch, size: int) -> None:
+        import json
+
+        if shutil.which("zstd") is None:
+            raise RuntimeError("zstd is not installed (apt-get install zstd)")
+        self.scratch = scratch
+        self.project = Project(scratch, "big-zst", self.CONFIG)
+        self.base = scratch.root / "big-zst-cp"
+        self.src = self.project.root / "bin" / "big"
+        self.src.parent.mkdir(parents=True, exist_ok=True)
+        block = os.urandom(MIB)
+        with open(self.src, "wb") as handle:
+            for i in range(size // MIB):
+                handle.write(i.to_bytes(8, "little") + block[8:])
+        self.src.chmod(0o755)
+        for gen in range(1, 4):  # v1 deployed, then backed up by v2, v2 by v3
+            if gen > 1:
+                BigFileCase._touch(self.src, gen)
+            self.project.cli("deploy.scripts")
+        self.project.cli("backups.prune")
+        self.project.cli("backups.list", "--json")
+        listed = json.loads((scratch.logs / "last.out").read_text())["backups"]
+        oldest = min(listed, key=lambda b: int(b["id"]))
+        if not str(oldest["path"]).endswith(".zst"):
+            raise RuntimeError(f"backup {oldest['id']} was not compressed: {oldest['path']}")
+        self.backup_id = str(oldest["id"])
+        self.project.cli("history.keep", "--run", str(oldest["run"]))
+        (self.base / "bak").mkdir(parents=True)
+        shutil.copy(oldest["path"], self.base / "old.zst")
+        shutil.copy(self.src, self.base / "tgt")
+        self.gen = 3
+
+    def cycle(self, rows: dict[str, Row]) -> None:
+        """One pair, in turns (see BigFileCase.cycle); the deploy back to the source and
+        the prune that follow the toolkit's rollback are not timed."""
+        self.gen += 1
+        if self.gen % 2:
+            self._toolkit(rows)
+            self._baseline(rows)
+        else:
+            self._baseline(rows)
+            self._toolkit(rows)
+
+    def _toolkit(self, rows: dict[str, Row]) -> None:
+        self.scratch.profile_next = profile_name(rows.get("6z"))
+        rows["6z"].toolkit.append(self.project.cli("rollback.scripts", "--to", self.backup_id))
+        BigFileCase._touch(self.src, self.gen)
+        self.project.cli("deploy.scripts")
+        self.project.cli("backups.prune")
+
+    def _baseline(self, rows: dict[str, Row]) -> None:
+        for old in (self.base / "bak").iterdir():
+            old.unlink()
+        tgt, bak = self.base / "tgt", self.base / "bak" / f"{self.gen}"
+        rows["6z"].baseline.append(measure(
+            ["sh", "-c", 'cp -- "$1" "$2" && zstd -q -d -f -o "$1" -- "$3"', "cpzstd",
+             str(tgt), str(bak), str(self.base / "old.zst")], logs=self.scratch.logs))
+
+
 class ListCase:
     """Row 7: listing the project's tasks against listing a one-task ``tasks.py``."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from deploy import fsio
 from deploy.errors import ConfigError
-from deploy.fsio import FileState
+from deploy.fsio import FileState, Stream
 
 if TYPE_CHECKING:
     from deploy.codes import Compiled
@@ -57,7 +57,7 @@ class Change(NamedTuple):
     key: str
     target: Path
     old: FileState
-    new: bytes | Path | None
+    new: bytes | Path | Stream | None
     new_sha256: str | None
     new_size: int
     mode: int
@@ -145,12 +145,12 @@ def _lines(data: bytes | None) -> list[str] | None:
         return None
 
 
-def _read(source: bytes | Path | None, size: int) -> bytes | None:
+def _read(source: bytes | Path | Stream | None, size: int) -> bytes | None:
     if source is None or isinstance(source, bytes):
         return source
     if size > DIFF_LIMIT:
         return None
-    return source.read_bytes()
+    return source.read() if isinstance(source, Stream) else source.read_bytes()
 
 
 def unified_diff(change: Change, *, label: Callable[[str], str] = str) -> str:

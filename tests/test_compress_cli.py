@@ -159,6 +159,36 @@ def test_verify_through_zstd_finds_a_corrupt_frame_and_rollback_refuses_it(
     assert target.read_bytes() == version(3)
 
 
+@pytest.mark.parametrize("damage", ["flipped-byte", "other-content"])
+def test_without_integrity_checking_the_write_still_refuses_other_bytes(
+        project: Project, damage: str) -> None:
+    """A compressed restore decompresses as it writes (a chunk in memory, not the file) and
+    hashes what it wrote before the temp file gets its mode: with integrity_checking off, a
+    broken frame or a valid frame of other bytes still restores nothing (exit 1)."""
+    import zstandard
+
+    project.configure(COMPRESS.format(days=0) + "integrity_checking = false\n")
+    deploy(project, 1, 2, 3)
+    project.ok("backups.prune")
+    path = Path(str(backups(project)[2]["path"]))
+    if damage == "flipped-byte":
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    else:
+        path.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(version(9)))
+    target = project.target / "bin" / "tool"
+
+    rollback = project.invoke("rollback.scripts", "--to", "2")
+
+    assert rollback.returncode == 1, rollback
+    assert_one_error_line(rollback.stderr, str(path),
+                          "not a valid zstd frame" if damage == "flipped-byte" else "sha256")
+    assert target.read_bytes() == version(3)
+    assert not [p for p in target.parent.iterdir() if p.name != "tool"]
+    assert project.json("history")["runs"][0]["state"] == "failed"
+
+
 def test_equal_backups_are_hard_links_and_cp_restores_each(project: Project,
                                                             tmp_path: Path) -> None:
     """Deploying 1, 2, 1, 2, 1 leaves four backups in two files: each repeat is a hard link

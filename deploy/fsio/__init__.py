@@ -33,6 +33,7 @@ from deploy.fsio.durable import (
     Mismatch,
     Owner,
     Staged,
+    Stream,
     atomic_write,
     commit_temp,
     create_from_temp,
@@ -71,8 +72,8 @@ from deploy.fsio.temps import (
 
 __all__ = [
     "ABSENT", "CHUNK", "KICK", "LARGE", "RING", "TEMP_MARK", "WINDOW", "Contents", "FileState",
-    "Mismatch", "Owner", "Staged", "atomic_write", "commit_temp", "create_from_temp", "discard",
-    "fsync_dir",
+    "Mismatch", "Owner", "Staged", "Stream", "atomic_write", "commit_temp", "create_from_temp",
+    "discard", "fsync_dir",
     "is_temp_name", "makedirs_durably", "read_alongside", "read_bytes", "read_contents",
     "read_state", "remove_stale_temps", "remove_temps", "sha256_bytes", "stage", "state_of",
     "sync", "temp_path", "unlink_durably", "write_temp",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from deploy.fsio.large import _advise, _copy_large, _write_all
@@ -40,6 +41,19 @@ class Mismatch(ValueError):
 Owner = tuple[int, int]
 
 
+class Stream:
+    """Content made as it is written, one chunk at a time (a compressed backup's original
+    bytes, ``deploy.store.stored.Decompressed``): a write of it holds one chunk in memory,
+    never the whole file. ``str()`` names its source in messages."""
+
+    def chunks(self) -> Iterator[bytes]:
+        raise NotImplementedError
+
+    def read(self) -> bytes:
+        """All of it at once: for what is small (a dry run's diff of a version file)."""
+        return b"".join(self.chunks())
+
+
 class Staged:
     """A written temp file not yet synced: its path, its open descriptor, its hash and size."""
 
@@ -49,7 +63,7 @@ class Staged:
         self.tmp, self.fd, self.sha256, self.size, self.cold = tmp, fd, sha256, size, cold
 
 
-def stage(target: Path, data: bytes | Path, mode: int, *, cold: bool = False,
+def stage(target: Path, data: bytes | Path | Stream, mode: int, *, cold: bool = False,
           expect: str | None = None, owner: Owner | None = None) -> Staged:
     """Write ``data`` to a temp file beside ``target`` with its final mode, not yet synced.
 
@@ -90,7 +104,7 @@ def discard(staged: Staged) -> None:
     _unlink_quietly(staged.tmp)
 
 
-def write_temp(target: Path, data: bytes | Path, mode: int, *, expect: str | None = None,
+def write_temp(target: Path, data: bytes | Path | Stream, mode: int, *, expect: str | None = None,
                owner: Owner | None = None) -> tuple[Path, str, int]:
     """Write ``data`` (bytes, or the file at a Path) to a fsynced temp file beside ``target``.
 
@@ -101,7 +115,7 @@ def write_temp(target: Path, data: bytes | Path, mode: int, *, expect: str | Non
     return tmp, sha, size
 
 
-def _write(target: Path, data: bytes | Path, mode: int, *, sync: bool, cold: bool = False,
+def _write(target: Path, data: bytes | Path | Stream, mode: int, *, sync: bool, cold: bool = False,
            expect: str | None = None, owner: Owner | None = None
            ) -> tuple[Path, str, int, int]:
     tmp = temp_path(target)
@@ -125,6 +139,11 @@ def _write(target: Path, data: bytes | Path, mode: int, *, sync: bool, cold: boo
                         size += len(chunk)
             finally:
                 os.close(src)
+        elif isinstance(data, Stream):
+            for block in data.chunks():
+                digest.update(block)
+                _write_all(fd, block)
+                size += len(block)
         else:
             digest.update(data)
             _write_all(fd, data)
@@ -205,7 +224,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(target: Path, data: bytes | Path, mode: int,
+def atomic_write(target: Path, data: bytes | Path | Stream, mode: int,
                  owner: Owner | None = None) -> tuple[str, int]:
     """Write one file atomically and durably; returns (sha256, size)."""
     tmp, sha, size = write_temp(target, data, mode, owner=owner)

@@ -35,7 +35,7 @@ class Item(NamedTuple):
 
     i: int
     dest: Path
-    data: bytes | Path
+    data: bytes | Path | fsio.Stream
     mode: int
     what: str                             # for errors: "writing", "backing up X to"
     expect: str | None                    # the sha256 the bytes must have
@@ -152,7 +152,8 @@ def write_targets(index: Index, run: int, plan: Plan, backups: list[Path | None]
                 tick("writing", i + 1, len(plan.changes),
                               f"{change.category}/{change.key}")
                 log.debug("writing %s (%s, mode %04o)", change.target,
-                          change.new if isinstance(change.new, Path) else "rendered",
+                          change.new if isinstance(change.new, Path | fsio.Stream)
+                          else "rendered",
                           change.mode)
                 items.append(Item(i, change.target, change.new, change.mode, "writing",
                                   change.new_sha256, change.new_owner,
@@ -176,7 +177,7 @@ def _changed_while_backed_up(target: Path, _sha256: str) -> DeployError:
 
 
 def _not_as_planned(change: Change, sha256: str) -> DeployError:
-    source = change.new if isinstance(change.new, Path) else "new content"
+    source = change.new if isinstance(change.new, Path | fsio.Stream) else "new content"
     return IntegrityError(f"{source}: sha256 {sha256} != {change.new_sha256} expected; "
                           f"{change.target} left as it was")
 

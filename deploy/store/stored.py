@@ -3,8 +3,8 @@
 Every reader of a backup's bytes (restore, verify, migrate's re-check, reindex) goes
 through here, so a compressed backup reads like a plain one: :func:`read_original`
 gives the original bytes' :class:`~deploy.fsio.FileState` (sha256 and size of what the
-target held), :func:`original_bytes` the bytes themselves. Files are opened without
-following a symlink and without blocking, and must be regular.
+target held), :class:`Decompressed` the bytes themselves, streamed. Files are opened
+without following a symlink and without blocking, and must be regular.
 
 A stored file may have several names (``deploy.store.dedupe`` links equal backups).
 Such a link is trusted only when every one of its names is a name of the tree that the
@@ -15,10 +15,10 @@ a root rollback installs, so it is refused like a file another user owns.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,24 +80,36 @@ def read_original(path: Path, compressed: bool) -> fsio.FileState:
                           st.st_uid, st.st_gid)
 
 
-def original_bytes(path: Path, compressed: bool) -> tuple[bytes, str]:
-    """The original bytes of a stored file and their sha256 (FileNotFoundError if gone)."""
-    opened = open_regular(path)
-    if opened is None:
-        raise FileNotFoundError(errno.ENOENT, "No such file or directory", str(path))
-    fd, _st = opened
-    digest = hashlib.sha256()
-    parts: list[bytes] = []
-    try:
-        if compressed:
-            _decompressed(fd, digest, parts)
-        else:
-            while chunk := os.read(fd, fsio.CHUNK):
-                digest.update(chunk)
-                parts.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(parts), digest.hexdigest()
+class Decompressed(fsio.Stream):
+    """A ``.zst`` backup's original bytes, decompressed as a restore writes them: one
+    chunk in memory, not the file. The write hashes them against the row's sha256 before
+    the temp file gets its mode, so a frame altered since it was checked restores nothing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def chunks(self) -> Iterator[bytes]:
+        import zstandard
+
+        from deploy.errors import IntegrityError
+
+        opened = open_regular(self.path)
+        if opened is None:
+            raise IntegrityError(f"{self.path}: backup is missing; nothing to restore")
+        fd, _st = opened
+        try:
+            with os.fdopen(os.dup(fd), "rb") as raw, zstandard.ZstdDecompressor(
+                    ).stream_reader(raw, read_across_frames=True) as reader:
+                while chunk := reader.read(fsio.CHUNK):
+                    yield chunk
+        except zstandard.ZstdError as err:
+            raise IntegrityError(f"{self.path}: backup is corrupt: not a valid zstd frame: "
+                                 f"{err}") from err
+        finally:
+            os.close(fd)
 
 
 def names_of(row: ChangeRow) -> tuple[str, ...]:

@@ -129,23 +129,13 @@ class Store:
         return path
 
     def restore_source(self, row: ChangeRow, index: Index | None = None, *,
-                       integrity: bool = True) -> bytes | Path:
-        """What a restore of ``row`` copies into its target: the plain backup file (checked
-        first when ``integrity``), or a compressed one's original bytes, decompressed and
-        always checked (the hash comes with the decompression)."""
+                       integrity: bool = True) -> Path | stored.Decompressed:
+        """What a restore of ``row`` copies into its target: the backup file (checked first
+        when ``integrity``: a compressed one is decompressed and hashed, a chunk at a time),
+        or a compressed one's original bytes as the write decompresses them again (and
+        hashes them: the write refuses other bytes, ``integrity`` or not)."""
         path = self.check_backup(row, index) if integrity else self.backup_path(row)
-        if not row.compressed:
-            return path
-        try:
-            data, sha = stored.original_bytes(path, True)
-        except stored.CorruptFrame as err:
-            raise IntegrityError(f"{path}: backup {row.seq} is corrupt: {err}") from err
-        except OSError as err:
-            raise IntegrityError(f"{path}: cannot read backup: {describe(err)}") from err
-        if sha != row.old_sha256:
-            raise IntegrityError(f"{path}: backup {row.seq} is corrupt: its content's sha256 "
-                                 f"{sha} != {row.old_sha256}")
-        return data
+        return stored.Decompressed(path) if row.compressed else path
 
     def ensure_tree(self) -> None:
         """Create what is missing of the tree (0700), check all of it, and tighten what an
