@@ -267,6 +267,24 @@ def prep_scripts_deployed(root: Path, run: Runner) -> None:
     must(run(root, "deploy.scripts"), "second deploy.scripts")
 
 
+def prep_scripts_compressed(root: Path, run: Runner) -> None:
+    """Three deploys, the backups that are not their target's newest compressed, the third
+    run rolled back: the next ``rollback.scripts`` undoes the second, restoring alpha and
+    big from ``.zst`` backups (decompressed as they are written) and beta's mode from a
+    plain one."""
+    prep_scripts_deployed(root, run)
+    write_files(root, {"bin/alpha": script("alpha 3"), "bin/big": script("big 3", 150_000)})
+    must(run(root, "deploy.scripts"), "third deploy.scripts")
+    write_files(root, {"deploy.toml": CONFIG + "\n[tool.deploy.backup]\n"
+                       "compression_enabled = true\ncompress_after_days = 0\n"})
+    must(run(root, "backups.prune"), "backups.prune")
+    must(run(root, "rollback.scripts"), "rollback.scripts of the third")
+    zst = {r["key"] for r in inv.read_rows(root / "state" / "backups") or ()
+           if r["run"] == 2 and r.get("compressed")}
+    if zst != {"alpha", "big"}:
+        raise AssertionError(f"run 2's compressed backups are {sorted(zst)}, not alpha and big")
+
+
 def prep_versions(root: Path, run: Runner) -> None:
     base_project(root)
     must(run(root, "versions.bump", subsystem="memory"), "versions.bump")
@@ -314,6 +332,8 @@ SCENARIOS = (
     Scenario("deploy.scripts", "deploy.scripts", {}, prep_scripts),
     Scenario("rollback.scripts", "rollback.scripts", {}, prep_scripts_deployed,
              ("deploy.scripts",)),
+    Scenario("rollback.scripts (compressed)", "rollback.scripts", {}, prep_scripts_compressed,
+             ("deploy.scripts", "backups.prune")),
     # An explicit --to keeps the retry after a failed run idempotent (a bare bump bumps again).
     Scenario("versions.bump", "versions.bump", {"subsystem": "memory", "to": "012"},
              prep_versions),
