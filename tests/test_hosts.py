@@ -322,8 +322,17 @@ def test_a_host_lost_mid_release_is_unknown_and_its_next_run_recovers(
     assert "state is unknown: check it with `invoke history --hosts h1`" in stderr
     assert (h1.home / ".local/bin/greet").read_text() == "#!/bin/sh\necho hello\n"  # old bytes
     marker.unlink()
+    left = [p for p in Path("/tmp").glob("claude-pm-deploy.*") if p.stat().st_uid == h1.uid]
+    assert len(left) == 1, left  # the lost run's folder, with its bundle
+    day_old = time.time() - 86400 - 120
+    os.utime(left[0], (day_old, day_old))
+    young = Path("/tmp/claude-pm-deploy.another-run")  # a run still going: not a day old
+    young.mkdir()
+    os.chown(young, h1.uid, h1.uid)
     history = documents(fleet_project.ok("history", "--hosts", "h1", "--json"))["h1"]["runs"]
     assert [r["state"] for r in history] == ["running", "done"], history
+    assert not left[0].exists() and young.is_dir()
+    young.rmdir()
 
     again = fleet_project.ok("deploy.scripts", "--hosts", "h1")
 

@@ -4,7 +4,8 @@ Every host gets the same two files in a private temporary folder (``mktemp -d``,
 zipapp of the host side (``pyz``) and the bundle of config and sources (``deploy.bundle``).
 The zipapp is checked against its sha256 on the host before it runs; it checks the bundle
 itself. The folder is removed after the run, also when the run failed; only a connection
-lost on the way leaves it (in the host's temporary folder, removed by its next reboot).
+lost on the way leaves it, and the next command on that host removes it once it is a day
+old.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from deploy_tasks.remote.pyz import Shipped
 
 MIN_PYTHON = (3, 11)
 # On the host: python3 there and its version, then a private folder for this run's files.
+# First, this user's folders of earlier runs whose connection was lost (nothing removed
+# them) go once a day old: no run lasts that long, and find neither follows a link nor
+# touches another user's folder. A find that cannot do it changes nothing else.
 PROBE = ('command -v python3 >/dev/null 2>&1 || { echo "no python3 on its PATH" >&2; exit 127; }; '
+         'find "${TMPDIR:-/tmp}" -maxdepth 1 -type d -name "claude-pm-deploy.*" -user "$(id -u)" '
+         "-mmin +1440 -exec rm -rf -- {} + 2>/dev/null; "
          "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' && "
          'mktemp -d "${TMPDIR:-/tmp}/claude-pm-deploy.XXXXXXXX"')
 # The zipapp is run only once the host itself has hashed the bytes it received.
