@@ -337,10 +337,10 @@ def publish(report: Report, code: int, message: str | None = None,
         text = section(report, outcome, exit_code=code, run=run, undo=undo, message=message,
                        problems=tuple(getattr(err, "problems", ())),
                        provenance=provenance_for(report))
-        _append(summary, text)
+        append(summary, text)
     output = os.environ.get("GITHUB_OUTPUT")
     if output:
-        _append(output, outputs({"run": "" if run is None else str(run), "changed": str(made),
+        append(output, outputs({"run": "" if run is None else str(run), "changed": str(made),
                                  "outcome": outcome, "undo": undo}))
 
 
@@ -365,7 +365,7 @@ def outputs(values: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _append(path: str, text: str) -> None:
+def append(path: str, text: str) -> None:
     try:
         with open(path, "a", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text)

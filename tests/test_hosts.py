@@ -373,8 +373,42 @@ def test_github_step_summary_has_a_section_per_host(fleet_project: Project,
     text = summary.read_text()
     assert text.index("## host `h1`") < text.index("## host `h2`")
     assert text.count("greet") == 2, text
-    assert "`invoke rollback.release --hosts h1 --run 1`" in text
-    assert "`invoke rollback.release --hosts h2 --run 1`" in text
+    assert "invoke rollback.release --run 1 --hosts h1" in text
+    assert "invoke rollback.release --run 1 --hosts h2" in text
+
+
+def test_github_outputs_fold_every_hosts(fleet_project: Project, ssh_hosts: sshd.Fleet,
+                                         tmp_path: Path) -> None:
+    """Under GitHub Actions the command writes one set of step outputs: the outcome, every
+    host's changes, one undo line per host (with --hosts), and each host's own values;
+    a host blocked by a conflict makes the outcome ``blocked``."""
+    from tests.test_actions_cli import parse_outputs
+
+    def outputs(*args: str, code: int = 0) -> dict[str, str]:
+        output = tmp_path / "output.txt"
+        output.write_text("")
+        done = fleet_project.invoke(*args, env={"GITHUB_ACTIONS": "true",
+                                                "GITHUB_OUTPUT": str(output)})
+        assert done.returncode == code, done.stderr
+        return parse_outputs(output.read_text())
+
+    first = outputs("deploy.scripts", "--hosts", "both")
+    again = outputs("deploy.scripts", "--hosts", "both")
+    fleet_project.ok("deploy.templates", "--hosts", "both")
+    (ssh_hosts.hosts["h2"].home / ".claude-pm/memory.yaml").write_text("memory: mine\n")
+    fleet_project.write({"versions/MEMORY_VERSION": "004\n"})
+    blocked = outputs("deploy.templates", "--hosts", "both", code=3)
+
+    assert (first["outcome"], first["changed"], first["run"]) == ("changed", "4", "")
+    assert first["undo"].splitlines() == ["invoke rollback.release --run 1 --hosts h1",
+                                          "invoke rollback.release --run 1 --hosts h2"]
+    hosts = json.loads(first["hosts"])
+    assert {h: (v["run"], v["changed"], v["exit_code"]) for h, v in hosts.items()} == \
+        {"h1": (1, 2, 0), "h2": (1, 2, 0)}
+    assert (again["outcome"], again["changed"], again["undo"]) == ("unchanged", "0", "")
+    assert (blocked["outcome"], blocked["changed"]) == ("blocked", "1")
+    assert blocked["undo"] == "invoke rollback.release --run 3 --hosts h1"
+    assert json.loads(blocked["hosts"])["h2"]["outcome"] == "blocked"
 
 
 def test_dry_run_on_hosts_writes_nothing_there(fleet_project: Project,

@@ -9,8 +9,11 @@ import os
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deploy import bundle, hosts
 from deploy.config import load
@@ -387,3 +390,61 @@ def test_compression_on_a_host_without_zstandard_is_refused(project: Project,
 
     assert done.returncode == 2, done.stderr
     assert_one_error_line(done.stderr, "compression_enabled needs the zstandard package")
+
+
+@given(st.dictionaries(st.sampled_from(("run", "changed", "outcome", "undo")), st.text()))
+def test_a_hosts_outputs_read_back_as_written(values: dict[str, str]) -> None:
+    """What a host side writes to its GITHUB_OUTPUT file reads back exactly, whatever the
+    values hold (newlines, ``name=value`` lines, ``<<``)."""
+    from deploy_tasks.actions import outputs
+    from deploy_tasks.remote.outputs import parse
+
+    assert parse(outputs(values)) == values
+
+
+def host(name: str, code: int, **outputs_: str) -> Any:
+    from deploy_tasks.actions import outputs
+    from deploy_tasks.remote.ssh import Outcome
+
+    return Outcome(name, code, outputs=outputs(outputs_) if outputs_ else "")
+
+
+@pytest.mark.parametrize(("hosts_", "code", "outcome", "changed", "undo"), [
+    pytest.param([host("a", 0, run="3", changed="2", outcome="changed",
+                       undo="invoke rollback.release --run 3 --hosts a"),
+                  host("b", 0, run="", changed="0", outcome="unchanged", undo="")],
+                 0, "changed", "2", "invoke rollback.release --run 3 --hosts a", id="one-changed"),
+    pytest.param([host("a", 0, run="3", changed="1", outcome="changed", undo="u a"),
+                  host("b", 3, run="", changed="0", outcome="blocked", undo="")],
+                 3, "blocked", "1", "u a", id="the-worst-hosts-outcome"),
+    pytest.param([host("a", 0, run="", changed="0", outcome="dry-run", undo=""),
+                  host("b", 0, run="", changed="0", outcome="dry-run", undo="")],
+                 0, "dry-run", "0", "", id="dry-run"),
+    pytest.param([host("a", 0, run="5", changed="1", outcome="changed", undo="u a"),
+                  host("b", 1)], 1, "failed", "1", "u a", id="unreachable-is-failed"),
+    pytest.param([host("a", 4)], 4, "locked", "0", "", id="locked-without-outputs"),
+])
+def test_the_commands_outputs_fold_the_hosts(hosts_: list[Any], code: int, outcome: str,
+                                             changed: str, undo: str) -> None:
+    """One set of outputs for the command: the worst host's outcome (or changed when any
+    host changed), every host's changes, one undo line per changed host, and the hosts."""
+    from deploy_tasks.remote.outputs import combined
+
+    got = combined(hosts_, code)
+
+    assert (got["run"], got["outcome"], got["changed"], got["undo"]) == \
+        ("", outcome, changed, undo)
+    per_host = json.loads(got["hosts"])
+    assert list(per_host) == [h.host for h in hosts_]
+    assert all(per_host[h.host]["exit_code"] == h.code for h in hosts_)
+
+
+def test_a_host_rolled_back_by_all_or_none_leaves_nothing_to_undo() -> None:
+    from deploy_tasks.remote.outputs import combined
+
+    a = host("a", 0, run="5", changed="1", outcome="changed", undo="u a")
+    a.extra["rolled_back"] = {"run": 6, "undoes": 5, "exit_code": 0}
+    got = combined([a, host("b", 3, outcome="blocked", changed="0")], 3)
+
+    assert (got["outcome"], got["undo"]) == ("blocked", "")
+    assert json.loads(got["hosts"])["a"]["rolled_back"] is True

@@ -19,7 +19,7 @@ from typing import Any
 
 from invoke import Context, Task
 
-from deploy_tasks import common
+from deploy_tasks import actions, common
 from deploy_tasks.common import Record, echo, emit_json, shown
 from deploy_tasks.flags import HOST_FLAGS, full_name, is_connection
 from deploy_tasks.remote.ssh import Outcome, run_host
@@ -104,13 +104,10 @@ def _print(outcome: Outcome, *, sections: bool = True) -> None:
         common.report_error(outcome.error)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if outcome.summary and summary and os.environ.get("GITHUB_ACTIONS") == "true":
+        # The host's section names its undo as typed here (`... --hosts NAME`).
         name = shown(outcome.host).replace("`", "")
-        undo = ""
-        if outcome.code == 0 and outcome.run is not None:
-            undo = (f"From the controller: `{common.entry_command()} rollback.release --hosts "
-                    f"{name} --run {outcome.run}`\n\n")
         with open(summary, "a", encoding="utf-8") as handle:
-            handle.write(f"## host `{name}`\n\n{outcome.summary}{undo}")
+            handle.write(f"## host `{name}`\n\n{outcome.summary}")
 
 
 def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str | None,
@@ -141,6 +138,11 @@ def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str 
     if all_or_none and failed and not kwargs.get("dry_run"):
         _undo_the_others(targets, outcomes, failed, lambda t, w: one(t, w), parallel, json_)
     code = _exit_code(outcomes)
+    output = os.environ.get("GITHUB_OUTPUT")
+    if output and actions.active() and getattr(task, "takes_dry_run", False):  # it writes
+        from deploy_tasks.remote.outputs import combined
+
+        actions.append(output, actions.outputs(combined(outcomes, code)))
     if json_:
         emit_json({"hosts": {o.host: _document(o) for o in outcomes}, "exit_code": code})
     if failed:

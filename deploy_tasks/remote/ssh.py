@@ -50,6 +50,7 @@ class Outcome:
     error: str | None = None        # the controller's own error line for this host
     lost: bool = False              # the connection dropped while the host side ran
     summary: str = ""               # its GitHub Actions step summary, when there is one
+    outputs: str = ""               # and the step outputs it wrote (actions.outputs' form)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,9 +135,14 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
         env = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
         env |= {"PYTHONIOENCODING": "utf-8", "DEPLOY_HOST_NAME": name,
                 "DEPLOY_CONTROLLER_COMMAND": check_command}
-        if os.environ.get("GITHUB_ACTIONS") == "true" and os.environ.get("GITHUB_STEP_SUMMARY"):
-            # The host writes its summary into the run's folder; the controller appends it.
-            env |= {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": f"{tmp}/summary.md"}
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            # The host writes its summary and its outputs into the run's folder; the
+            # controller appends the one and folds the others into its own.
+            env["GITHUB_ACTIONS"] = "true"
+            for name, file in (("GITHUB_STEP_SUMMARY", "summary.md"),
+                               ("GITHUB_OUTPUT", "output.txt")):
+                if os.environ.get(name):
+                    env[name] = f"{tmp}/{file}"
         words = ["python3", "host.pyz", "bundle.zip", bundle.sha256, project, origin, "--",
                  *argv]
         command = (f"cd {shlex.quote(tmp)} && python3 -c {shlex.quote(CHECK)} host.pyz "
@@ -150,8 +156,10 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
         out.code, out.stdout, out.stderr = done.exited, done.stdout, done.stderr
         folder = shlex.quote(tmp)
         after = _run(conn, f"cat {folder}/result.json 2>/dev/null; printf '\\000'; "
-                           f"cat {folder}/summary.md 2>/dev/null; true")
-        result, _nul, out.summary = after.stdout.partition("\0")
+                           f"cat {folder}/summary.md 2>/dev/null; printf '\\000'; "
+                           f"cat {folder}/output.txt 2>/dev/null; true")
+        result, _nul, rest = after.stdout.partition("\0")
+        out.summary, _nul, out.outputs = rest.partition("\0")
         if result.strip():
             import json
 
