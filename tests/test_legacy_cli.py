@@ -266,6 +266,28 @@ def test_identical_backups_of_one_target_import_once(project: Project, scratch_h
     assert len(doc["changes"]) == 1 and len(doc["verified"]) == 2 and len(doc["removed"]) == 2
 
 
+def test_a_legacy_backup_the_tree_holds_already_is_linked(project: Project) -> None:
+    """A legacy backup of bytes a deploy's backup holds already becomes a hard link to it
+    (dedupe, as for a deploy's backups); verify stays clean, and it restores with --to."""
+    project.write({"bin/tool": "#!/bin/sh\necho 1\n"})
+    project.ok("deploy.scripts")
+    project.write({"bin/tool": "#!/bin/sh\necho 2\n"})
+    project.ok("deploy.scripts")  # backup 2: version 1
+    write(project.root, {"target/bin/tool.backup.20250714_170157": b"#!/bin/sh\necho 1\n"},
+          0o755)
+
+    doc = project.json("backups.migrate")
+    imported = Path(doc["changes"][0]["backup"])
+    deployed = Path(str(project.json("backups.list")["backups"][-1]["path"]))
+
+    assert len(doc["changes"]) == 1
+    assert imported.stat().st_ino == deployed.stat().st_ino != \
+        (project.root / "target/bin/tool.backup.20250714_170157").stat().st_ino
+    project.ok("backups.verify")
+    project.ok("rollback.scripts", f"--to={doc['changes'][0]['backup_id']}")
+    assert (project.target / "bin/tool").read_text() == "#!/bin/sh\necho 1\n"
+
+
 def test_an_original_whose_copy_does_not_verify_stays(project: Project) -> None:
     """A copy in the tree that no longer matches its original: migrate --remove-originals
     exits 1 naming it, keeps that original, and removes the ones that verified."""

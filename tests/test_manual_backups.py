@@ -55,3 +55,32 @@ def test_debug_log_shows_each_step_on_stderr(project: Project) -> None:
     assert any(line.startswith("debug: writing") for line in lines)
     assert any("done: 1 change(s)" in line for line in lines)
     assert quiet.stderr == ""
+
+
+def test_a_manual_backup_of_bytes_the_tree_holds_is_a_hard_link(project: Project) -> None:
+    """After a rollback the target holds bytes a deploy's backup holds already: the manual
+    backup is a hard link to that verified file (dedupe, as for a deploy's backups), the
+    index says it shares it, verify is clean and ``--to`` restores it."""
+    import os
+    from pathlib import Path
+
+    project.write({"bin/tool": "#!/bin/sh\necho 1\n"})
+    project.ok("deploy.scripts")
+    project.write({"bin/tool": "#!/bin/sh\necho 2\n"})
+    project.ok("deploy.scripts")
+    project.ok("rollback.scripts")  # the target holds version 1 again
+    listed = {b["id"]: b for b in project.json("backups.list")["backups"]}
+
+    made = project.json("backups.create", "--name", "tool")
+    copy = Path(made["changes"][0]["backup"])
+    first = Path(str(listed[2]["path"]))  # deploy 2's backup of version 1
+
+    assert copy.stat().st_ino == first.stat().st_ino and copy.stat().st_nlink == 2
+    assert os.stat(copy).st_mode & 0o777 == 0o600
+    status = project.json("backups.status")["categories"]["scripts"]
+    assert status["logical_bytes"] - status["physical_bytes"] == len("#!/bin/sh\necho 1\n")
+    project.ok("backups.verify")
+    project.write({"bin/tool": "#!/bin/sh\necho 3\n"})
+    project.ok("deploy.scripts")
+    project.ok("rollback.scripts", f"--to={made['changes'][0]['backup_id']}")
+    assert (project.target / "bin" / "tool").read_text() == "#!/bin/sh\necho 1\n"

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from deploy import fsio
-from deploy.plan import Change
 from deploy.store import stored
 from deploy.store.index import Index
 
@@ -52,14 +51,15 @@ def source(tree: Path, index: Index, sha256: str | None, size: int) -> Source | 
     return None
 
 
-def link(change: Change, found: Source, dest: Path) -> bool:
-    """Make ``dest`` a hard link to ``found`` if the target still holds the planned bytes;
+def link(original: Path, sha256: str | None, found: Source, dest: Path) -> bool:
+    """Make ``dest`` a hard link to ``found`` if ``original`` (a target, or a file
+    ``backups.create`` or ``migrate`` copies) still holds the planned bytes ``sha256``;
     False when it could not (the caller copies instead)."""
     try:
-        now = fsio.read_state(change.target)
+        now = fsio.read_state(original)
     except OSError:
         return False
-    if now.sha256 != change.old.sha256:
+    if sha256 is None or now.sha256 != sha256:
         return False  # the copy will find the change and fail the run, as it always did
     try:
         os.link(found.path, dest)

@@ -32,7 +32,7 @@ from deploy import fsio
 from deploy.errors import DeployError, Interrupted, WriteFailed
 from deploy.plan import tick
 from deploy.states import Action, ChangeState, RunKind, RunState
-from deploy.store import phases
+from deploy.store import dedupe, phases
 from deploy.store.index import ChangeRow, Index
 from deploy.store.naming import Namer
 from deploy.store.records import Applied, RunResult
@@ -135,9 +135,13 @@ def _import(sess: Session, items: Iterable[Item], kind: RunKind = RunKind.MIGRAT
             old_sha256=state.sha256, old_size=state.size, old_mode=state.mode,
             created=started, created_ts=time.time(), state=ChangeState.PLANNED)
             for item, state, dest in todo]
-    _copy(sess, run, [(item.path, state.sha256, dest) for item, state, dest in todo])
+    blobs = _copy(sess, run, [(item.path, state.sha256, state.size, dest)
+                              for item, state, dest in todo])
     with index.transaction():
         index.changes.move(run, ChangeState.PLANNED, ChangeState.IMPORTED)
+        for i, blob in blobs.items():  # hard links to an equal backup (``dedupe``)
+            index.changes.set_stored(seqs[i], compressed=False, stored_size=todo[i][1].size,
+                                     blob=blob)
         index.runs.finish(run, RunState.DONE, now_iso())
     sess.finished = run
     return RunResult(run, tuple(
@@ -151,11 +155,15 @@ def _changed(path: Path, sha256: str) -> DeployError:
     return WriteFailed(f"{path}: changed while being copied (sha256 {sha256}); try again")
 
 
-def _copy(sess: Session, run: int, copies: list[tuple[Path, str | None, Path]]) -> None:
-    """Copy each legacy file to its name in the tree, in the deploy's group commit
-    (``phases.stage_batch``): a batch of temp files, one fsync pass, the renames, each
-    folder fsynced once at the end. On any failure the run's copies go and the run is
-    recorded failed (or interrupted)."""
+def _copy(sess: Session, run: int, copies: list[tuple[Path, str | None, int, Path]]
+          ) -> dict[int, int]:
+    """Copy each file (path, sha256, size, name in the tree) to its name in the tree, in
+    the deploy's group commit (``phases.stage_batch``): a batch of temp files, one fsync
+    pass, the renames, each folder fsynced once at the end; or, when a verified backup of
+    the tree holds the same bytes, link it there (``dedupe``, as a deploy's backups are):
+    returns each linked copy's index and the row whose write made the file it shares. On
+    any failure the run's copies go and the run is recorded failed (or interrupted)."""
+    blobs: dict[int, int] = {}
     written: list[Path] = []
     staged: dict[int, fsio.Staged] = {}
     folders: dict[Path, None] = {}
@@ -164,7 +172,7 @@ def _copy(sess: Session, run: int, copies: list[tuple[Path, str | None, Path]]) 
             sess.signals.check()
             batch = []
             for i in range(start, min(start + phases.BATCH, len(copies))):
-                path, sha256, dest = copies[i]
+                path, sha256, size, dest = copies[i]
                 tick("copying", i + 1, len(copies), dest.name)
                 if dest.parent not in folders:
                     try:
@@ -172,6 +180,12 @@ def _copy(sess: Session, run: int, copies: list[tuple[Path, str | None, Path]]) 
                     except OSError as err:
                         raise oserror("creating backup folder", dest.parent, err) from err
                     folders[dest.parent] = None
+                found = dedupe.source(sess.store.tree, sess.index, sha256, size) \
+                    if sess.dedupe else None
+                if found is not None and dedupe.link(path, sha256, found, dest):
+                    written.append(dest)
+                    blobs[i] = found.blob
+                    continue
                 batch.append(phases.Item(i, dest, path, PRIVATE_FILE, f"copying {path} to",
                                          sha256, None, partial(_changed, path)))
             phases.stage_batch(batch, staged, cold=True)
@@ -191,6 +205,7 @@ def _copy(sess: Session, run: int, copies: list[tuple[Path, str | None, Path]]) 
         if isinstance(err, DeployError):
             raise err.amend("nothing was imported; every original is where it was") from err
         raise
+    return blobs
 
 
 def _verify(sess: Session, items: Iterable[Item]

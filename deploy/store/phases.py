@@ -92,7 +92,8 @@ def write_backups(index: Index, run: int, plan: Plan, backups: list[Path | None]
                     folders[backup.parent] = None
                 found = dedupe.source(tree, index, change.old.sha256, change.old.size) \
                     if tree is not None else None
-                if found is not None and dedupe.link(change, found, backup):
+                if found is not None and dedupe.link(change.target, change.old.sha256, found,
+                                                     backup):
                     written.append(backup)
                     if blobs is not None:
                         blobs[i] = found.blob
