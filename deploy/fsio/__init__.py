@@ -46,7 +46,7 @@ from deploy.fsio.durable import (
     write_temp,
 )
 from deploy.fsio.large import _FADVISE as _FADVISE
-from deploy.fsio.large import KICK, RING, WINDOW
+from deploy.fsio.large import KICK, RING, WINDOW, stream_into
 from deploy.fsio.read import (
     ABSENT,
     CHUNK,
@@ -76,7 +76,7 @@ __all__ = [
     "discard", "fsync_dir",
     "is_temp_name", "makedirs_durably", "read_alongside", "read_bytes", "read_contents",
     "read_state", "remove_stale_temps", "remove_temps", "sha256_bytes", "stage", "state_of",
-    "sync", "temp_path", "unlink_durably", "write_temp",
+    "stream_into", "sync", "temp_path", "unlink_durably", "write_temp",
 ]
 
 _PARTS = (read, large, temps, durable)

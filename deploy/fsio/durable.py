@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from deploy.fsio.large import _advise, _copy_large, _write_all
+from deploy.fsio.large import _advise, _copy_large, _write_all, stream_into
 from deploy.fsio.read import LARGE, _chunks, open_regular
 from deploy.fsio.temps import _unlink_quietly, temp_path
 
@@ -140,10 +140,7 @@ def _write(target: Path, data: bytes | Path | Stream, mode: int, *, sync: bool, 
             finally:
                 os.close(src)
         elif isinstance(data, Stream):
-            for block in data.chunks():
-                digest.update(block)
-                _write_all(fd, block)
-                size += len(block)
+            size = stream_into(fd, data.chunks(), digest)
         else:
             digest.update(data)
             _write_all(fd, data)

@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import os
 import sys
+from collections.abc import Iterable
 
 from deploy.fsio.read import CHUNK
 
@@ -75,6 +76,33 @@ def _copy_large(src: int, dst: int, digest: hashlib._Hash, *, cold: bool = False
         for future in pending:
             if future is not None:
                 future.result()
+    return size
+
+
+def stream_into(dst: int | None, chunks: Iterable[bytes], digest: hashlib._Hash) -> int:
+    """Write ``chunks`` to ``dst`` (None: only hash them) as they come, hashing each on a
+    second thread while the next one is made; returns the size. For content made as it is
+    written (``durable.Stream``: a ``.zst`` decompressed, which lets go of the GIL too), so
+    making, hashing and writing overlap; at most ``RING`` chunks wait for their hash. Every
+    ``KICK`` bytes written start their writeback, as :func:`_copy_large` does."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    pending: deque[Future[None]] = deque()
+    size = kicked = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deploy-hash") as hasher:
+        for chunk in chunks:
+            if len(pending) >= RING:
+                pending.popleft().result()
+            pending.append(hasher.submit(digest.update, chunk))
+            if dst is not None:
+                _write_all(dst, chunk)
+            size += len(chunk)
+            if dst is not None and size - kicked >= KICK:
+                _advise(dst, kicked, size - kicked)
+                kicked = size
+        while pending:
+            pending.popleft().result()
     return size
 
 

@@ -43,22 +43,17 @@ class CorruptFrame(ValueError):
     """A ``.zst`` backup that does not decompress (truncated, flipped bytes, not zstd)."""
 
 
-def _decompressed(fd: int, digest: hashlib._Hash, sink: list[bytes] | None) -> int:
-    """Stream-decompress the frame at ``fd`` into ``digest`` (and ``sink``); its size."""
+def _decompressed(fd: int, digest: hashlib._Hash) -> int:
+    """Stream-decompress the frame at ``fd`` into ``digest``, hashing on a second thread
+    while the next chunk decompresses; its size."""
     import zstandard
 
-    size = 0
     try:
         with os.fdopen(os.dup(fd), "rb") as raw, \
                 zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as rd:
-            while chunk := rd.read(fsio.CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                if sink is not None:
-                    sink.append(chunk)
+            return fsio.stream_into(None, iter(lambda: rd.read(fsio.CHUNK), b""), digest)
     except zstandard.ZstdError as err:
         raise CorruptFrame(f"not a valid zstd frame: {err}") from err
-    return size
 
 
 def read_original(path: Path, compressed: bool) -> fsio.FileState:
@@ -73,7 +68,7 @@ def read_original(path: Path, compressed: bool) -> fsio.FileState:
     fd, st = opened
     try:
         digest = hashlib.sha256()
-        size = _decompressed(fd, digest, None)
+        size = _decompressed(fd, digest)
     finally:
         os.close(fd)
     return fsio.FileState(True, digest.hexdigest(), size, stat.S_IMODE(st.st_mode),
