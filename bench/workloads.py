@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -251,6 +252,13 @@ class BigIndexCase:
                 record(rows, key, self.project.cli(*args), self.scratch.list_one_task)
 
 
+def in_turns(gen: int, toolkit: Callable[[], None], baseline: Callable[[], None]) -> None:
+    """One pair: the toolkit first on odd generations, the baseline first on even ones."""
+    first, second = (toolkit, baseline) if gen % 2 else (baseline, toolkit)
+    first()
+    second()
+
+
 class BigFileCase:
     """Row 6: one huge script deployed with its backup, against ``cp`` aside and over."""
 
@@ -289,12 +297,7 @@ class BigFileCase:
         self.gen += 1
         self._touch(self.project.root / "bin" / "big", self.gen)
         self._touch(self.base / "src", self.gen)
-        if self.gen % 2:
-            self._toolkit(rows)
-            self._baseline(rows)
-        else:
-            self._baseline(rows)
-            self._toolkit(rows)
+        in_turns(self.gen, lambda: self._toolkit(rows), lambda: self._baseline(rows))
 
     def _toolkit(self, rows: dict[str, Row]) -> None:
         self.scratch.profile_next = profile_name(rows.get("6"))
@@ -354,12 +357,7 @@ class BigZstdCase:
         """One pair, in turns (see BigFileCase.cycle); the deploy back to the source and
         the prune that follow the toolkit's rollback are not timed."""
         self.gen += 1
-        if self.gen % 2:
-            self._toolkit(rows)
-            self._baseline(rows)
-        else:
-            self._baseline(rows)
-            self._toolkit(rows)
+        in_turns(self.gen, lambda: self._toolkit(rows), lambda: self._baseline(rows))
 
     def _toolkit(self, rows: dict[str, Row]) -> None:
         self.scratch.profile_next = profile_name(rows.get("6z"))

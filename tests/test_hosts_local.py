@@ -172,42 +172,55 @@ def test_a_source_outside_the_config_folder_is_refused(project: Project, tmp_pat
         bundle.build(load(project.config_path), tmp_path / "b.zip")
 
 
+def on_host_config(text: str, extra: str = "") -> str:
+    """``text`` (a base config) with the state dir and targets under ``~``, as a host needs."""
+    return (text.replace('state_dir = "state"', 'state_dir = "~/host-state"')
+            .replace('target = "target/bin"', 'target = "~/host-bin"')
+            .replace('"target/framework/CLAUDE.md"', '"~/host-framework/CLAUDE.md"') + extra)
+
+
+class HostRun:
+    """A run folder (0700) as the controller leaves it on a host: the zipapp and the
+    project's bundle; :meth:`run` runs the host side there under Debian's bare Python."""
+
+    def __init__(self, project: Project, tmp_path: Path) -> None:
+        if not os.access(BARE_PYTHON, os.X_OK):
+            pytest.skip(f"no {BARE_PYTHON}")
+        from deploy_tasks.remote import pyz
+
+        self.project = project
+        self.work = tmp_path / "run"
+        self.work.mkdir(mode=0o700)
+        self.shipped = pyz.build()
+        (self.work / "host.pyz").write_bytes(self.shipped.path.read_bytes())
+        self.digest = bundle.build(load(project.config_path), self.work / "bundle.zip")
+        self.home = tmp_path / "hosthome"
+        self.home.mkdir()
+
+    def run(self, *task: str, sha: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([BARE_PYTHON, "-I", "host.pyz", "bundle.zip", sha or self.digest,
+                               str(self.project.config_path), str(self.project.root), "--",
+                               *task], cwd=self.work,
+                              env={"HOME": str(self.home), "PATH": "/usr/bin:/bin"},
+                              capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_the_zipapp_runs_on_a_bare_python(project: Project, tmp_path: Path) -> None:
     """The shipped host side runs under a Python without jinja2 or invoke: it unpacks the
     bundle and deploys into its own state dir; a wrong bundle sha256 is refused."""
-    if not os.access(BARE_PYTHON, os.X_OK):
-        pytest.skip(f"no {BARE_PYTHON}")
-    from deploy_tasks.remote import pyz
-
     project.write({"bin/a": "#!/bin/sh\necho a\n"})
-    project.configure(base=project.config_path.read_text()
-                      .replace('state_dir = "state"', 'state_dir = "~/host-state"')
-                      .replace('target = "target/bin"', 'target = "~/host-bin"')
-                      .replace('"target/framework/CLAUDE.md"', '"~/host-framework/CLAUDE.md"'))
-    work = tmp_path / "run"
-    work.mkdir(mode=0o700)
-    shipped = pyz.build()
-    (work / "host.pyz").write_bytes(shipped.path.read_bytes())
-    digest = bundle.build(load(project.config_path), work / "bundle.zip")
-    home = tmp_path / "hosthome"
-    home.mkdir()
-    env = {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+    project.configure(base=on_host_config(project.config_path.read_text()))
+    host = HostRun(project, tmp_path)
 
-    def host(*task: str, sha: str = digest) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([BARE_PYTHON, "-I", "host.pyz", "bundle.zip", sha,
-                               str(project.config_path), str(project.root), "--", *task],
-                              cwd=work, env=env, capture_output=True, text=True, timeout=60,
-                              check=False)
-
-    wrong = host("deploy.scripts", sha="0" * 64)
-    done = host("deploy.scripts", "--json")
+    wrong = host.run("deploy.scripts", sha="0" * 64)
+    done = host.run("deploy.scripts", "--json")
 
     assert wrong.returncode == 1 and "not received whole" in wrong.stderr
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["run"] == 1
-    assert (home / "host-bin/a").read_text() == "#!/bin/sh\necho a\n"
-    assert json.loads((work / "result.json").read_text()) == {"run": 1}
-    assert hashlib.sha256(shipped.path.read_bytes()).hexdigest() == shipped.sha256
+    assert (host.home / "host-bin/a").read_text() == "#!/bin/sh\necho a\n"
+    assert json.loads((host.work / "result.json").read_text()) == {"run": 1}
+    assert hashlib.sha256(host.shipped.path.read_bytes()).hexdigest() == host.shipped.sha256
 
 
 def test_the_bundled_framework_template_travels_with_the_bundle(project: Project,
@@ -215,31 +228,15 @@ def test_the_bundled_framework_template_travels_with_the_bundle(project: Project
     """``framework.template = "bundled"`` lies outside the project: the bundle carries it
     under its own folder, and the host side (a bare Python, whose zipapp holds code only)
     installs exactly the controller's shipped template."""
-    if not os.access(BARE_PYTHON, os.X_OK):
-        pytest.skip(f"no {BARE_PYTHON}")
-    from deploy_tasks.remote import pyz
-
-    project.configure(base=BASE_CONFIG.replace('"tpl/CLAUDE.md"', '"bundled"')
-                      .replace('state_dir = "state"', 'state_dir = "~/host-state"')
-                      .replace('target = "target/bin"', 'target = "~/host-bin"')
-                      .replace('"target/framework/CLAUDE.md"', '"~/host-framework/CLAUDE.md"'))
-    work = tmp_path / "run"
-    work.mkdir(mode=0o700)
-    (work / "host.pyz").write_bytes(pyz.build().path.read_bytes())
-    digest = bundle.build(load(project.config_path), work / "bundle.zip")
-    with zipfile.ZipFile(work / "bundle.zip") as archive:
+    project.configure(base=on_host_config(BASE_CONFIG.replace('"tpl/CLAUDE.md"', '"bundled"')))
+    host = HostRun(project, tmp_path)
+    with zipfile.ZipFile(host.work / "bundle.zip") as archive:
         assert f"{bundle.BUNDLED}/CLAUDE.md" in archive.namelist()
-    home = tmp_path / "hosthome"
-    home.mkdir()
 
-    done = subprocess.run([BARE_PYTHON, "-I", "host.pyz", "bundle.zip", digest,
-                           str(project.config_path), str(project.root), "--",
-                           "deploy.framework"], cwd=work, env={"HOME": str(home),
-                                                               "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = host.run("deploy.framework")
 
     assert done.returncode == 0, done.stderr
-    assert (home / "host-framework/CLAUDE.md").read_bytes() == \
+    assert (host.home / "host-framework/CLAUDE.md").read_bytes() == \
         (REPO / "templates/framework/CLAUDE.md").read_bytes()
 
 
@@ -366,27 +363,14 @@ def test_compression_on_a_host_without_zstandard_is_refused(project: Project,
                                                             tmp_path: Path) -> None:
     """zstandard is compiled, so the zipapp cannot carry it: a host without it refuses
     ``compression_enabled`` (exit 2) before anything is planned. Run by a bare Python."""
-    if not os.access(BARE_PYTHON, os.X_OK):
-        pytest.skip(f"no {BARE_PYTHON}")
-    if subprocess.run([BARE_PYTHON, "-I", "-c", "import zstandard"], capture_output=True,
-                      check=False).returncode == 0:
+    if os.access(BARE_PYTHON, os.X_OK) and subprocess.run(
+            [BARE_PYTHON, "-I", "-c", "import zstandard"], capture_output=True,
+            check=False).returncode == 0:
         pytest.skip(f"{BARE_PYTHON} has zstandard")
-    from deploy_tasks.remote import pyz
+    project.configure(base=on_host_config(project.config_path.read_text(),
+                                          "[tool.deploy.backup]\ncompression_enabled = true\n"))
 
-    project.configure("[tool.deploy.backup]\ncompression_enabled = true\n",
-                      base=project.config_path.read_text()
-                      .replace('state_dir = "state"', 'state_dir = "~/s"')
-                      .replace('target = "target/bin"', 'target = "~/b"')
-                      .replace('"target/framework/CLAUDE.md"', '"~/f/CLAUDE.md"'))
-    work = tmp_path / "run"
-    work.mkdir(mode=0o700)
-    (work / "host.pyz").write_bytes(pyz.build().path.read_bytes())
-    digest = bundle.build(load(project.config_path), work / "bundle.zip")
-
-    done = subprocess.run([BARE_PYTHON, "-I", "host.pyz", "bundle.zip", digest,
-                           str(project.config_path), str(project.root), "--", "history"],
-                          cwd=work, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = HostRun(project, tmp_path).run("history")
 
     assert done.returncode == 2, done.stderr
     assert_one_error_line(done.stderr, "compression_enabled needs the zstandard package")
