@@ -62,7 +62,7 @@ FILES: dict[str, str | bytes] = {
 
 def clear_host(host: sshd.Host) -> None:
     """Remove what an earlier test deployed on a host (its tree, targets and temp files)."""
-    for rel in (".claude-pm", ".local"):
+    for rel in (".claude-pm", ".local", ".cache"):
         shutil.rmtree(host.home / rel, ignore_errors=True)
     for leftover in Path("/tmp").glob("claude-pm-deploy.*"):
         if leftover.stat().st_uid == host.uid:
@@ -436,6 +436,29 @@ def test_the_bundled_framework_template_reaches_each_host(fleet_project: Project
     for host in (ssh_hosts.hosts["h1"], ssh_hosts.hosts["h2"]):
         assert sha(host.home / ".claude-pm/framework/CLAUDE.md") == \
             sha(REPO / "templates/framework/CLAUDE.md")
+
+
+def test_each_host_keeps_the_host_side_and_runs_only_a_checked_copy(
+        fleet_project: Project, ssh_hosts: sshd.Fleet) -> None:
+    """The zipapp is sent once: the host keeps it in its user's ~/.cache (a 0700 folder)
+    under its sha256, and the next command copies it from there instead. A cached copy
+    that does not hash right is sent again and replaced, never run."""
+    h1 = ssh_hosts.hosts["h1"]
+    cache = h1.home / ".cache/claude-pm-deploy"
+
+    first = fleet_project.ok("history", "--hosts", "h1", "--verbose")
+    [cached] = cache.glob("host-*.pyz")
+    sha = cached.name.removeprefix("host-").removesuffix(".pyz")
+    second = fleet_project.ok("history", "--hosts", "h1", "--verbose")
+    cached.write_bytes(b"not the host side\n")
+    third = fleet_project.ok("history", "--hosts", "h1", "--verbose")
+
+    assert (cache.stat().st_mode & 0o777, cache.stat().st_uid) == (0o700, h1.uid)
+    assert "in its cache; not sent" not in first.stderr
+    assert f"host h1: the host side {sha[:12]} is in its cache; not sent" in second.stderr
+    assert "in its cache; not sent" not in third.stderr
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == sha
+    assert [p.name for p in cache.iterdir()] == [cached.name]
 
 
 def test_an_unknown_host_key_is_refused(fleet_project: Project, scratch_home: Path,

@@ -432,3 +432,49 @@ def test_a_host_rolled_back_by_all_or_none_leaves_nothing_to_undo() -> None:
 
     assert (got["outcome"], got["undo"]) == ("blocked", "")
     assert json.loads(got["hosts"])["a"]["rolled_back"] is True
+
+
+def build_zipapp(home: Path) -> str:
+    """``pyz.build()`` in a fresh process whose home is ``home``: the sha256 it ships."""
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XDG_CACHE_HOME"}
+    done = subprocess.run([sys.executable, "-c", "from deploy_tasks.remote import pyz; "
+                           "print(pyz.build().sha256)"], env={**env, "HOME": str(home)},
+                          capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout.strip()
+
+
+def test_the_controller_builds_the_host_side_once(tmp_path: Path) -> None:
+    """The built zipapp is kept in the user's ~/.cache (0600 in a 0700 folder) and the next
+    command ships a copy of it; a cached file others could write is not trusted: it is
+    built again, to the same bytes (the build is reproducible), and replaced."""
+    fresh = build_zipapp(tmp_path)
+    cache = tmp_path / ".cache/claude-pm-deploy"
+    [cached] = cache.glob("host-*.pyz")
+    assert (cache.stat().st_mode & 0o777, cached.stat().st_mode & 0o777) == (0o700, 0o600)
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == fresh
+
+    cached.write_bytes(cached.read_bytes() + b"\0")  # this user's own edit: it is used
+    edited = hashlib.sha256(cached.read_bytes()).hexdigest()
+    used = build_zipapp(tmp_path)
+    cached.chmod(0o620)  # writable by the group: built again and replaced
+    rebuilt = build_zipapp(tmp_path)
+
+    assert used == edited != fresh
+    assert rebuilt == fresh == hashlib.sha256(cached.read_bytes()).hexdigest()
+    assert cached.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_cache_key_is_every_file_carried(tmp_path: Path) -> None:
+    from deploy_tasks.remote.pyz import cache_key
+
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("x = 1\n")
+    b.write_text("y = 2\n")
+    key = cache_key([("p/a.py", a), ("p/b.py", b)])
+
+    assert cache_key([("p/a.py", a), ("p/b.py", b)]) == key
+    assert cache_key([("p/b.py", a), ("p/a.py", b)]) != key  # names count
+    b.write_text("y = 3\n")
+    assert cache_key([("p/a.py", a), ("p/b.py", b)]) != key

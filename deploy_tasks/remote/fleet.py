@@ -130,7 +130,8 @@ def run_task(task: Task[Any], c: Context, kwargs: dict[str, Any], *, hosts: str 
 
     def one(target: Any, words: list[str]) -> Outcome:
         return run_host(target, words, pyz=shipped, bundle=bundle, project=str(cfg.path),
-                        origin=str(cfg.path.resolve().parent), check_command=check)
+                        origin=str(cfg.path.resolve().parent), check_command=check,
+                        cache=not kwargs.get("dry_run"))
 
     outcomes = _each(targets, lambda t: one(t, argv), parallel,
                      show=lambda o: _print(o, sections=not json_))

@@ -3,13 +3,15 @@
 Every host gets the same two files in a private temporary folder (``mktemp -d``, 0700): the
 zipapp of the host side (``pyz``) and the bundle of config and sources (``deploy.bundle``).
 The zipapp is checked against its sha256 on the host before it runs; it checks the bundle
-itself. The folder is removed after the run, also when the run failed; only a connection
-lost on the way leaves it, and the next command on that host removes it once it is a day
-old.
+itself. A host that has the zipapp in its cache under the same sha256 copies it from there
+instead of receiving it (``REUSE``, ``KEEP``). The folder is removed after the run, also
+when the run failed; only a connection lost on the way leaves it, and the next command on
+that host removes it once it is a day old.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ import fabric
 import paramiko
 
 from deploy_tasks.remote.pyz import Shipped
+
+log = logging.getLogger("deploy")
 
 MIN_PYTHON = (3, 11)
 # On the host: python3 there and its version, then a private folder for this run's files.
@@ -34,6 +38,19 @@ PROBE = ('command -v python3 >/dev/null 2>&1 || { echo "no python3 on its PATH" 
 CHECK = ("import hashlib, sys; d = hashlib.sha256(open(sys.argv[1], 'rb').read()).hexdigest(); "
          "sys.exit(None if d == sys.argv[2] else 'error: %s: sha256 %s, expected %s; not run' "
          "% (sys.argv[1], d, sys.argv[2]))")
+# The host's cache of the host side: the zipapp under its sha256 in the host user's
+# ``~/.cache``. A cached copy is used only once the host has hashed it (CHECK), so a stale or
+# altered one is sent again, never run; an entry unused for 30 days goes.
+HOST_CACHE = '"${{XDG_CACHE_HOME:-$HOME/.cache}}/claude-pm-deploy"'  # in str.format()s
+REUSE = ("c=" + HOST_CACHE + "/host-{sha}.pyz; "
+         '[ -f "$c" ] && [ ! -L "$c" ] && cp -- "$c" {tmp}/host.pyz && '
+         "python3 -c {check} {tmp}/host.pyz {sha} >/dev/null 2>&1 && echo reused || "
+         "rm -f -- {tmp}/host.pyz; true")
+# After the check passed, and never failing the command chain it sits in (`... && KEEP env`).
+KEEP = ("{{ d=" + HOST_CACHE + "; mkdir -p -m 700 \"$d\" && "
+        'cp host.pyz "$d/.host-{sha}.$$" && mv -f "$d/.host-{sha}.$$" "$d/host-{sha}.pyz"; '
+        'find "$d" -maxdepth 1 -name "host-*.pyz" -mtime +30 -delete; true; }} '
+        ">/dev/null 2>&1 && ")
 # Passed through to the host side when set here (the test hook is set only by tests).
 PASSED_ENV = ("DEPLOY_LOG", "DEPLOY_DEBUG", "DEPLOY_TEST_HOST_PAUSE", "GITHUB_ACTOR")
 
@@ -108,8 +125,10 @@ def _run(conn: fabric.Connection, command: str) -> Any:
 
 
 def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, bundle: Shipped,
-             project: str, origin: str, check_command: str) -> Outcome:
-    """Run ``argv`` (a task and its flags) through the host side on one host."""
+             project: str, origin: str, check_command: str, cache: bool = True) -> Outcome:
+    """Run ``argv`` (a task and its flags) through the host side on one host; ``cache``:
+    keep the zipapp in the host's cache when it had to be sent (a dry run leaves the host
+    as it was)."""
     name = host_name(target)
     out = Outcome(name)
     try:
@@ -130,7 +149,14 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
         if problem is not None or tmp is None:
             out.code, out.error = 1, problem or f"host {name}: the probe made no folder"
             return out
-        conn.put(str(pyz.path), f"{tmp}/host.pyz")
+        folder = shlex.quote(tmp)
+        reused = "reused" in _run(conn, REUSE.format(tmp=folder, sha=pyz.sha256,
+                                                     check=shlex.quote(CHECK))).stdout
+        if reused:
+            log.debug("host %s: the host side %s is in its cache; not sent", name,
+                      pyz.sha256[:12])
+        else:
+            conn.put(str(pyz.path), f"{tmp}/host.pyz")
         conn.put(str(bundle.path), f"{tmp}/bundle.zip")
         env = {k: os.environ[k] for k in PASSED_ENV if os.environ.get(k)}
         env |= {"PYTHONIOENCODING": "utf-8", "DEPLOY_HOST_NAME": name,
@@ -139,14 +165,15 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
             # The host writes its summary and its outputs into the run's folder; the
             # controller appends the one and folds the others into its own.
             env["GITHUB_ACTIONS"] = "true"
-            for name, file in (("GITHUB_STEP_SUMMARY", "summary.md"),
-                               ("GITHUB_OUTPUT", "output.txt")):
-                if os.environ.get(name):
-                    env[name] = f"{tmp}/{file}"
+            for variable, file in (("GITHUB_STEP_SUMMARY", "summary.md"),
+                                   ("GITHUB_OUTPUT", "output.txt")):
+                if os.environ.get(variable):
+                    env[variable] = f"{tmp}/{file}"
         words = ["python3", "host.pyz", "bundle.zip", bundle.sha256, project, origin, "--",
                  *argv]
-        command = (f"cd {shlex.quote(tmp)} && python3 -c {shlex.quote(CHECK)} host.pyz "
-                   f"{pyz.sha256} && env "
+        keep = KEEP.format(sha=pyz.sha256) if cache and not reused else ""
+        command = (f"cd {folder} && python3 -c {shlex.quote(CHECK)} host.pyz "
+                   f"{pyz.sha256} && {keep}env "
                    + " ".join(shlex.quote(f"{k}={v}") for k, v in env.items()) + " "
                    + " ".join(shlex.quote(w) for w in words))
         started = True
@@ -154,7 +181,6 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
         if done.exited < 0 or not conn.is_connected:
             raise EOFError("the connection closed before the host side exited")
         out.code, out.stdout, out.stderr = done.exited, done.stdout, done.stderr
-        folder = shlex.quote(tmp)
         after = _run(conn, f"cat {folder}/result.json 2>/dev/null; printf '\\000'; "
                            f"cat {folder}/summary.md 2>/dev/null; printf '\\000'; "
                            f"cat {folder}/output.txt 2>/dev/null; true")
