@@ -44,7 +44,8 @@ CHECK = ("import hashlib, sys; d = hashlib.sha256(open(sys.argv[1], 'rb').read()
 HOST_CACHE = '"${{XDG_CACHE_HOME:-$HOME/.cache}}/claude-pm-deploy"'  # in str.format()s
 REUSE = ("c=" + HOST_CACHE + "/host-{sha}.pyz; "
          '[ -f "$c" ] && [ ! -L "$c" ] && cp -- "$c" {tmp}/host.pyz && '
-         "python3 -c {check} {tmp}/host.pyz {sha} >/dev/null 2>&1 && echo reused || "
+         "python3 -c {check} {tmp}/host.pyz {sha} >/dev/null 2>&1 && "
+         '{{ touch -c -- "$c" 2>/dev/null; echo reused; }} || '
          "rm -f -- {tmp}/host.pyz; true")
 # After the check passed, and never failing the command chain it sits in (`... && KEEP env`).
 KEEP = ("{{ d=" + HOST_CACHE + "; mkdir -p -m 700 \"$d\" && "
