@@ -11,6 +11,7 @@ servers on loopback, one throwaway user each, built by ``tests/sshd.py``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -49,6 +50,14 @@ parents = []
 # project) is then a visible skip of `invoke deploy`, while a configured one that is
 # missing is exit 2. Tests of other categories that run the whole release use this.
 NO_FRAMEWORK_CONFIG = BASE_CONFIG.replace('template = "tpl/CLAUDE.md"\n', "")
+
+
+@functools.cache
+def frozen_at_start() -> int:
+    """What ``gc.get_freeze_count()`` says in a bare interpreter of this Python, before
+    anything froze: 0 on 3.11, a few hundred objects on 3.12."""
+    return int(subprocess.run([sys.executable, "-c", "import gc; print(gc.get_freeze_count())"],
+                              capture_output=True, text=True, check=True).stdout)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -24,7 +24,7 @@ import pytest
 
 from deploy.errors import ConfigError
 from deploy_tasks.program import locate_config, nearest_pyproject
-from tests.conftest import REPO, assert_one_error_line
+from tests.conftest import REPO, assert_one_error_line, frozen_at_start
 
 TABLE = '[tool.deploy]\nstate_dir = "state"\n\n[tool.deploy.versions]\ndir = "."\n'
 OTHER = '[project]\nname = "not-ours"\n'
@@ -203,8 +203,6 @@ def test_the_program_runs_tasks_with_the_freezing_executor(nested: Path, args: t
     """No invoke.json is read for a bundled collection: the Program is given the executor
     itself, so a task runs after gc.freeze() and --list freezes nothing (beyond what this
     Python counts as frozen at start: 0 on 3.11, a few hundred objects on 3.12)."""
-    at_start = int(subprocess.run([sys.executable, "-c", "import gc; print(gc.get_freeze_count())"],
-                                  capture_output=True, text=True, check=True).stdout)
     done = subprocess.run([sys.executable, "-c", PROGRAM_REPORTING_FREEZE, *args], cwd=nested,
                           env=clean_env(), capture_output=True, text=True, timeout=120,
                           check=False)
@@ -212,7 +210,7 @@ def test_the_program_runs_tasks_with_the_freezing_executor(nested: Path, args: t
     counts = [line for line in done.stderr.splitlines() if line.startswith("freeze count ")]
     assert done.returncode == 0, done.stderr
     assert len(counts) == 1, done.stderr
-    assert (int(counts[0].removeprefix("freeze count ")) > at_start) is frozen
+    assert (int(counts[0].removeprefix("freeze count ")) > frozen_at_start()) is frozen
 
 
 # --- the installed command -----------------------------------------------------------------
