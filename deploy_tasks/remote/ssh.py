@@ -151,8 +151,9 @@ def run_host(target: str | fabric.Connection, argv: list[str], *, pyz: Shipped, 
             out.code, out.error = 1, problem or f"host {name}: the probe made no folder"
             return out
         folder = shlex.quote(tmp)
-        reused = "reused" in _run(conn, REUSE.format(tmp=folder, sha=pyz.sha256,
-                                                     check=shlex.quote(CHECK))).stdout
+        # A login that prints a banner first: the answer is the last word.
+        reused = _run(conn, REUSE.format(tmp=folder, sha=pyz.sha256, check=shlex.quote(CHECK))
+                      ).stdout.split()[-1:] == ["reused"]
         if reused:
             log.debug("host %s: the host side %s is in its cache; not sent", name,
                       pyz.sha256[:12])
