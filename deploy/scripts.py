@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
-from collections.abc import Collection, Iterable, Mapping
-from fnmatch import fnmatch
-from functools import partial
+from collections.abc import Callable, Collection, Iterable, Mapping
+from fnmatch import fnmatch, translate
+from functools import cache, partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -39,19 +40,31 @@ EXCLUDE: tuple[str, ...] = ()
 LEFTOVERS = ("*~", "*.swp", "*.bak", "*.orig", "*.rej", "*.backup*")
 
 
+@cache
+def _matcher(globs: tuple[str, ...]) -> Callable[[str], bool]:
+    """Whether a name matches any of ``globs``, as ``fnmatch`` matches each: one regex for
+    them all (a folder of a thousand files asked seven globs each took 7,000 calls)."""
+    if not globs:
+        return lambda _name: False
+    if "*" in globs:
+        return lambda _name: True
+    match = re.compile("|".join(translate(glob) for glob in globs)).match
+    return lambda name: match(name) is not None
+
+
 def left_out(name: str, include: tuple[str, ...] = INCLUDE,
              exclude: tuple[str, ...] = EXCLUDE) -> str | None:
     """Why the file ``name`` of the source folder is not a script, or None when it is one."""
     if name.startswith("."):
         return "dotfile"
-    for glob in LEFTOVERS:
-        if fnmatch(name, glob):
-            return f"editor or backup leftover {json.dumps(glob)}"
-    if not any(fnmatch(name, glob) for glob in include):
+    if _matcher(LEFTOVERS)(name):
+        glob = next(g for g in LEFTOVERS if fnmatch(name, g))
+        return f"editor or backup leftover {json.dumps(glob)}"
+    if not _matcher(include)(name):
         return f"not matched by scripts.include [{', '.join(map(json.dumps, include))}]"
-    for glob in exclude:
-        if fnmatch(name, glob):
-            return f"excluded by scripts.exclude {json.dumps(glob)}"
+    if _matcher(exclude)(name):
+        glob = next(g for g in exclude if fnmatch(name, g))
+        return f"excluded by scripts.exclude {json.dumps(glob)}"
     return None
 
 

@@ -4,6 +4,8 @@ against the file name), and the dotfiles and leftovers that never are, through t
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import NO_FRAMEWORK_CONFIG, Project, assert_one_error_line
 
@@ -124,3 +126,42 @@ def test_bad_globs_exit_2_naming_the_key(project: Project, setting: str, needle:
         assert done.returncode == 2, done.stderr
         assert_one_error_line(done.stderr, needle)
     assert not project.state.exists()
+
+
+def reference_left_out(name: str, include: tuple[str, ...], exclude: tuple[str, ...]
+                       ) -> str | None:
+    """The rule as written first: each glob asked with fnmatch, one at a time."""
+    import json
+    from fnmatch import fnmatch
+
+    from deploy.scripts import LEFTOVERS
+
+    if name.startswith("."):
+        return "dotfile"
+    for glob in LEFTOVERS:
+        if fnmatch(name, glob):
+            return f"editor or backup leftover {json.dumps(glob)}"
+    if not any(fnmatch(name, glob) for glob in include):
+        return f"not matched by scripts.include [{', '.join(map(json.dumps, include))}]"
+    for glob in exclude:
+        if fnmatch(name, glob):
+            return f"excluded by scripts.exclude {json.dumps(glob)}"
+    return None
+
+
+GLOB_PARTS = st.sampled_from(["*", "?", "a", "b", ".", "~", "[ab]", "[!a]", "bak", "-", "_"])
+NAME_PARTS = st.sampled_from(["a", "b", "c", ".", "~", "bak", "swp", "backup", "-", "\n", "é"])
+
+
+@given(st.lists(NAME_PARTS, min_size=1, max_size=6).map("".join),
+       st.lists(st.lists(GLOB_PARTS, min_size=1, max_size=4).map("".join), max_size=3),
+       st.lists(st.lists(GLOB_PARTS, min_size=1, max_size=4).map("".join), max_size=3))
+def test_one_regex_per_glob_list_says_what_fnmatch_says(name: str, include: list[str],
+                                                        exclude: list[str]) -> None:
+    """The matcher built once per glob list (deploy.scripts._matcher) gives the same
+    verdict and reason as asking fnmatch each glob in turn."""
+    from deploy.scripts import left_out
+
+    includes = tuple(include) or ("*",)
+    assert left_out(name, includes, tuple(exclude)) == \
+        reference_left_out(name, includes, tuple(exclude))
