@@ -16,7 +16,6 @@ from invoke.exceptions import Exit
 from deploy_tasks.autoprune import RETENTION
 
 # Re-exported: every task module prints through deploy_tasks.common.
-from deploy_tasks.output import UNSAFE as UNSAFE
 from deploy_tasks.output import Output as Output
 from deploy_tasks.output import closed_pipe as closed_pipe
 from deploy_tasks.output import echo as echo

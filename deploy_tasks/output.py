@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import codecs
+import functools
 import os
 import re
 import sys
@@ -17,8 +18,8 @@ __all__ = ["UNSAFE", "Output", "closed_pipe", "echo", "hinted", "shown", "write_
 # terminal sequence), the other characters str.splitlines() breaks at (U+2028, U+2029), the
 # bidirectional controls that reorder what is shown, and lone surrogates: the bytes of a
 # non-UTF-8 file name, which os.fsdecode() keeps as U+DC80..U+DCFF (surrogateescape).
-UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
-                    "\ud800-\udfff]")
+UNSAFE = ("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+          "\ud800-\udfff]")  # compiled on first use (:func:`_unsafe`): half a millisecond
 NAMED_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
@@ -36,7 +37,15 @@ def shown(value: object) -> str:
     """``value`` as text safe to show on one line: every character of :data:`UNSAFE` escaped
     (``\\n``, ``\\t``, ``\\x1b``, ``\\u2028``; a non-UTF-8 byte of a path as ``\\xff``).
     Everything printed from a name or path goes through here (issue 11)."""
-    return UNSAFE.sub(_escape, str(value))
+    text = str(value)
+    if text.isascii() and text.isprintable():
+        return text  # nothing of UNSAFE can be in it: the common case, without the regex
+    return _unsafe().sub(_escape, text)
+
+
+@functools.cache
+def _unsafe() -> re.Pattern[str]:
+    return re.compile(UNSAFE)
 
 
 def _encodable(text: str, stream: Any) -> str:
@@ -101,15 +110,17 @@ HINT = re.compile(r"(?<=[`(])invoke (?=[a-z])")
 
 
 # A whole hint, for a host's: `invoke TASK FLAGS | more` or (invoke TASK FLAGS).
-HOSTED = re.compile(r"(`|\()(?:invoke|claude-pm-deploy) ([a-z][\w.-]*)([^`|)]*?)"
-                    r"( *\|[^`)]*)?(`|\))")
+HOSTED = (r"(`|\()(?:invoke|claude-pm-deploy) ([a-z][\w.-]*)([^`|)]*?)"
+          r"( *\|[^`)]*)?(`|\))")
 
 
 def hinted(line: str) -> str:
     """``line`` with each `` `invoke TASK`` hint naming the command that runs (issue 12),
     and on a host of ``--hosts`` the controller's command and ``--hosts NAME``."""
     if Output.host is not None:
-        return HOSTED.sub(_for_host, line) if "invoke " in line or "-deploy " in line else line
+        if "invoke " not in line and "-deploy " not in line:
+            return line
+        return re.sub(HOSTED, _for_host, line)  # re caches the compiled pattern
     if Output.command == "invoke" or "invoke " not in line:
         return line
     return HINT.sub(f"{Output.command} ", line)

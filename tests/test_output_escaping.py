@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from deploy_tasks.common import shown
 from tests.conftest import REPO, Project, assert_one_error_line
@@ -36,6 +38,18 @@ def test_shown_escapes_what_could_break_a_line(raw: str, expected: str) -> None:
     become escapes; printable text (non-ASCII too) stays as it is."""
     assert shown(raw) == expected
     assert shown(Path(raw)) == expected
+
+
+@given(st.text())
+def test_the_ascii_fast_path_escapes_as_the_pattern_does(raw: str) -> None:
+    """shown() skips its pattern for printable ASCII; for any text it gives what the
+    pattern's substitution gives, and its result holds none of the pattern's characters."""
+    import re
+
+    from deploy_tasks.output import UNSAFE, _escape
+
+    assert shown(raw) == re.sub(UNSAFE, _escape, raw)
+    assert re.search(UNSAFE, shown(raw)) is None
 
 
 def test_every_print_of_the_task_layer_goes_through_the_escaping_helper() -> None:
